@@ -1,0 +1,277 @@
+//! The monitoring endpoints and the service endpoints, after routing.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::clusters::{Cluster, Lookup, find_job, now_ms};
+use crate::flink::dto::JobOverview;
+use crate::flink::{FlinkError, StopRequest, is_globally_terminal};
+
+use super::AppState;
+use super::envelope::ok;
+use super::error::{ApiError, cluster_line};
+use super::model::{ClusterView, JobStatusView, OverviewJob, OverviewView, StatusAndMetricsView};
+use super::route::{Endpoint, Route, decode_param};
+use super::stop::{StopMode, parse_stop_query};
+
+/// Root paths look across every cluster; `/clusters/{cluster}/` paths at one.
+enum Scope {
+    All,
+    One(Arc<Cluster>),
+}
+
+impl Scope {
+    fn clusters(&self, app: &AppState) -> Vec<Arc<Cluster>> {
+        match self {
+            Scope::All => app.registry.list(),
+            Scope::One(cluster) => vec![cluster.clone()],
+        }
+    }
+}
+
+pub(super) async fn handle(
+    app: &AppState,
+    route: Route<'_>,
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    if !route.allows(method) {
+        return Err(ApiError::method_not_allowed(route.allowed_methods()));
+    }
+    match route {
+        Route::Healthz => Ok(ok("ok", vec![])),
+        Route::Readyz => readyz(app),
+        Route::Metrics => Ok(metrics(app)),
+        Route::OpenApi => Ok(openapi(app)),
+        Route::Clusters => {
+            let views: Vec<ClusterView> = app.registry.list().iter().map(|c| ClusterView::new(c)).collect();
+            Ok(ok(views, vec![]))
+        }
+        Route::Cluster(raw) => {
+            let cluster = app.cluster(&decode_param(raw, "cluster id")?)?;
+            Ok(ok(ClusterView::new(&cluster), vec![]))
+        }
+        Route::Monitoring { cluster, endpoint } => {
+            let uuid = endpoint
+                .raw_uuid()
+                .map(|raw| decode_param(raw, "uuid"))
+                .transpose()?
+                .unwrap_or_default();
+            let scope = match cluster {
+                Some(raw) => Scope::One(app.cluster(&decode_param(raw, "cluster id")?)?),
+                None => Scope::All,
+            };
+            match endpoint {
+                Endpoint::Status(_) => status(app, &scope, &uuid).await,
+                Endpoint::StatusAndMetrics(_) => status_and_metrics(app, &scope, &uuid).await,
+                Endpoint::Exceptions(_) | Endpoint::ExceptionsSingular(_) => {
+                    exceptions(app, &scope, &uuid).await
+                }
+                Endpoint::Stop(_) => stop(app, &scope, &uuid, query, headers).await,
+                Endpoint::Overview => Ok(overview(app, &scope)),
+                Endpoint::Version => Ok(ok(env!("CARGO_PKG_VERSION"), vec![])),
+            }
+        }
+    }
+}
+
+/// The job a name means, on a cluster that can be asked now.
+fn resolve(app: &AppState, scope: &Scope, uuid: &str) -> Result<(Arc<Cluster>, JobOverview), ApiError> {
+    match find_job(&scope.clusters(app), uuid) {
+        Lookup::Found { cluster, job } => {
+            let status = cluster.status();
+            if !status.reachable {
+                let since = status.last_poll_ms().map(rfc3339).unwrap_or_else(|| "never".into());
+                let error = status.last_error.as_deref().unwrap_or("not polled yet");
+                return Err(ApiError::flink_unavailable(
+                    cluster.id(),
+                    format!("unreachable (last successful poll: {since}): {error}"),
+                ));
+            }
+            Ok((cluster, job))
+        }
+        Lookup::NotFound { unreachable } => Err(ApiError::job_not_found(
+            unreachable
+                .iter()
+                .map(|(id, why)| cluster_line(id, format!("{why}; the job may be there")))
+                .collect(),
+        )),
+        Lookup::Ambiguous(ids) => Err(ApiError::ambiguous(ids)),
+    }
+}
+
+/// A failed Flink read: a job Flink no longer knows is 4006, anything else 5005.
+fn flink_failure(cluster: &Cluster, error: FlinkError) -> ApiError {
+    match error.status() {
+        Some(404) => ApiError::job_not_found(vec![cluster_line(
+            cluster.id(),
+            "flink no longer knows the job",
+        )]),
+        _ => ApiError::flink_unavailable(cluster.id(), error),
+    }
+}
+
+async fn status(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, ApiError> {
+    let (cluster, job) = resolve(app, scope, uuid)?;
+    let details = cluster
+        .job_details(&job.jid)
+        .await
+        .map_err(|e| flink_failure(&cluster, e))?;
+    Ok(ok(JobStatusView::new(uuid, &job, &details, now_ms()), vec![]))
+}
+
+async fn status_and_metrics(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, ApiError> {
+    let (cluster, job) = resolve(app, scope, uuid)?;
+    let terminal = is_globally_terminal(job.state());
+    let (details, metrics) = tokio::join!(
+        cluster.job_details(&job.jid),
+        cluster.job_metrics(&job.jid, terminal)
+    );
+    let details = details.map_err(|e| flink_failure(&cluster, e))?;
+    let metrics = metrics.map_err(|e| flink_failure(&cluster, e))?;
+    let view = StatusAndMetricsView {
+        details: JobStatusView::new(uuid, &job, &details, now_ms()),
+        metrics,
+    };
+    Ok(ok(view, vec![]))
+}
+
+async fn exceptions(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, ApiError> {
+    let (cluster, job) = resolve(app, scope, uuid)?;
+    let root = cluster
+        .root_exception(&job.jid)
+        .await
+        .map_err(|e| flink_failure(&cluster, e))?;
+    Ok(ok(root, vec![]))
+}
+
+fn overview(app: &AppState, scope: &Scope) -> Response {
+    let clusters = scope.clusters(app);
+    let statuses: Vec<_> = clusters.iter().map(|c| (c, c.status())).collect();
+    let now = now_ms();
+    let total = statuses
+        .iter()
+        .map(|(_, s)| s.snapshot.as_ref().map_or(0, |snap| snap.jobs().len()))
+        .sum();
+    let mut jobs = Vec::with_capacity(total);
+    let mut messages = Vec::new();
+    for (cluster, status) in &statuses {
+        if let Some(snapshot) = &status.snapshot {
+            jobs.extend(snapshot.jobs().iter().map(|job| OverviewJob::new(job, cluster.id(), now)));
+        }
+        if !status.reachable {
+            messages.push(match (status.polled, status.last_poll_ms()) {
+                (_, Some(at)) => format!(
+                    "cluster {} is unreachable; its jobs are as of its last successful poll at {}",
+                    cluster.id(),
+                    rfc3339(at)
+                ),
+                (true, None) => format!(
+                    "cluster {} is unreachable and was never polled successfully; its jobs are not listed",
+                    cluster.id()
+                ),
+                (false, None) => format!("cluster {} has not been polled yet", cluster.id()),
+            });
+        }
+    }
+    ok(OverviewView { jobs }, messages)
+}
+
+async fn stop(
+    app: &AppState,
+    scope: &Scope,
+    uuid: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = app.stop_guard.check(headers).inspect_err(|e| {
+        tracing::warn!(job = uuid, code = e.code, reason = ?e.errors, "stop refused");
+    })?;
+    let mode = parse_stop_query(query)?;
+    let (cluster, job) = resolve(app, scope, uuid)?;
+    if is_globally_terminal(job.state()) {
+        return Err(ApiError::already_terminal(job.state()));
+    }
+    let client = cluster.client();
+    let result = match &mode {
+        StopMode::Cancel => client
+            .cancel(&job.jid)
+            .await
+            .map(|()| format!("cancel of job {} on cluster {} accepted by flink", job.jid, cluster.id())),
+        StopMode::Savepoint {
+            target_directory,
+            drain,
+        } => {
+            let request = StopRequest {
+                target_directory: target_directory.clone(),
+                drain: *drain,
+            };
+            client
+                .stop_with_savepoint(&job.jid, &request)
+                .await
+                .map(|trigger| format!("trigger-id: {trigger}"))
+        }
+    };
+    let kind = match mode {
+        StopMode::Cancel => "cancel",
+        StopMode::Savepoint { .. } => "savepoint",
+    };
+    match result {
+        Ok(message) => {
+            tracing::info!(caller = %caller.0, cluster = cluster.id(), job = uuid, jid = %job.jid, mode = kind, "job stop accepted");
+            cluster.request_poll();
+            Ok(ok(1, vec![message]))
+        }
+        Err(error) => {
+            tracing::warn!(caller = %caller.0, cluster = cluster.id(), job = uuid, jid = %job.jid, mode = kind, %error, "job stop failed");
+            Err(match error.status() {
+                // Flink refuses to cancel a job that ended since the last poll.
+                Some(409) => ApiError::already_terminal("already terminal according to flink"),
+                _ => flink_failure(&cluster, error),
+            })
+        }
+    }
+}
+
+fn readyz(app: &AppState) -> Result<Response, ApiError> {
+    let pending: Vec<String> = app
+        .registry
+        .list()
+        .iter()
+        .filter(|c| !c.status().polled)
+        .map(|c| cluster_line(c.id(), "not polled yet"))
+        .collect();
+    if pending.is_empty() {
+        Ok(ok("ok", vec![]))
+    } else {
+        Err(ApiError::not_ready(pending))
+    }
+}
+
+fn metrics(app: &AppState) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        app.metrics.encode(),
+    )
+        .into_response()
+}
+
+fn openapi(app: &AppState) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        app.openapi.to_string(),
+    )
+        .into_response()
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}

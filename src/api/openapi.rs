@@ -1,0 +1,127 @@
+//! The OpenAPI document, generated from the handlers' annotations and the response types.
+//! Every monitoring path is documented at the root and again under `/clusters/{cluster}/`.
+
+use utoipa::OpenApi;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{Object, Required};
+
+use super::envelope::Envelope;
+use super::error::ErrorBody;
+use super::model::{ClusterView, JobStatusView, OverviewJob, OverviewView, StatusAndMetricsView, VertexView};
+use crate::clusters::{ClusterSource, JobMetrics};
+use crate::flink::dto::RootException;
+
+#[allow(dead_code)]
+mod paths {
+    use super::*;
+
+    #[utoipa::path(get, path = "/job/{uuid}/status/", tag = "monitoring",
+        params(("uuid" = String, Path, description = "the Flink job name")),
+        responses((status = 200, body = Envelope<JobStatusView>), (status = 404, description = "4006: no job with that name", body = ErrorBody),
+            (status = 409, description = "4007: the name is on several clusters", body = ErrorBody), (status = 502, description = "5005: Flink unreachable", body = ErrorBody)))]
+    pub fn status() {}
+
+    #[utoipa::path(get, path = "/job/{uuid}/statusAndMetrics/", tag = "monitoring",
+        params(("uuid" = String, Path, description = "the Flink job name")),
+        responses((status = 200, body = Envelope<StatusAndMetricsView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    pub fn status_and_metrics() {}
+
+    #[utoipa::path(get, post, path = "/job/{uuid}/stop/", tag = "monitoring",
+        params(("uuid" = String, Path, description = "the Flink job name"),
+            ("mode" = Option<String>, Query, description = "cancel (default) or savepoint"),
+            ("targetDirectory" = Option<String>, Query, description = "savepoint directory (mode=savepoint)"),
+            ("drain" = Option<bool>, Query, description = "emit MAX_WATERMARK before stopping (mode=savepoint)")),
+        responses((status = 200, body = Envelope<i32>), (status = 401, description = "4010: no credentials", body = ErrorBody),
+            (status = 403, description = "4010: not allowed or stop disabled", body = ErrorBody),
+            (status = 409, description = "4008: job already terminal", body = ErrorBody), (status = 502, body = ErrorBody)))]
+    pub fn stop() {}
+
+    #[utoipa::path(get, path = "/jobs/overview/", tag = "monitoring",
+        responses((status = 200, body = Envelope<OverviewView>)))]
+    pub fn overview() {}
+
+    #[utoipa::path(get, path = "/jobs/{uuid}/exceptions/", tag = "monitoring",
+        params(("uuid" = String, Path, description = "the Flink job name")),
+        responses((status = 200, body = Envelope<RootException>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    pub fn exceptions() {}
+
+    #[utoipa::path(get, path = "/job/{uuid}/exceptions/", tag = "monitoring",
+        params(("uuid" = String, Path, description = "the Flink job name")),
+        responses((status = 200, body = Envelope<RootException>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    pub fn exceptions_singular() {}
+
+    #[utoipa::path(get, path = "/metainfo/getVersion/", tag = "monitoring",
+        responses((status = 200, description = "flink-monitor's own version", body = Envelope<String>)))]
+    pub fn version() {}
+
+    #[utoipa::path(get, path = "/clusters", tag = "clusters",
+        responses((status = 200, body = Envelope<Vec<ClusterView>>)))]
+    pub fn clusters() {}
+
+    #[utoipa::path(get, path = "/clusters/{cluster}", tag = "clusters",
+        params(("cluster" = String, Path, description = "cluster id")),
+        responses((status = 200, body = Envelope<ClusterView>), (status = 404, description = "4009: no such cluster", body = ErrorBody)))]
+    pub fn cluster() {}
+
+    #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = Envelope<String>)))]
+    pub fn healthz() {}
+
+    #[utoipa::path(get, path = "/readyz", tag = "service",
+        responses((status = 200, body = Envelope<String>), (status = 503, description = "5000: not every cluster polled yet", body = ErrorBody)))]
+    pub fn readyz() {}
+
+    #[utoipa::path(get, path = "/metrics", tag = "service",
+        responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+    pub fn metrics() {}
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "flink-monitor monitoring API", description = "Job status, metrics and exceptions of every discovered Flink cluster."),
+    paths(paths::status, paths::status_and_metrics, paths::stop, paths::overview, paths::exceptions,
+        paths::exceptions_singular, paths::version, paths::clusters, paths::cluster, paths::healthz,
+        paths::readyz, paths::metrics),
+    components(schemas(ErrorBody, JobStatusView, VertexView, StatusAndMetricsView, JobMetrics, OverviewView,
+        OverviewJob, RootException, ClusterView, ClusterSource))
+)]
+struct ApiDoc;
+
+/// Paths served both at the root and under `/clusters/{cluster}/`.
+const PER_CLUSTER: &[&str] = &[
+    "/job/{uuid}/status/",
+    "/job/{uuid}/statusAndMetrics/",
+    "/job/{uuid}/stop/",
+    "/jobs/overview/",
+    "/jobs/{uuid}/exceptions/",
+    "/job/{uuid}/exceptions/",
+    "/metainfo/getVersion/",
+];
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let cluster_param: Parameter = ParameterBuilder::new()
+        .name("cluster")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some("cluster id: <namespace>.<name>, or the name of a static cluster"))
+        .schema(Some(Object::with_type(utoipa::openapi::schema::Type::String)))
+        .build();
+    let mut scoped = Vec::new();
+    for path in PER_CLUSTER {
+        if let Some(item) = doc.paths.paths.get(*path) {
+            let mut item = item.clone();
+            let params = item.parameters.get_or_insert_with(Vec::new);
+            params.insert(0, cluster_param.clone());
+            scoped.push((format!("/clusters/{{cluster}}{path}"), item));
+        }
+    }
+    for (path, item) in scoped {
+        doc.paths.paths.insert(path, item);
+    }
+    doc
+}
+
+pub fn json() -> String {
+    document().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}

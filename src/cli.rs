@@ -1,0 +1,202 @@
+//! Command line. Every flag of `run` can also be set with a `FLINK_MONITOR_*` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use reqwest::Url;
+
+use crate::clusters::{ClusterInfo, ClusterSource};
+
+#[derive(Debug, Parser)]
+#[command(name = "flink-monitor", version, about = "Discovers Flink JobManagers, mirrors job status into FlinkJob resources and serves the monitoring API")]
+pub struct Cli {
+    /// Log line format.
+    #[arg(long, env = "FLINK_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll the clusters and serve the monitoring API.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KubernetesMode {
+    /// Use Kubernetes when credentials are found (in a pod or through KUBECONFIG).
+    Auto,
+    /// Require Kubernetes; fail at start without credentials.
+    On,
+    /// Never use Kubernetes: only the --cluster list.
+    Off,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "FLINK_MONITOR_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// A Flink JobManager REST endpoint as NAME=URL (repeatable; comma-separated in the
+    /// variable). NAME matches [A-Za-z0-9_-]{1,63}.
+    #[arg(long = "cluster", env = "FLINK_MONITOR_CLUSTERS", value_delimiter = ',', value_parser = parse_static_cluster)]
+    pub clusters: Vec<StaticCluster>,
+
+    /// Whether to discover clusters in Kubernetes.
+    #[arg(long, env = "FLINK_MONITOR_KUBERNETES", value_enum, default_value_t = KubernetesMode::Auto)]
+    pub kubernetes: KubernetesMode,
+
+    /// How often each JobManager's /jobs/overview is polled (e.g. 500ms, 5s, 1m).
+    #[arg(long, env = "FLINK_MONITOR_POLL_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
+    pub poll_interval: Duration,
+
+    /// Allow job/{uuid}/stop/ (off by default: every stop answers 403).
+    #[arg(long, env = "FLINK_MONITOR_ENABLE_STOP")]
+    pub enable_stop: bool,
+
+    /// With --enable-stop: require `Authorization: Bearer <token>` with the token in FILE.
+    #[arg(long, env = "FLINK_MONITOR_STOP_TOKEN_FILE")]
+    pub stop_token_file: Option<PathBuf>,
+
+    /// Budget for one call to Flink, connection and body included.
+    #[arg(long, env = "FLINK_MONITOR_REQUEST_TIMEOUT", default_value = "5s", value_parser = parse_positive_duration)]
+    pub request_timeout: Duration,
+
+    /// Largest Flink answer read, in bytes.
+    #[arg(long, env = "FLINK_MONITOR_MAX_RESPONSE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+
+    /// Calls in flight to one JobManager at once.
+    #[arg(long, env = "FLINK_MONITOR_CLUSTER_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub cluster_concurrency: u16,
+
+    /// How long job details, metrics and exceptions read from Flink are reused (0s: never).
+    #[arg(long, env = "FLINK_MONITOR_CACHE_TTL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
+}
+
+/// A `--cluster NAME=URL` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticCluster {
+    pub name: String,
+    pub url: Url,
+}
+
+impl StaticCluster {
+    pub fn info(&self) -> ClusterInfo {
+        ClusterInfo {
+            id: self.name.clone(),
+            namespace: None,
+            name: self.name.clone(),
+            source: ClusterSource::Static,
+            url: self.url.clone(),
+        }
+    }
+}
+
+pub fn is_static_cluster_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn parse_static_cluster(value: &str) -> Result<StaticCluster, String> {
+    let (name, url) = value
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=URL, got {value:?}"))?;
+    if !is_static_cluster_name(name) {
+        return Err(format!(
+            "cluster name {name:?} must be 1 to 63 characters of A-Z, a-z, 0-9, '-' or '_'"
+        ));
+    }
+    let url = Url::parse(url).map_err(|e| format!("cluster {name}: invalid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "cluster {name}: the URL must be http:// or https:// with a host"
+        ));
+    }
+    Ok(StaticCluster {
+        name: name.to_string(),
+        url,
+    })
+}
+
+fn parse_positive_duration(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value).map_err(|e| format!("{value:?}: {e}"))?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+/// Checks that need the whole list: duplicate names.
+pub fn check_unique_names(clusters: &[StaticCluster]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for cluster in clusters {
+        if !seen.insert(cluster.name.as_str()) {
+            return Err(format!("cluster name {:?} is given more than once", cluster.name));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_defaults() {
+        let cli = Cli::try_parse_from(["flink-monitor", "run"]).unwrap();
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(args.poll_interval, Duration::from_secs(5));
+        assert_eq!(args.kubernetes, KubernetesMode::Auto);
+        assert!(!args.enable_stop);
+        assert!(args.clusters.is_empty());
+    }
+
+    #[test]
+    fn clusters_parse_and_bad_ones_are_refused() {
+        let cli = Cli::try_parse_from([
+            "flink-monitor", "run", "--cluster", "prod=http://jm:8081", "--cluster", "dev_2=https://u:p@x/flink/",
+            "--poll-interval", "500ms",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.clusters.len(), 2);
+        assert_eq!(args.clusters[0].name, "prod");
+        assert_eq!(args.poll_interval, Duration::from_millis(500));
+        for bad in ["prod", "a.b=http://x", "=http://x", "x=ftp://h", "x=not a url"] {
+            assert!(Cli::try_parse_from(["flink-monitor", "run", "--cluster", bad]).is_err(), "{bad}");
+        }
+        assert!(Cli::try_parse_from(["flink-monitor", "run", "--poll-interval", "0s"]).is_err());
+        let long = format!("{}=http://x", "a".repeat(64));
+        assert!(Cli::try_parse_from(["flink-monitor", "run", "--cluster", long.as_str()]).is_err());
+    }
+
+    #[test]
+    fn duplicate_names_are_an_error() {
+        let a = parse_static_cluster("a=http://x").unwrap();
+        let b = parse_static_cluster("b=http://y").unwrap();
+        assert!(check_unique_names(&[a.clone(), b]).is_ok());
+        assert!(check_unique_names(&[a.clone(), a]).is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! One known Flink cluster: where it is, what its last poll saw, and cached job reads.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Serialize;
+
+use crate::flink::dto::{JobDetails, JobOverview, RootException};
+use crate::flink::{FlinkClient, FlinkError};
+
+use super::cache::TtlCache;
+use super::job_metrics::{self, JobMetrics};
+use super::snapshot::JobsSnapshot;
+
+/// Where a cluster came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterSource {
+    Service,
+    #[serde(rename = "flinkdeployment")]
+    FlinkDeployment,
+    Static,
+}
+
+impl ClusterSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::FlinkDeployment => "flinkdeployment",
+            Self::Static => "static",
+        }
+    }
+}
+
+/// Identity and address of a cluster, as discovery or the command line gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterInfo {
+    /// `<namespace>.<name>` when discovered, the given name when static.
+    pub id: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub source: ClusterSource,
+    pub url: Url,
+}
+
+/// What the poller last learnt. Replaced whole on every poll.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterStatus {
+    /// The last successful poll; kept when later polls fail.
+    pub snapshot: Option<Arc<JobsSnapshot>>,
+    /// At least one poll finished, successfully or not.
+    pub polled: bool,
+    pub reachable: bool,
+    /// The error of the last poll while unreachable.
+    pub last_error: Option<String>,
+    pub flink_version: Option<String>,
+}
+
+impl ClusterStatus {
+    pub fn last_poll_ms(&self) -> Option<i64> {
+        self.snapshot.as_ref().map(|s| s.taken_at_ms())
+    }
+}
+
+/// A cluster with its client, latest status, and the short-TTL caches of on-demand reads.
+pub struct Cluster {
+    info: ClusterInfo,
+    client: FlinkClient,
+    status: RwLock<Arc<ClusterStatus>>,
+    jobs: TtlCache<String, Result<Arc<JobDetails>, FlinkError>>,
+    exceptions: TtlCache<String, Result<RootException, FlinkError>>,
+    metrics: TtlCache<String, Result<JobMetrics, FlinkError>>,
+    poll_now: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("id", &self.info.id).finish()
+    }
+}
+
+impl Cluster {
+    pub fn new(info: ClusterInfo, client: FlinkClient, cache_ttl: Duration) -> Self {
+        Self {
+            info,
+            client,
+            status: RwLock::new(Arc::new(ClusterStatus::default())),
+            jobs: TtlCache::new(cache_ttl),
+            exceptions: TtlCache::new(cache_ttl),
+            metrics: TtlCache::new(cache_ttl),
+            poll_now: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.info.id
+    }
+
+    pub fn info(&self) -> &ClusterInfo {
+        &self.info
+    }
+
+    pub fn client(&self) -> &FlinkClient {
+        &self.client
+    }
+
+    /// The URL with credentials removed.
+    pub fn display_url(&self) -> &str {
+        self.client.display_base()
+    }
+
+    pub fn status(&self) -> Arc<ClusterStatus> {
+        // A poisoned lock still holds a whole Arc: the writer swaps it in one step.
+        self.status
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_status(&self, status: ClusterStatus) {
+        *self.status.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(status);
+    }
+
+    /// Asks the poller for a poll now, e.g. after a stop, so the new state shows sooner.
+    pub fn request_poll(&self) {
+        self.poll_now.notify_one();
+    }
+
+    pub(crate) async fn poll_requested(&self) {
+        self.poll_now.notified().await;
+    }
+
+    /// The job a name means in the last snapshot, if any.
+    pub fn find_job(&self, name: &str) -> Option<JobOverview> {
+        self.status().snapshot.as_ref()?.find(name).cloned()
+    }
+
+    pub async fn job_details(&self, jid: &str) -> Result<Arc<JobDetails>, FlinkError> {
+        self.jobs
+            .get_or_fetch(jid.to_string(), || async {
+                self.client.job(jid).await.map(Arc::new)
+            })
+            .await
+    }
+
+    pub async fn root_exception(&self, jid: &str) -> Result<RootException, FlinkError> {
+        self.exceptions
+            .get_or_fetch(jid.to_string(), || async {
+                self.client.exceptions(jid).await.map(|e| e.root())
+            })
+            .await
+    }
+
+    /// Metrics of a job; `terminal` says its counts are final (see `job_metrics::fetch`).
+    pub async fn job_metrics(&self, jid: &str, terminal: bool) -> Result<JobMetrics, FlinkError> {
+        self.metrics
+            .get_or_fetch(jid.to_string(), || async {
+                let details = self.job_details(jid).await?;
+                job_metrics::fetch(&self.client, &details, terminal).await
+            })
+            .await
+    }
+}

@@ -1,0 +1,19 @@
+//! The registry of known clusters, their pollers and snapshots, and cached job reads.
+
+mod cache;
+mod choice;
+mod cluster;
+pub mod job_metrics;
+mod lookup;
+mod poller;
+mod registry;
+mod snapshot;
+
+pub use cache::TtlCache;
+pub use choice::choose;
+pub use cluster::{Cluster, ClusterInfo, ClusterSource, ClusterStatus};
+pub use job_metrics::JobMetrics;
+pub use lookup::{Lookup, find_job};
+pub use poller::{ClusterChanged, now_ms};
+pub use registry::{Registry, RegistrySettings};
+pub use snapshot::JobsSnapshot;

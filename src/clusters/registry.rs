@@ -1,0 +1,139 @@
+//! The registry of known clusters. Static configuration fills it at start; Kubernetes
+//! discovery adds and removes clusters as their resources come and go. Each cluster has
+//! its own poll task, stopped when the cluster is removed.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::flink::{ClientSettings, FlinkClient};
+use crate::metrics::Metrics;
+
+use super::cluster::{Cluster, ClusterInfo};
+use super::poller::{ClusterChanged, Poller};
+
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    pub poll_interval: Duration,
+    pub cache_ttl: Duration,
+    pub client: ClientSettings,
+}
+
+struct Entry {
+    cluster: Arc<Cluster>,
+    stop: CancellationToken,
+}
+
+pub struct Registry {
+    settings: RegistrySettings,
+    http: reqwest::Client,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    changes: broadcast::Sender<ClusterChanged>,
+    clusters: RwLock<BTreeMap<String, Entry>>,
+}
+
+impl Registry {
+    pub fn new(
+        settings: RegistrySettings,
+        http: reqwest::Client,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        Self {
+            settings,
+            http,
+            metrics,
+            shutdown,
+            changes,
+            clusters: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        self.settings.poll_interval
+    }
+
+    /// Adds a cluster, or replaces it when its address or identity changed, and starts
+    /// polling it. Must be called within a tokio runtime. Returns whether anything changed.
+    pub fn upsert(&self, info: ClusterInfo) -> bool {
+        let mut clusters = self.clusters.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = clusters.get(&info.id)
+            && existing.cluster.info() == &info
+        {
+            return false;
+        }
+        let client = FlinkClient::new(
+            self.http.clone(),
+            info.url.clone(),
+            self.settings.client.clone(),
+        );
+        let id = info.id.clone();
+        let cluster = Arc::new(Cluster::new(info, client, self.settings.cache_ttl));
+        tracing::info!(
+            cluster = %id,
+            source = cluster.info().source.as_str(),
+            url = cluster.display_url(),
+            "watching cluster"
+        );
+        let stop = self.shutdown.child_token();
+        let poller = Poller {
+            cluster: cluster.clone(),
+            interval: self.settings.poll_interval,
+            metrics: self.metrics.clone(),
+            changes: self.changes.clone(),
+        };
+        tokio::spawn(poller.run(stop.clone()));
+        if let Some(old) = clusters.insert(id.clone(), Entry { cluster, stop }) {
+            old.stop.cancel();
+        }
+        self.metrics.clusters.set(clusters.len() as i64);
+        drop(clusters);
+        let _ = self.changes.send(ClusterChanged { cluster: id.into() });
+        true
+    }
+
+    /// Forgets a cluster and stops its poller. Returns whether it was known.
+    pub fn remove(&self, id: &str) -> bool {
+        let mut clusters = self.clusters.write().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = clusters.remove(id) else {
+            return false;
+        };
+        entry.stop.cancel();
+        self.metrics.clusters.set(clusters.len() as i64);
+        drop(clusters);
+        tracing::info!(cluster = id, "stopped watching cluster");
+        let _ = self.changes.send(ClusterChanged { cluster: id.into() });
+        true
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Cluster>> {
+        let clusters = self.clusters.read().unwrap_or_else(|e| e.into_inner());
+        clusters.get(id).map(|e| e.cluster.clone())
+    }
+
+    /// Every cluster, ordered by id.
+    pub fn list(&self) -> Vec<Arc<Cluster>> {
+        let clusters = self.clusters.read().unwrap_or_else(|e| e.into_inner());
+        clusters.values().map(|e| e.cluster.clone()).collect()
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        let clusters = self.clusters.read().unwrap_or_else(|e| e.into_inner());
+        clusters.keys().cloned().collect()
+    }
+
+    /// Ready once every known cluster has been polled at least once.
+    pub fn all_polled(&self) -> bool {
+        self.list().iter().all(|c| c.status().polled)
+    }
+
+    /// Notifications of changed clusters (jobs, states, reachability, added, removed).
+    pub fn subscribe(&self) -> broadcast::Receiver<ClusterChanged> {
+        self.changes.subscribe()
+    }
+}

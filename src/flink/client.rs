@@ -1,0 +1,415 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+
+use super::FlinkError;
+use super::dto::{
+    AggregatedMetric, DashboardConfig, ErrorBody, JobDetails, JobExceptions, JobsOverview,
+    MetricValue, SavepointStatus, TriggerResponse,
+};
+
+/// Characters escaped in a `?get=` list; `,` separates names and stays as it is.
+const QUERY_VALUE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'>')
+    .add(b'=')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// Limits that keep one slow or misbehaving JobManager from costing more than its share.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Whole-request budget: waiting for a connection slot, sending, and reading the body.
+    pub timeout: Duration,
+    /// Bodies larger than this are refused (an endless body must not exhaust memory).
+    pub max_response_bytes: usize,
+    /// Requests in flight to one JobManager at once.
+    pub concurrency: usize,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            max_response_bytes: 16 * 1024 * 1024,
+            concurrency: 4,
+        }
+    }
+}
+
+/// Stop-with-savepoint options (`POST /jobs/{jid}/stop`).
+#[derive(Debug, Clone, Default)]
+pub struct StopRequest {
+    pub target_directory: Option<String>,
+    pub drain: bool,
+}
+
+/// A client for one JobManager's REST API. Cheap to clone; clones share the connection
+/// pool and the concurrency limit.
+#[derive(Clone)]
+pub struct FlinkClient {
+    http: reqwest::Client,
+    base: Url,
+    /// `base` without credentials, for errors and logs.
+    display_base: Arc<str>,
+    permits: Arc<Semaphore>,
+    settings: Arc<ClientSettings>,
+}
+
+impl std::fmt::Debug for FlinkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlinkClient")
+            .field("base", &self.display_base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL with user name and password removed, safe to log.
+pub fn redact_url(url: &Url) -> String {
+    let mut clean = url.clone();
+    // Both only fail for URLs that cannot carry credentials at all.
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    clean.as_str().trim_end_matches('/').to_string()
+}
+
+impl FlinkClient {
+    /// `http` is shared between clusters so that they share one connection pool and TLS
+    /// configuration.
+    pub fn new(http: reqwest::Client, base: Url, settings: ClientSettings) -> Self {
+        let display_base = redact_url(&base).into();
+        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        Self {
+            http,
+            base,
+            display_base,
+            permits,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The shared HTTP client all Flink clients are built on.
+    pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder()
+            .user_agent(concat!("flink-monitor/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(3))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(4)
+            .build()
+    }
+
+    pub fn display_base(&self) -> &str {
+        &self.display_base
+    }
+
+    pub async fn jobs_overview(&self) -> Result<JobsOverview, FlinkError> {
+        self.get("/jobs/overview").await
+    }
+
+    pub async fn job(&self, jid: &str) -> Result<JobDetails, FlinkError> {
+        self.get(&format!("/jobs/{jid}")).await
+    }
+
+    pub async fn exceptions(&self, jid: &str) -> Result<JobExceptions, FlinkError> {
+        self.get(&format!("/jobs/{jid}/exceptions")).await
+    }
+
+    pub async fn config(&self) -> Result<DashboardConfig, FlinkError> {
+        self.get("/config").await
+    }
+
+    /// Names of every metric of a vertex (`<subtask>.<metric>`, `<subtask>.<operator>.<metric>`).
+    pub async fn vertex_metric_names(
+        &self,
+        jid: &str,
+        vertex: &str,
+    ) -> Result<Vec<MetricValue>, FlinkError> {
+        self.get(&format!("/jobs/{jid}/vertices/{vertex}/metrics"))
+            .await
+    }
+
+    /// Values of the named vertex metrics; Flink omits unknown names silently.
+    pub async fn vertex_metric_values(
+        &self,
+        jid: &str,
+        vertex: &str,
+        names: &[&str],
+    ) -> Result<Vec<MetricValue>, FlinkError> {
+        let get = encode_names(names);
+        self.get(&format!("/jobs/{jid}/vertices/{vertex}/metrics?get={get}"))
+            .await
+    }
+
+    /// Metrics aggregated over the subtasks of a vertex, e.g. `agg = "sum"`.
+    pub async fn subtask_metrics(
+        &self,
+        jid: &str,
+        vertex: &str,
+        names: &[&str],
+        agg: &str,
+    ) -> Result<Vec<AggregatedMetric>, FlinkError> {
+        let get = encode_names(names);
+        self.get(&format!(
+            "/jobs/{jid}/vertices/{vertex}/subtasks/metrics?get={get}&agg={agg}"
+        ))
+        .await
+    }
+
+    /// `PATCH /jobs/{jid}?mode=cancel`; Flink answers 202 when it took the request.
+    pub async fn cancel(&self, jid: &str) -> Result<(), FlinkError> {
+        self.send(Method::PATCH, &format!("/jobs/{jid}?mode=cancel"), None)
+            .await
+            .map(drop)
+    }
+
+    /// `POST /jobs/{jid}/stop`: stop with a savepoint; answers the trigger id to poll.
+    pub async fn stop_with_savepoint(
+        &self,
+        jid: &str,
+        request: &StopRequest,
+    ) -> Result<String, FlinkError> {
+        let mut body = serde_json::json!({ "drain": request.drain });
+        if let Some(dir) = &request.target_directory {
+            body["targetDirectory"] = dir.clone().into();
+        }
+        let path = format!("/jobs/{jid}/stop");
+        let bytes = self.send(Method::POST, &path, Some(body)).await?;
+        let trigger: TriggerResponse = self.decode(&path, &bytes)?;
+        Ok(trigger.request_id)
+    }
+
+    /// `GET /jobs/{jid}/savepoints/{trigger}`: the state of a stop-with-savepoint.
+    pub async fn savepoint_status(
+        &self,
+        jid: &str,
+        trigger: &str,
+    ) -> Result<SavepointStatus, FlinkError> {
+        let trigger = utf8_percent_encode(trigger, QUERY_VALUE).to_string();
+        self.get(&format!("/jobs/{jid}/savepoints/{trigger}")).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
+        let bytes = self.send(Method::GET, path, None).await?;
+        self.decode(path, &bytes)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, path: &str, bytes: &[u8]) -> Result<T, FlinkError> {
+        serde_json::from_slice(bytes).map_err(|e| FlinkError::Decode {
+            url: self.display_url(path),
+            reason: e.to_string(),
+        })
+    }
+
+    fn display_url(&self, path: &str) -> String {
+        format!("{}{}", self.display_base, path)
+    }
+
+    /// One request within the time budget; non-2xx answers become `FlinkError::Status`.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Bytes, FlinkError> {
+        let timeout = self.settings.timeout;
+        match tokio::time::timeout(timeout, self.send_unbounded(method, path, body)).await {
+            Ok(result) => result,
+            Err(_) => Err(FlinkError::Timeout {
+                url: self.display_url(path),
+                timeout,
+            }),
+        }
+    }
+
+    async fn send_unbounded(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Bytes, FlinkError> {
+        let url = self.join(path)?;
+        // The semaphore is never closed, so acquiring only fails if it were.
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| FlinkError::Request {
+                url: self.display_url(path),
+                reason: "client is shutting down".into(),
+            })?;
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(path, e))?;
+        let status = response.status();
+        let bytes = self.read_capped(path, &mut response).await?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Err(FlinkError::Status {
+            url: self.display_url(path),
+            status: status.as_u16(),
+            message: error_message(status, &bytes),
+        })
+    }
+
+    fn join(&self, path: &str) -> Result<Url, FlinkError> {
+        let base = self.base.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}{path}")).map_err(|e| FlinkError::Request {
+            url: self.display_url(path),
+            reason: format!("invalid URL: {e}"),
+        })
+    }
+
+    async fn read_capped(
+        &self,
+        path: &str,
+        response: &mut reqwest::Response,
+    ) -> Result<Bytes, FlinkError> {
+        let limit = self.settings.max_response_bytes;
+        let too_large = || FlinkError::TooLarge {
+            url: self.display_url(path),
+            limit,
+        };
+        if response.content_length().is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(path, e))?
+        {
+            if buf.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+
+    fn transport_error(&self, path: &str, error: reqwest::Error) -> FlinkError {
+        let url = self.display_url(path);
+        let (connect, timeout) = (error.is_connect(), error.is_timeout());
+        let reason = error_chain(&error.without_url());
+        if connect {
+            FlinkError::Connect { url, reason }
+        } else if timeout {
+            FlinkError::Timeout {
+                url,
+                timeout: self.settings.timeout,
+            }
+        } else {
+            FlinkError::Request { url, reason }
+        }
+    }
+}
+
+fn encode_names(names: &[&str]) -> String {
+    let encoded: Vec<String> = names
+        .iter()
+        .map(|n| utf8_percent_encode(n, QUERY_VALUE).to_string())
+        .collect();
+    encoded.join(",")
+}
+
+/// The innermost causes say what really happened ("Connection refused"); reqwest's own
+/// message only says that sending failed.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// Flink's `{"errors": [...]}` summarised; anything else, a bounded excerpt of the body.
+fn error_message(status: StatusCode, body: &[u8]) -> String {
+    const EXCERPT: usize = 300;
+    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
+        let summary = parsed.summary();
+        if !summary.is_empty() {
+            return truncate(&summary, EXCERPT);
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return status
+            .canonical_reason()
+            .unwrap_or("no message")
+            .to_lowercase();
+    }
+    truncate(text, EXCERPT)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_reach_the_display_url() {
+        let url = Url::parse("http://admin:s3cret@flink.example:8081/").unwrap();
+        let shown = redact_url(&url);
+        assert_eq!(shown, "http://flink.example:8081");
+        assert!(!shown.contains("s3cret"));
+    }
+
+    #[test]
+    fn flink_error_bodies_are_summarised_to_first_lines() {
+        let body = br#"{"errors":["Internal server error.","<Exception on server side:\norg.apache...\n\tat x"]}"#;
+        assert_eq!(
+            error_message(StatusCode::INTERNAL_SERVER_ERROR, body),
+            "Internal server error.; <Exception on server side:"
+        );
+    }
+
+    #[test]
+    fn non_json_error_bodies_are_bounded() {
+        let body = "x".repeat(5000);
+        let message = error_message(StatusCode::BAD_GATEWAY, body.as_bytes());
+        assert!(message.len() <= 303);
+        assert_eq!(error_message(StatusCode::BAD_GATEWAY, b""), "bad gateway");
+    }
+
+    #[test]
+    fn metric_names_are_escaped_but_commas_kept() {
+        assert_eq!(
+            encode_names(&["0.a b.currentEventTs", "1.x&y"]),
+            "0.a%20b.currentEventTs,1.x%26y"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Flink REST response bodies. Flink adds and removes fields between versions (2.0 removed
+//! `root-exception`, 2.3 added `jobType`, ...), so everything but the ids is optional and
+//! unknown fields are ignored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// `GET /jobs/overview`
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobsOverview {
+    #[serde(default)]
+    pub jobs: Vec<JobOverview>,
+}
+
+/// One job of `GET /jobs/overview`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobOverview {
+    pub jid: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default, rename = "start-time")]
+    pub start_time: Option<i64>,
+    #[serde(default, rename = "end-time")]
+    pub end_time: Option<i64>,
+    #[serde(default)]
+    pub duration: Option<i64>,
+    /// Task counts by state; passed through untouched (the keys differ between versions).
+    #[serde(default)]
+    pub tasks: Option<Box<RawValue>>,
+}
+
+impl JobOverview {
+    pub fn state(&self) -> &str {
+        self.state.as_deref().unwrap_or("UNKNOWN")
+    }
+}
+
+/// `GET /jobs/{jid}`
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobDetails {
+    pub jid: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default, rename = "start-time")]
+    pub start_time: Option<i64>,
+    #[serde(default, rename = "end-time")]
+    pub end_time: Option<i64>,
+    #[serde(default)]
+    pub duration: Option<i64>,
+    #[serde(default)]
+    pub vertices: Vec<VertexDetails>,
+}
+
+/// One vertex of `GET /jobs/{jid}`, in Flink's topological order (sources first).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct VertexDetails {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub parallelism: Option<i64>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, rename = "start-time")]
+    pub start_time: Option<i64>,
+    #[serde(default)]
+    pub duration: Option<i64>,
+    /// Flink's vertex metrics object (`read-records`, `write-records`, ...), final once the
+    /// job ended, unlike the metric store.
+    #[serde(default)]
+    pub metrics: Option<Map<String, Value>>,
+}
+
+impl VertexDetails {
+    /// An integer counter of the vertex metrics object, e.g. `write-records`.
+    pub fn counter(&self, key: &str) -> Option<i64> {
+        let value = self.metrics.as_ref()?.get(key)?;
+        value
+            .as_i64()
+            .or_else(|| value.as_f64().map(|f| f as i64))
+    }
+}
+
+/// `GET /jobs/{jid}/exceptions`, both the 1.x and the 2.x shape.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JobExceptions {
+    #[serde(default, rename = "root-exception")]
+    pub root_exception: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    #[serde(default)]
+    pub truncated: Option<bool>,
+    #[serde(default, rename = "exceptionHistory")]
+    pub exception_history: Option<ExceptionHistory>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExceptionHistory {
+    #[serde(default)]
+    pub entries: Vec<ExceptionHistoryEntry>,
+    #[serde(default)]
+    pub truncated: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExceptionHistoryEntry {
+    #[serde(default)]
+    pub stacktrace: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+}
+
+/// The one exception a client is shown: the contract's `root-exception` object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RootException {
+    #[serde(rename = "root-exception")]
+    pub root_exception: Option<String>,
+    pub timestamp: Option<i64>,
+    pub truncated: bool,
+}
+
+impl JobExceptions {
+    /// Flink 1.x's `root-exception` when present; otherwise (Flink 2.x) the newest entry of
+    /// the exception history. A job that never failed has none, which is not an error.
+    pub fn root(&self) -> RootException {
+        if let Some(text) = &self.root_exception {
+            return RootException {
+                root_exception: Some(text.clone()),
+                timestamp: self.timestamp,
+                truncated: self.truncated.unwrap_or(false),
+            };
+        }
+        let Some(history) = &self.exception_history else {
+            return RootException::default();
+        };
+        let newest = history
+            .entries
+            .iter()
+            .filter(|entry| entry.stacktrace.is_some())
+            .max_by_key(|entry| entry.timestamp.unwrap_or(i64::MIN));
+        match newest {
+            Some(entry) => RootException {
+                root_exception: entry.stacktrace.clone(),
+                timestamp: entry.timestamp,
+                truncated: history.truncated.unwrap_or(false),
+            },
+            None => RootException::default(),
+        }
+    }
+}
+
+/// An entry of `GET .../metrics` (names only) or `GET .../metrics?get=...` (with values,
+/// which Flink sends as strings).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricValue {
+    pub id: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// An entry of `GET .../subtasks/metrics?get=...&agg=sum,max` (numbers, not strings).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AggregatedMetric {
+    pub id: String,
+    #[serde(default)]
+    pub sum: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+/// `GET /config`
+#[derive(Debug, Clone, Deserialize)]
+pub struct DashboardConfig {
+    #[serde(default, rename = "flink-version")]
+    pub flink_version: Option<String>,
+}
+
+/// `POST /jobs/{jid}/stop` answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TriggerResponse {
+    #[serde(rename = "request-id")]
+    pub request_id: String,
+}
+
+/// `GET /jobs/{jid}/savepoints/{trigger}`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SavepointStatus {
+    pub status: OperationStatus,
+    #[serde(default)]
+    pub operation: Option<SavepointOperation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OperationStatus {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SavepointOperation {
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default, rename = "failure-cause")]
+    pub failure_cause: Option<Value>,
+}
+
+/// What a stop-with-savepoint came to, once Flink says it is no longer in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavepointOutcome {
+    InProgress,
+    Completed { location: String },
+    Failed { cause: String },
+}
+
+impl SavepointStatus {
+    /// Flink answers COMPLETED for failures too; only `location` means success.
+    pub fn outcome(&self) -> SavepointOutcome {
+        if self.status.id != "COMPLETED" {
+            return SavepointOutcome::InProgress;
+        }
+        let operation = self.operation.as_ref();
+        if let Some(location) = operation.and_then(|op| op.location.clone()) {
+            return SavepointOutcome::Completed { location };
+        }
+        let cause = operation
+            .and_then(|op| op.failure_cause.as_ref())
+            .map(failure_cause_summary)
+            .unwrap_or_else(|| "flink reported neither a location nor a failure cause".into());
+        SavepointOutcome::Failed { cause }
+    }
+}
+
+fn failure_cause_summary(cause: &Value) -> String {
+    let trace = cause.get("stack-trace").and_then(Value::as_str);
+    let class = cause.get("class").and_then(Value::as_str);
+    trace
+        .and_then(|t| t.lines().next())
+        .or(class)
+        .unwrap_or("unknown failure")
+        .to_string()
+}
+
+/// Flink's error body: `{"errors": ["..."]}`; 500s carry `["Internal server error.", "..."]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+impl ErrorBody {
+    /// The first line of each error, joined: Flink sends whole Java stack traces.
+    pub fn summary(&self) -> String {
+        let lines: Vec<&str> = self
+            .errors
+            .iter()
+            .filter_map(|e| e.lines().next())
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        lines.join("; ")
+    }
+}

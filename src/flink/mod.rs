@@ -1,0 +1,13 @@
+//! The only code that talks to Flink: a REST client and tolerant DTOs for Flink 1.x and 2.x.
+
+mod client;
+pub mod dto;
+mod error;
+
+pub use client::{ClientSettings, FlinkClient, StopRequest};
+pub use error::FlinkError;
+
+/// Flink's job states that end a job for good (`JobStatus#isGloballyTerminalState`).
+pub fn is_globally_terminal(state: &str) -> bool {
+    matches!(state, "FINISHED" | "FAILED" | "CANCELED")
+}

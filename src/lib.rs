@@ -1,0 +1,11 @@
+//! flink-monitor: discovers Flink JobManagers, polls their REST APIs, mirrors job status
+//! into `FlinkJob` resources and serves the monitoring API.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod clusters;
+pub mod flink;
+pub mod metrics;
+pub mod runtime;
+pub mod telemetry;

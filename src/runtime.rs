@@ -1,0 +1,134 @@
+//! Wires the parts together for `flink-monitor run`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState, StopGuard};
+use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
+use crate::clusters::{Registry, RegistrySettings};
+use crate::flink::{ClientSettings, FlinkClient};
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid --cluster list: {0}")]
+    Clusters(String),
+
+    #[error("failed to read the stop token file {path}: {source}")]
+    ReadStopToken {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("the stop token file {path} is empty; put a token in it or drop --stop-token-file")]
+    EmptyStopToken { path: PathBuf },
+
+    #[error("--stop-token-file needs --enable-stop")]
+    TokenWithoutStop,
+
+    #[error("failed to build the HTTP client for Flink: {0}")]
+    HttpClient(#[source] reqwest::Error),
+
+    #[error("--kubernetes on, but no Kubernetes credentials were found (in-cluster or KUBECONFIG): {0}")]
+    NoKubernetes(String),
+
+    #[error("failed to listen on {addr}: {source}; pick another address with --listen")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Runs until `shutdown` is cancelled, then drains in-flight requests and returns.
+pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), StartError> {
+    check_unique_names(&args.clusters).map_err(StartError::Clusters)?;
+    let stop_guard = stop_guard(&args)?;
+    let kubernetes = kubernetes_config(args.kubernetes).await?;
+
+    let metrics = Arc::new(Metrics::new());
+    let http = FlinkClient::http_client().map_err(StartError::HttpClient)?;
+    let settings = RegistrySettings {
+        poll_interval: args.poll_interval,
+        cache_ttl: args.cache_ttl,
+        client: ClientSettings {
+            timeout: args.request_timeout,
+            max_response_bytes: args.max_response_bytes,
+            concurrency: args.cluster_concurrency.into(),
+        },
+    };
+    let registry = Arc::new(Registry::new(settings, http, metrics.clone(), shutdown.clone()));
+    for cluster in &args.clusters {
+        registry.upsert(cluster.info());
+    }
+    if kubernetes.is_none() && args.clusters.is_empty() {
+        tracing::warn!("no clusters to watch: give --cluster NAME=URL, or run in Kubernetes");
+    }
+    if kubernetes.is_some() {
+        tracing::info!("kubernetes credentials found");
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    tracing::info!(
+        listen = %args.listen,
+        clusters = args.clusters.len(),
+        poll_interval = ?args.poll_interval,
+        stop = ?stop_guard,
+        mode = if kubernetes.is_some() { "kubernetes" } else { "standalone" },
+        "serving the monitoring API"
+    );
+    let state = Arc::new(AppState::new(registry, metrics, stop_guard));
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(StartError::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn stop_guard(args: &RunArgs) -> Result<StopGuard, StartError> {
+    match (&args.stop_token_file, args.enable_stop) {
+        (Some(_), false) => Err(StartError::TokenWithoutStop),
+        (None, false) => Ok(StopGuard::Disabled),
+        (None, true) => Ok(StopGuard::Open),
+        (Some(path), true) => Ok(StopGuard::StaticToken(read_token(path)?.into())),
+    }
+}
+
+fn read_token(path: &Path) -> Result<String, StartError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StartError::ReadStopToken {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(StartError::EmptyStopToken {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(token.to_string())
+}
+
+/// The Kubernetes configuration to use, or None to run standalone.
+async fn kubernetes_config(mode: KubernetesMode) -> Result<Option<kube::Config>, StartError> {
+    if mode == KubernetesMode::Off {
+        return Ok(None);
+    }
+    match kube::Config::infer().await {
+        Ok(config) => Ok(Some(config)),
+        Err(error) if mode == KubernetesMode::On => Err(StartError::NoKubernetes(error.to_string())),
+        Err(error) => {
+            tracing::info!(reason = %error, "no kubernetes credentials; running standalone on the --cluster list");
+            Ok(None)
+        }
+    }
+}

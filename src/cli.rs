@@ -24,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Poll the clusters and serve the monitoring API.
     Run(RunArgs),
+    /// Print the FlinkJob CustomResourceDefinition as YAML.
+    Crd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -101,6 +103,7 @@ impl StaticCluster {
             name: self.name.clone(),
             source: ClusterSource::Static,
             url: self.url.clone(),
+            owner: None,
         }
     }
 }
@@ -165,7 +168,7 @@ mod tests {
     #[test]
     fn run_defaults() {
         let cli = Cli::try_parse_from(["flink-monitor", "run"]).unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else { panic!("not run") };
         assert_eq!(args.listen.to_string(), "0.0.0.0:8080");
         assert_eq!(args.poll_interval, Duration::from_secs(5));
         assert_eq!(args.kubernetes, KubernetesMode::Auto);
@@ -180,7 +183,7 @@ mod tests {
             "--poll-interval", "500ms",
         ])
         .unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else { panic!("not run") };
         assert_eq!(args.clusters.len(), 2);
         assert_eq!(args.clusters[0].name, "prod");
         assert_eq!(args.poll_interval, Duration::from_millis(500));

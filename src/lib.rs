@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cli;
 pub mod clusters;
+pub mod crd;
 pub mod flink;
 pub mod metrics;
 pub mod runtime;

@@ -42,6 +42,17 @@ pub struct ClusterInfo {
     pub name: String,
     pub source: ClusterSource,
     pub url: Url,
+    /// The Kubernetes object it was discovered from; mirrored FlinkJobs are owned by it.
+    pub owner: Option<OwnerRef>,
+}
+
+/// Enough of a Kubernetes object to make an owner reference to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
 }
 
 /// What the poller last learnt. Replaced whole on every poll.

@@ -11,7 +11,7 @@ mod snapshot;
 
 pub use cache::TtlCache;
 pub use choice::choose;
-pub use cluster::{Cluster, ClusterInfo, ClusterSource, ClusterStatus};
+pub use cluster::{Cluster, ClusterInfo, ClusterSource, ClusterStatus, OwnerRef};
 pub use job_metrics::JobMetrics;
 pub use lookup::{Lookup, find_job};
 pub use poller::{ClusterChanged, now_ms};

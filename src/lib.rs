@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cli;
 pub mod clusters;
+pub mod controller;
 pub mod crd;
 pub mod flink;
 pub mod metrics;

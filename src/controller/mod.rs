@@ -189,3 +189,6 @@ async fn mirror_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

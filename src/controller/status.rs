@@ -196,3 +196,196 @@ fn pascal(state: &str) -> String {
         None => "Unknown".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_795_606_436_846;
+
+    fn now() -> Timestamp {
+        Timestamp::from_millisecond(T0 + 60_000).unwrap()
+    }
+
+    fn found(state: &str, end: i64, unreachable: Option<&str>) -> Observed {
+        Observed::Found {
+            cluster: "team-a.orders".into(),
+            unreachable: unreachable.map(String::from),
+            job: JobFacts {
+                jid: "13b86a0c682093f8a099c3b4ca0207fa".into(),
+                state: state.into(),
+                start_time: Some(T0),
+                end_time: Some(end),
+            },
+            flink_version: Some("2.3.0".into()),
+            exception: None,
+        }
+    }
+
+    fn condition<'a>(status: &'a FlinkJobStatus, type_: &str) -> &'a Condition {
+        status.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    #[test]
+    fn every_flink_state_is_written_as_is_and_only_running_is_running() {
+        let states = [
+            "INITIALIZING", "CREATED", "RUNNING", "FAILING", "FAILED", "CANCELLING", "CANCELED", "FINISHED",
+            "RESTARTING", "SUSPENDED", "RECONCILING",
+        ];
+        for state in states {
+            let status = compute(None, Some(1), &found(state, -1, None), now());
+            assert_eq!(status.state.as_deref(), Some(state));
+            assert_eq!(status.job_id.as_deref(), Some("13b86a0c682093f8a099c3b4ca0207fa"));
+            assert_eq!(status.cluster.as_deref(), Some("team-a.orders"));
+            assert_eq!(status.flink_version.as_deref(), Some("2.3.0"));
+            assert_eq!(status.observed_generation, Some(1));
+            assert_eq!(condition(&status, FOUND).status, "True");
+            assert_eq!(condition(&status, CLUSTER_REACHABLE).status, "True");
+            let running = condition(&status, RUNNING);
+            assert_eq!(running.status, if state == "RUNNING" { "True" } else { "False" }, "{state}");
+            assert!(running.reason.chars().next().unwrap().is_ascii_uppercase());
+        }
+    }
+
+    #[test]
+    fn times_are_rfc3339_and_a_running_job_has_no_end() {
+        let running = compute(None, None, &found("RUNNING", -1, None), now());
+        assert_eq!(running.start_time.as_deref(), Some("2026-11-25T11:33:56.846Z"));
+        assert_eq!(running.end_time, None);
+        let ended = compute(None, None, &found("FINISHED", T0 + 2293, None), now());
+        assert_eq!(ended.end_time.as_deref(), Some("2026-11-25T11:33:59.139Z"));
+    }
+
+    #[test]
+    fn recomputing_an_unchanged_job_gives_an_equal_status() {
+        let first = compute(None, Some(3), &found("RUNNING", -1, None), now());
+        let later = Timestamp::from_millisecond(T0 + 600_000).unwrap();
+        let second = compute(Some(&first), Some(3), &found("RUNNING", -1, None), later);
+        assert_eq!(first, second, "a steady job must not cause a write");
+    }
+
+    #[test]
+    fn a_transition_moves_only_the_changed_conditions_time() {
+        let first = compute(None, None, &found("RUNNING", -1, None), now());
+        let later = Timestamp::from_millisecond(T0 + 600_000).unwrap();
+        let second = compute(Some(&first), None, &found("CANCELED", T0 + 500_000, None), later);
+        assert_eq!(condition(&second, RUNNING).last_transition_time, Time(later));
+        assert_eq!(condition(&second, FOUND).last_transition_time, condition(&first, FOUND).last_transition_time);
+    }
+
+    #[test]
+    fn an_unreachable_cluster_keeps_the_last_state_and_says_why() {
+        let before = compute(None, None, &found("RUNNING", -1, None), now());
+        let down = compute(Some(&before), None, &found("RUNNING", -1, Some("failed to connect to http://jm:8081/jobs/overview: Connection refused")), now());
+        assert_eq!(down.state.as_deref(), Some("RUNNING"));
+        let reachable = condition(&down, CLUSTER_REACHABLE);
+        assert_eq!((reachable.status.as_str(), reachable.reason.as_str()), ("False", "ClusterUnreachable"));
+        assert!(reachable.message.contains("Connection refused"));
+
+        let lost = compute(
+            Some(&before),
+            None,
+            &Observed::NotFound {
+                clusters: vec!["team-a.orders".into()],
+                unreachable: vec![("team-a.orders".into(), "unreachable: timeout".into())],
+            },
+            now(),
+        );
+        assert_eq!(lost.state.as_deref(), Some("RUNNING"), "never erase what was known");
+        assert_eq!(lost.job_id, before.job_id);
+        assert_eq!(condition(&lost, FOUND).status, "True", "found is kept while it cannot be known");
+        assert_eq!(condition(&lost, CLUSTER_REACHABLE).status, "False");
+    }
+
+    #[test]
+    fn not_found_keeps_terminal_state_and_says_found_false() {
+        let finished = compute(None, None, &found("FINISHED", T0 + 2293, None), now());
+        let expired = compute(
+            Some(&finished),
+            None,
+            &Observed::NotFound {
+                clusters: vec!["team-a.orders".into()],
+                unreachable: vec![],
+            },
+            now(),
+        );
+        assert_eq!(expired.state.as_deref(), Some("FINISHED"));
+        assert_eq!(expired.end_time, finished.end_time);
+        let found_condition = condition(&expired, FOUND);
+        assert_eq!((found_condition.status.as_str(), found_condition.reason.as_str()), ("False", "JobNotFound"));
+
+        let never = compute(
+            None,
+            None,
+            &Observed::NotFound {
+                clusters: vec!["team-a.orders".into()],
+                unreachable: vec![],
+            },
+            now(),
+        );
+        assert_eq!(never.state, None);
+        assert_eq!(condition(&never, FOUND).status, "False");
+    }
+
+    #[test]
+    fn ambiguous_names_and_missing_clusters_are_explained() {
+        let ambiguous = compute(None, None, &Observed::Ambiguous(vec!["a.x".into(), "b.y".into()]), now());
+        let c = condition(&ambiguous, FOUND);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "Ambiguous"));
+        assert!(c.message.contains("a.x, b.y") && c.message.contains("spec.cluster"));
+
+        let none = compute(None, None, &Observed::NoCluster { message: "no cluster \"x\" is known".into() }, now());
+        assert_eq!(condition(&none, FOUND).reason, "ClusterNotFound");
+        assert_eq!(condition(&none, CLUSTER_REACHABLE).status, "False");
+    }
+
+    #[test]
+    fn failures_keep_the_first_line_of_the_root_exception() {
+        let mut observed = found("FAILED", T0 + 830, None);
+        if let Observed::Found { exception, .. } = &mut observed {
+            *exception = Some(RootException {
+                root_exception: Some("\norg.apache.flink.runtime.JobException: Recovery is suppressed\n\tat x.y(Z.java:1)".into()),
+                timestamp: Some(T0 + 830),
+                truncated: false,
+            });
+        }
+        let status = compute(None, None, &observed, now());
+        let last = status.last_exception.unwrap();
+        assert_eq!(last.message, "org.apache.flink.runtime.JobException: Recovery is suppressed");
+        assert_eq!(last.timestamp.as_deref(), Some("2026-11-25T11:33:57.676Z"));
+        let long = RootException {
+            root_exception: Some("e".repeat(5000)),
+            timestamp: None,
+            truncated: true,
+        };
+        assert_eq!(last_exception(&long).unwrap().message.len(), MAX_EXCEPTION_CHARS);
+    }
+
+    #[test]
+    fn a_new_job_under_the_same_name_drops_the_old_exception() {
+        let mut failed = found("FAILED", T0 + 830, None);
+        if let Observed::Found { exception, .. } = &mut failed {
+            *exception = Some(RootException {
+                root_exception: Some("boom".into()),
+                timestamp: Some(T0),
+                truncated: false,
+            });
+        }
+        let before = compute(None, None, &failed, now());
+        let resubmitted = Observed::Found {
+            cluster: "team-a.orders".into(),
+            unreachable: None,
+            job: JobFacts {
+                jid: "ffff".into(),
+                state: "RUNNING".into(),
+                start_time: Some(T0 + 1000),
+                end_time: Some(-1),
+            },
+            flink_version: None,
+            exception: None,
+        };
+        let after = compute(Some(&before), None, &resubmitted, now());
+        assert_eq!(after.last_exception, None);
+        assert_eq!(after.flink_version.as_deref(), Some("2.3.0"), "a version not re-read is kept");
+    }
+}

@@ -1,0 +1,253 @@
+//! The reconciler and mirror mode against a mocked API server that checks every request
+//! in order (method, path, field manager, body), as kube-rs's controller-rs does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{self as http, Request, Response};
+use kube::client::Body;
+use kube::runtime::reflector;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::clusters::{ClusterInfo, ClusterSource, ClusterStatus, JobsSnapshot, OwnerRef, Registry, RegistrySettings};
+use crate::crd::{FlinkJob, FlinkJobSpec};
+use crate::flink::{ClientSettings, FlinkClient};
+use crate::metrics::Metrics;
+
+use super::{Context, EventPublisher, ReconcileOutcome, mirror, reconcile_inner};
+
+type ApiServerHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// Plays the API server: each `expect_*` takes the next request, checks it and answers.
+struct ApiServerVerifier(ApiServerHandle);
+
+impl ApiServerVerifier {
+    async fn next(&mut self) -> (Request<Body>, Value, tower_test::mock::SendResponse<Response<Body>>) {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), self.0.next_request())
+            .await
+            .expect("the reconciler made no further request")
+            .expect("the client was dropped");
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap();
+        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        (Request::from_parts(parts, Body::empty()), value, send)
+    }
+
+    async fn expect_status_apply(&mut self, name: &str) -> Value {
+        let (request, body, send) = self.next().await;
+        assert_eq!(request.method(), http::Method::PATCH);
+        assert_eq!(
+            request.uri().to_string(),
+            format!("/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs/{name}/status?&force=true&fieldManager=flink-monitor")
+        );
+        assert_eq!(request.headers()["content-type"], "application/apply-patch+yaml");
+        assert_eq!(body["apiVersion"], "flinkmonitor.dev/v1alpha1");
+        assert_eq!(body["kind"], "FlinkJob");
+        let mut answer = flink_job(name, "orders-enrichment");
+        answer.status = serde_json::from_value(body["status"].clone()).unwrap();
+        send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&answer).unwrap())).unwrap());
+        body
+    }
+
+    async fn expect_event(&mut self) -> Value {
+        let (request, body, send) = self.next().await;
+        assert_eq!(request.method(), http::Method::POST);
+        assert_eq!(request.uri().path(), "/apis/events.k8s.io/v1/namespaces/team-a/events");
+        send.send_response(Response::builder().status(201).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap());
+        body
+    }
+
+    async fn expect_nothing(&mut self) {
+        let next = tokio::time::timeout(Duration::from_millis(200), self.0.next_request()).await;
+        assert!(next.is_err(), "unexpected request: {:?}", next.ok().flatten().map(|(r, _)| r.uri().clone()));
+    }
+}
+
+fn flink_job(name: &str, job_name: &str) -> FlinkJob {
+    let mut job = FlinkJob::new(
+        name,
+        FlinkJobSpec {
+            job_name: job_name.into(),
+            cluster: None,
+        },
+    );
+    job.metadata.namespace = Some("team-a".into());
+    job.metadata.generation = Some(1);
+    job.metadata.uid = Some("uid-of-the-flinkjob".into());
+    job
+}
+
+/// A registry with one discovered cluster whose last poll saw `jobs`, without polling.
+async fn registry_with(jobs: Value, reachable: bool) -> Arc<Registry> {
+    let settings = RegistrySettings {
+        poll_interval: Duration::from_secs(3600),
+        cache_ttl: Duration::from_secs(1),
+        client: ClientSettings::default(),
+    };
+    let registry = Arc::new(Registry::new(
+        settings,
+        FlinkClient::http_client().unwrap(),
+        Arc::new(Metrics::new()),
+        CancellationToken::new(),
+    ));
+    registry.upsert(ClusterInfo {
+        id: "team-a.orders".into(),
+        namespace: Some("team-a".into()),
+        name: "orders".into(),
+        source: ClusterSource::Service,
+        // Nothing listens on port 9: the one real poll fails at once.
+        url: "http://127.0.0.1:9".parse().unwrap(),
+        owner: Some(OwnerRef {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            name: "orders-rest".into(),
+            uid: "uid-of-the-service".into(),
+        }),
+    });
+    let cluster = registry.get("team-a.orders").unwrap();
+    while !cluster.status().polled {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cluster.set_status(ClusterStatus {
+        snapshot: Some(Arc::new(JobsSnapshot::new(serde_json::from_value(jobs).unwrap(), 1))),
+        polled: true,
+        reachable,
+        last_error: (!reachable).then(|| "failed to connect to http://127.0.0.1:9/jobs/overview: Connection refused".into()),
+        flink_version: Some("2.3.0".into()),
+    });
+    registry
+}
+
+fn running_jobs() -> Value {
+    json!([{"jid": "13b86a0c682093f8a099c3b4ca0207fa", "name": "orders-enrichment", "state": "RUNNING", "start-time": 1795606436846i64, "end-time": -1}])
+}
+
+fn context(registry: Arc<Registry>, leading: bool) -> (Context, ApiServerVerifier, watch::Sender<bool>) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let (tx, rx) = watch::channel(leading);
+    let ctx = Context {
+        client: client.clone(),
+        registry,
+        requeue_after: Duration::from_secs(5),
+        leading: rx,
+        events: EventPublisher::new(client, 10, 1.0),
+        metrics: Arc::new(Metrics::new()),
+    };
+    (ctx, ApiServerVerifier(handle), tx)
+}
+
+#[tokio::test]
+async fn a_new_status_is_applied_once_with_an_event_and_then_left_alone() {
+    let registry = registry_with(running_jobs(), true).await;
+    let (ctx, mut api, _leading) = context(registry, true);
+    let job = flink_job("orders", "orders-enrichment");
+
+    let reconciler = tokio::spawn(async move {
+        let first = reconcile_inner(&job, &ctx).await.unwrap();
+        (first, job, ctx)
+    });
+    let applied = api.expect_status_apply("orders").await;
+    assert_eq!(applied["status"]["state"], "RUNNING");
+    assert_eq!(applied["status"]["jobId"], "13b86a0c682093f8a099c3b4ca0207fa");
+    assert_eq!(applied["status"]["cluster"], "team-a.orders");
+    assert_eq!(applied["status"]["observedGeneration"], 1);
+    let types: Vec<&str> = applied["status"]["conditions"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["Found", "ClusterReachable", "Running"]);
+    let event = api.expect_event().await;
+    assert_eq!(event["type"], "Normal");
+    assert_eq!(event["reason"], "StateChanged");
+    assert_eq!(event["regarding"]["name"], "orders");
+    let (first, mut job, ctx) = reconciler.await.unwrap();
+    assert_eq!(first, ReconcileOutcome::Written);
+    assert_eq!(ctx.metrics.status_patches.get_or_create(&crate::metrics::OutcomeLabels { outcome: crate::metrics::Outcome::Success }).get(), 1);
+
+    // What the API server now holds: the same computation must not write again.
+    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+    let again = reconcile_inner(&job, &ctx).await.unwrap();
+    assert_eq!(again, ReconcileOutcome::Unchanged);
+    api.expect_nothing().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_is_a_condition_and_a_warning_not_a_lost_state() {
+    let registry = registry_with(running_jobs(), true).await;
+    let (ctx, mut api, _leading) = context(registry.clone(), true);
+    let job = flink_job("orders", "orders-enrichment");
+    let handle = tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job, ctx) });
+    let applied = api.expect_status_apply("orders").await;
+    api.expect_event().await;
+    let (_, mut job, ctx) = handle.await.unwrap();
+    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+
+    // The JobManager goes away.
+    let cluster = registry.get("team-a.orders").unwrap();
+    let mut status = (*cluster.status()).clone();
+    status.reachable = false;
+    status.last_error = Some("failed to connect to http://127.0.0.1:9/jobs/overview: Connection refused".into());
+    cluster.set_status(status);
+
+    let handle = tokio::spawn(async move { reconcile_inner(&job, &ctx).await.unwrap() });
+    let applied = api.expect_status_apply("orders").await;
+    assert_eq!(applied["status"]["state"], "RUNNING", "the last known state stays");
+    let reachable = applied["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ClusterReachable").unwrap().clone();
+    assert_eq!(reachable["status"], "False");
+    assert!(reachable["message"].as_str().unwrap().contains("Connection refused"));
+    let event = api.expect_event().await;
+    assert_eq!((event["type"].as_str(), event["reason"].as_str()), (Some("Warning"), Some("ClusterUnreachable")));
+    assert_eq!(handle.await.unwrap(), ReconcileOutcome::Written);
+}
+
+#[tokio::test]
+async fn a_standby_replica_does_not_write() {
+    let registry = registry_with(running_jobs(), true).await;
+    let (ctx, mut api, _leading) = context(registry, false);
+    let job = flink_job("orders", "orders-enrichment");
+    assert_eq!(reconcile_inner(&job, &ctx).await.unwrap(), ReconcileOutcome::NotLeader);
+    api.expect_nothing().await;
+}
+
+#[tokio::test]
+async fn a_refused_write_is_an_error_for_the_retry_policy() {
+    let registry = registry_with(running_jobs(), true).await;
+    let (ctx, mut api, _leading) = context(registry, true);
+    let job = flink_job("orders", "orders-enrichment");
+    let handle = tokio::spawn(async move { reconcile_inner(&job, &ctx).await });
+    let (_, _, send) = api.next().await;
+    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "conflict", "reason": "Conflict", "code": 409});
+    send.send_response(Response::builder().status(409).body(Body::from(serde_json::to_vec(&status).unwrap())).unwrap());
+    let error = handle.await.unwrap().unwrap_err();
+    assert!(error.to_string().contains("team-a/orders"), "{error}");
+}
+
+#[tokio::test]
+async fn mirrors_are_created_with_an_owner_reference_and_user_jobs_are_left_alone() {
+    let jobs = json!([
+        {"jid": "a1", "name": "orders-enrichment", "state": "RUNNING", "start-time": 1},
+        {"jid": "a2", "name": "orders-enrichment", "state": "CANCELED", "start-time": 0},
+        {"jid": "b1", "name": "daily report", "state": "FINISHED", "start-time": 1},
+    ]);
+    let registry = registry_with(jobs, true).await;
+    let (ctx, mut api, _leading) = context(registry.clone(), true);
+    // A user already tracks "daily report" on this cluster: no mirror for it.
+    let mut users = flink_job("my-report", "daily report");
+    users.spec.cluster = Some("orders".into());
+    let (store, mut writer) = reflector::store::<FlinkJob>();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(users));
+    let client = ctx.client.clone();
+    let handle = tokio::spawn(async move { mirror::sync(&client, &registry, Some("team-a"), &store).await });
+
+    let (request, body, send) = api.next().await;
+    assert_eq!(request.method(), http::Method::POST);
+    assert_eq!(request.uri().to_string(), "/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs?&fieldManager=flink-monitor");
+    assert_eq!(body["spec"], json!({"jobName": "orders-enrichment", "cluster": "orders"}));
+    assert_eq!(body["metadata"]["labels"]["flinkmonitor.dev/mirrored"], "true");
+    let owner = &body["metadata"]["ownerReferences"][0];
+    assert_eq!((owner["kind"].as_str(), owner["name"].as_str(), owner["uid"].as_str()), (Some("Service"), Some("orders-rest"), Some("uid-of-the-service")));
+    assert_eq!(body["metadata"]["name"], mirror::mirror_name("team-a.orders", "orders", "orders-enrichment"));
+    send.send_response(Response::builder().status(201).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap());
+    assert_eq!(handle.await.unwrap(), (1, 0));
+    api.expect_nothing().await;
+}

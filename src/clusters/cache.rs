@@ -14,8 +14,11 @@ use tokio::sync::OnceCell;
 /// JobManager is not hammered by every client).
 pub struct TtlCache<K, V> {
     ttl: Duration,
-    entries: Mutex<HashMap<K, Arc<OnceCell<(Instant, V)>>>>,
+    entries: Mutex<HashMap<K, Slot<V>>>,
 }
+
+/// One key's answer, with the time its fetch completed; empty while in flight.
+type Slot<V> = Arc<OnceCell<(Instant, V)>>;
 
 /// Expired entries are swept once the map grows past this many keys.
 const SWEEP_ABOVE: usize = 256;
@@ -44,7 +47,7 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     /// The live entry of `key`: a finished fresh one, one still in flight, or a new one.
-    fn cell_for(&self, key: K) -> Arc<OnceCell<(Instant, V)>> {
+    fn cell_for(&self, key: K) -> Slot<V> {
         let now = Instant::now();
         let ttl = self.ttl;
         let fresh = |cell: &OnceCell<(Instant, V)>| match cell.get() {

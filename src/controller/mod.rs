@@ -125,12 +125,10 @@ fn affected_jobs(
     registry: Arc<Registry>,
 ) -> impl Stream<Item = ObjectRef<FlinkJob>> + Send + 'static {
     let changes = futures::stream::unfold(changes, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(change) => return Some((Some(change.cluster), rx)),
-                Err(broadcast::error::RecvError::Lagged(_)) => return Some((None, rx)),
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
+        match rx.recv().await {
+            Ok(change) => Some((Some(change.cluster), rx)),
+            Err(broadcast::error::RecvError::Lagged(_)) => Some((None, rx)),
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     });
     changes.flat_map(move |cluster| {

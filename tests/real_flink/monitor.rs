@@ -1,0 +1,338 @@
+//! The real `flink-monitor` binary, started for one test and asked over HTTP.
+
+use std::fmt;
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use serde_json::Value;
+
+use super::local_flink::{LocalFlink, http_client, run_dir, unique};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_flink-monitor");
+
+/// How long a state the contract promises "within a few poll intervals" may take before a
+/// test gives up. A bound for failing, not a timing assertion.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A job name as one path segment.
+pub fn enc(name: &str) -> String {
+    utf8_percent_encode(name, PATH_SEGMENT).to_string()
+}
+
+/// One HTTP answer of the monitor.
+pub struct Answer {
+    pub method: Method,
+    pub path: String,
+    /// 0 when no HTTP answer came (connection refused, timeout).
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn response(&self) -> &Value {
+        &self.body["response"]
+    }
+
+    pub fn error_code(&self) -> Option<i64> {
+        self.body["errorCode"].as_i64()
+    }
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text: String = self.text.chars().take(4000).collect();
+        write!(
+            f,
+            "{} {} -> HTTP {}: {text}",
+            self.method, self.path, self.status
+        )
+    }
+}
+
+/// A running `flink-monitor run` watching one or more clusters, killed on drop.
+pub struct Monitor {
+    pub base: String,
+    /// The id of the first cluster given (the one most tests use).
+    pub cluster: String,
+    flink: String,
+    log: PathBuf,
+    /// A shell that runs the binary and kills it when this pipe closes, so that no monitor
+    /// outlives the test process even if that is killed.
+    wrapper: Child,
+    stdin: Option<ChildStdin>,
+    http: reqwest::Client,
+}
+
+impl Monitor {
+    /// Watches one cluster, named `id`, with `--poll-interval 1s` and `extra` flags.
+    pub async fn start(flink: &LocalFlink, id: &str, extra: &[&str]) -> Self {
+        Self::start_many(&[(id, flink)], extra).await
+    }
+
+    /// Watches several clusters; returns once `/readyz` says every one was polled.
+    pub async fn start_many(clusters: &[(&str, &LocalFlink)], extra: &[&str]) -> Self {
+        let flink = clusters
+            .iter()
+            .map(|(_, f)| f.describe())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let log = run_dir().join(format!("{}.log", unique("monitor")));
+        let mut last_failure = String::new();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut args: Vec<String> = vec![
+                "run".into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}"),
+                "--kubernetes".into(),
+                "off".into(),
+                "--poll-interval".into(),
+                "1s".into(),
+            ];
+            for (id, f) in clusters {
+                args.push("--cluster".into());
+                args.push(format!("{id}={}", f.url));
+            }
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let mut monitor = Self::spawn(&args, port, clusters[0].0, &flink, &log);
+            match monitor.wait_ready().await {
+                Ok(()) => return monitor,
+                Err(failure) => last_failure = failure,
+            }
+            // Another process took the port between our probe and the bind: once more.
+            if !last_failure.contains("failed to listen") {
+                break;
+            }
+        }
+        panic!(
+            "flink-monitor did not become ready: {last_failure}\n(monitor log: {}; {flink})",
+            log.display()
+        );
+    }
+
+    fn spawn(args: &[String], port: u16, cluster: &str, flink: &str, log: &PathBuf) -> Self {
+        let out =
+            File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            // The reader of fd 3 (this test's pipe) kills the monitor once the pipe closes.
+            .arg(concat!(
+                r#"exec 3<&0; bin=$0; "$bin" "$@" </dev/null 3<&- & pid=$!; "#,
+                r#"{ cat <&3 >/dev/null; kill -TERM "$pid" 2>/dev/null || exit 0; "#,
+                r#"for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; "#,
+                r#"kill -KILL "$pid" 2>/dev/null; } & "#,
+                r#"wait "$pid""#
+            ))
+            .arg(BINARY)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .env("RUST_LOG", "info");
+        // The developer's own settings must not leak into the flags under test.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("FLINK_MONITOR_") {
+                command.env_remove(name);
+            }
+        }
+        let mut wrapper = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
+        let stdin = wrapper.stdin.take();
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            cluster: cluster.to_string(),
+            flink: flink.to_string(),
+            log: log.clone(),
+            wrapper,
+            stdin,
+            http: http_client(),
+        }
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(Some(status)) = self.wrapper.try_wait() {
+                return Err(format!(
+                    "flink-monitor exited ({status}): {}",
+                    self.log_text()
+                ));
+            }
+            let answer = self.get("/readyz").await;
+            if answer.status == 200 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "not ready within {PATIENCE:?}; last answer: {answer}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Where to look when a check fails: the monitor's log and the clusters' logs.
+    pub fn context(&self) -> String {
+        let log = self.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "monitor {} (log: {}); {}\nlast monitor log lines:\n{}",
+            self.base,
+            self.log.display(),
+            self.flink,
+            tail.join("\n")
+        )
+    }
+
+    pub async fn request(&self, method: Method, path: &str) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let result = self.http.request(method.clone(), &url).send().await;
+        let (status, text) = match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (
+                    status,
+                    response
+                        .text()
+                        .await
+                        .unwrap_or_else(|e| format!("<body unreadable: {e}>")),
+                )
+            }
+            Err(error) => (0, format!("<no answer: {error}>")),
+        };
+        Answer {
+            method,
+            path: path.to_string(),
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.request(Method::GET, path).await
+    }
+
+    pub async fn post(&self, path: &str) -> Answer {
+        self.request(Method::POST, path).await
+    }
+
+    /// Asks until `ok` holds; fails with the last answer after `PATIENCE`.
+    pub async fn wait_for(&self, what: &str, path: &str, ok: impl Fn(&Answer) -> bool) -> Answer {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let answer = self.get(path).await;
+            if ok(&answer) {
+                return answer;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{what}: not seen within {PATIENCE:?}\nlast answer: {answer}\n{}",
+                    self.context()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Fails the test, showing the answer and where the logs are, unless `ok`.
+    pub fn check(&self, ok: bool, what: impl fmt::Display, answer: &Answer) {
+        if !ok {
+            panic!("{what}\nanswer: {answer}\n{}", self.context());
+        }
+    }
+
+    /// A success: HTTP 200 with `{"response": ..., "messages": [strings]}`.
+    pub fn expect_ok<'a>(&self, answer: &'a Answer) -> &'a Value {
+        self.check(answer.status == 200, "expected HTTP 200", answer);
+        let messages = answer.body["messages"].as_array();
+        self.check(
+            messages.is_some_and(|m| m.iter().all(Value::is_string)),
+            "a success has `messages`, an array of strings",
+            answer,
+        );
+        self.check(
+            answer
+                .body
+                .as_object()
+                .is_some_and(|o| o.contains_key("response")),
+            "a success has `response`",
+            answer,
+        );
+        answer.response()
+    }
+
+    /// An error: the HTTP status, the contract's `errorCode`, a `message` and `errors`.
+    pub fn expect_error(&self, answer: &Answer, http: u16, code: i64) {
+        self.check(
+            answer.status == http && answer.error_code() == Some(code),
+            format_args!("expected HTTP {http} with errorCode {code}"),
+            answer,
+        );
+        self.check(
+            answer.body["message"].is_string(),
+            "an error has a `message`",
+            answer,
+        );
+        self.check(
+            answer.body["errors"]
+                .as_array()
+                .is_some_and(|e| e.iter().all(Value::is_string)),
+            "an error has `errors`, an array of strings",
+            answer,
+        );
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        // Closing the pipe makes the wrapper stop the monitor with SIGTERM.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.wrapper.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if matches!(self.wrapper.try_wait(), Ok(None)) {
+            let _ = self.wrapper.kill();
+            let _ = self.wrapper.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "real_flink: the monitor's log is kept in {}",
+                self.log.display()
+            );
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// A port nothing listens on right now (the monitor binds it a moment later; a lost race
+/// is retried).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+}

@@ -59,6 +59,31 @@ pub struct RunArgs {
     #[arg(long, env = "FLINK_MONITOR_KUBERNETES", value_enum, default_value_t = KubernetesMode::Auto)]
     pub kubernetes: KubernetesMode,
 
+    /// Namespaces to watch for Flink clusters and FlinkJobs (comma-separated); empty: all.
+    #[arg(long, env = "FLINK_MONITOR_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Label selector limiting the Services watched for JobManagers (e.g. `team=data`).
+    #[arg(long, env = "FLINK_MONITOR_SERVICE_SELECTOR")]
+    pub service_selector: Option<String>,
+
+    /// Create a FlinkJob for every job found on a discovered cluster.
+    #[arg(long, env = "FLINK_MONITOR_MIRROR_JOBS", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub mirror_jobs: bool,
+
+    /// Elect one writer with a Lease (set when running more than one replica).
+    #[arg(long, env = "FLINK_MONITOR_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// Name of the Lease used for leader election.
+    #[arg(long, env = "FLINK_MONITOR_LEASE_NAME", default_value = "flink-monitor")]
+    pub lease_name: String,
+
+    /// Namespace of the Lease (in a pod: its own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+
     /// How often each JobManager's /jobs/overview is polled (e.g. 500ms, 5s, 1m).
     #[arg(long, env = "FLINK_MONITOR_POLL_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
     pub poll_interval: Duration,
@@ -174,6 +199,17 @@ mod tests {
         assert_eq!(args.kubernetes, KubernetesMode::Auto);
         assert!(!args.enable_stop);
         assert!(args.clusters.is_empty());
+        assert!(args.mirror_jobs);
+        assert!(!args.leader_election);
+        assert!(args.namespaces.is_empty());
+    }
+
+    #[test]
+    fn mirror_mode_can_be_turned_off_and_namespaces_listed() {
+        let cli = Cli::try_parse_from(["flink-monitor", "run", "--mirror-jobs=false", "--namespaces", "a,b"]).unwrap();
+        let Command::Run(args) = cli.command else { panic!("not run") };
+        assert!(!args.mirror_jobs);
+        assert_eq!(args.namespaces, ["a", "b"]);
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, StopGuard};
+use std::time::Duration;
+
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
+use crate::controller::{self, ControllerConfig, LeaseConfig};
 use crate::clusters::{Registry, RegistrySettings};
 use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
@@ -34,6 +37,9 @@ pub enum StartError {
     #[error("--kubernetes on, but no Kubernetes credentials were found (in-cluster or KUBECONFIG): {0}")]
     NoKubernetes(String),
 
+    #[error("failed to create the Kubernetes client: {0}")]
+    KubeClient(String),
+
     #[error("failed to listen on {addr}: {source}; pick another address with --listen")]
     Listen {
         addr: std::net::SocketAddr,
@@ -49,6 +55,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     check_unique_names(&args.clusters).map_err(StartError::Clusters)?;
     let stop_guard = stop_guard(&args)?;
     let kubernetes = kubernetes_config(args.kubernetes).await?;
+    let kubernetes_mode = kubernetes.is_some();
 
     let metrics = Arc::new(Metrics::new());
     let http = FlinkClient::http_client().map_err(StartError::HttpClient)?;
@@ -68,10 +75,15 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     if kubernetes.is_none() && args.clusters.is_empty() {
         tracing::warn!("no clusters to watch: give --cluster NAME=URL, or run in Kubernetes");
     }
-    if kubernetes.is_some() {
-        tracing::info!("kubernetes credentials found");
-    }
+    let background = match kubernetes {
+        Some(config) => {
+            let client = kube::Client::try_from(config).map_err(|e| StartError::KubeClient(e.to_string()))?;
+            Some(start_kubernetes(client, &args, registry.clone(), metrics.clone(), shutdown.clone()))
+        }
+        None => None,
+    };
 
+    let mode = if kubernetes_mode { "kubernetes" } else { "standalone" };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -83,7 +95,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
         clusters = args.clusters.len(),
         poll_interval = ?args.poll_interval,
         stop = ?stop_guard,
-        mode = if kubernetes.is_some() { "kubernetes" } else { "standalone" },
+        mode,
         "serving the monitoring API"
     );
     let state = Arc::new(AppState::new(registry, metrics, stop_guard));
@@ -91,8 +103,48 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(StartError::Serve)?;
+    if let Some(task) = background {
+        // The controller releases its Lease on the way out; do not let it hold up exit.
+        if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+            tracing::warn!("the controller did not stop within {SHUTDOWN_GRACE:?}");
+        }
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Discovery feeds the registry; the controller writes FlinkJob status and mirrors.
+fn start_kubernetes(
+    client: kube::Client,
+    args: &RunArgs,
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let lease = args.leader_election.then(|| LeaseConfig {
+        name: args.lease_name.clone(),
+        namespace: args.lease_namespace.clone(),
+        identity: pod_identity(),
+        duration: Duration::from_secs(15),
+        renew_every: Duration::from_secs(5),
+    });
+    let config = ControllerConfig {
+        requeue_after: args.poll_interval,
+        mirror: args.mirror_jobs,
+        namespaces: args.namespaces.clone(),
+        lease,
+    };
+    tokio::spawn(controller::run(client, registry, metrics, config, shutdown))
+}
+
+/// How long background work may take to stop after the HTTP server has drained.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// This replica's name in the Lease: the pod name, else the host name.
+fn pod_identity() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("flink-monitor-{}", std::process::id()))
 }
 
 fn stop_guard(args: &RunArgs) -> Result<StopGuard, StartError> {

@@ -26,6 +26,15 @@ pub enum Command {
     Run(RunArgs),
     /// Print the FlinkJob CustomResourceDefinition as YAML.
     Crd,
+    /// Print, as JSON, the Kubernetes permissions the binary needs (the chart grants these).
+    Rbac {
+        /// Include what guarded stop needs (TokenReview, SubjectAccessReview).
+        #[arg(long)]
+        enable_stop: bool,
+        /// Include what leader election needs (Leases).
+        #[arg(long)]
+        leader_election: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,5 +9,6 @@ pub mod controller;
 pub mod crd;
 pub mod flink;
 pub mod metrics;
+pub mod rbac;
 pub mod runtime;
 pub mod telemetry;

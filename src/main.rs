@@ -23,6 +23,19 @@ async fn main() -> ExitCode {
             }
             Err(e) => Err(format!("failed to render the CRD: {e}")),
         },
+        Command::Rbac {
+            enable_stop,
+            leader_election,
+        } => {
+            let permissions = flink_monitor::rbac::permissions(enable_stop, leader_election);
+            match serde_json::to_string_pretty(&permissions) {
+                Ok(json) => {
+                    println!("{json}");
+                    Ok(())
+                }
+                Err(e) => Err(format!("failed to print the permissions: {e}")),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,8 +41,8 @@ pub struct ControllerConfig {
 
 /// The (apiGroup, resource, verbs) the controller needs, for the chart's RBAC check.
 pub const REQUIRED_RBAC: &[(&str, &str, &[&str])] = &[
-    ("flinkmonitor.dev", "flinkjobs", &["get", "list", "watch", "create"]),
-    ("flinkmonitor.dev", "flinkjobs/status", &["get", "patch"]),
+    ("flinkmonitor.dev", "flinkjobs", &["list", "watch", "create"]),
+    ("flinkmonitor.dev", "flinkjobs/status", &["patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
 

@@ -86,7 +86,7 @@ impl LocalFlink {
             .map_err(|e| format!("cannot create {}: {e}", run_dir().display()))?;
         let (port, lease) = lease_port()?;
         let state = run_dir().join(format!("port-{port}"));
-        let watchdog = spawn_watchdog(&state, port)?;
+        let watchdog = spawn_watchdog(&state, port, &lock_path(port))?;
         let mut flink = Self {
             version,
             port,
@@ -313,10 +313,14 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"))
 }
 
+fn lock_path(port: u16) -> PathBuf {
+    run_dir().join(format!("port-{port}.lock"))
+}
+
 /// Takes the first port of 18100-18199 whose lock is free and that nothing listens on.
 fn lease_port() -> Result<(u16, File), String> {
     for port in PORTS {
-        let path = run_dir().join(format!("port-{port}.lock"));
+        let path = lock_path(port);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -348,16 +352,19 @@ fn lease_port() -> Result<(u16, File), String> {
 }
 
 /// A shell that runs `local-flink.sh stop` once its stdin closes, which happens when this
-/// process exits or the cluster guard drops. It ignores SIGINT and SIGHUP so a Ctrl-C of
-/// the test run still ends in a clean stop.
-fn spawn_watchdog(state: &Path, port: u16) -> Result<ChildStdin, String> {
+/// process exits or the cluster guard drops; it holds the port's lock while it stops. It
+/// ignores SIGINT and SIGHUP, so a Ctrl-C of the test run still ends in a clean stop.
+fn spawn_watchdog(state: &Path, port: u16, lock: &Path) -> Result<ChildStdin, String> {
     let log = run_dir().join(format!("port-{port}.watchdog.log"));
     let log = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let mut child = Command::new("bash")
         .arg("-c")
-        .arg(r#"trap '' INT HUP; cat >/dev/null; exec "$0" stop"#)
+        // Once the pipe closes, the port lease passes from this process to the watchdog,
+        // so no new lease of the port and no clean-up of scripts/test.sh meddles with the stop.
+        .arg(r#"trap '' INT HUP; cat >/dev/null; exec 8>>"$1"; flock 8; exec "$0" stop"#)
         .arg(SCRIPT)
+        .arg(lock)
         .env("LOCAL_FLINK_STATE", state)
         .stdin(Stdio::piped())
         .stdout(log)

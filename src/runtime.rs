@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState, StopGuard};
+use crate::api::{self, AppState, KubernetesReviewer, StopGuard};
 use std::time::Duration;
 
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
@@ -53,9 +53,12 @@ pub enum StartError {
 /// Runs until `shutdown` is cancelled, then drains in-flight requests and returns.
 pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), StartError> {
     check_unique_names(&args.clusters).map_err(StartError::Clusters)?;
-    let stop_guard = stop_guard(&args)?;
-    let kubernetes = kubernetes_config(args.kubernetes).await?;
+    let kubernetes = match kubernetes_config(args.kubernetes).await? {
+        Some(config) => Some(kube::Client::try_from(config).map_err(|e| StartError::KubeClient(e.to_string()))?),
+        None => None,
+    };
     let kubernetes_mode = kubernetes.is_some();
+    let stop_guard = stop_guard(&args, kubernetes.as_ref())?;
 
     let metrics = Arc::new(Metrics::new());
     let http = FlinkClient::http_client().map_err(StartError::HttpClient)?;
@@ -75,13 +78,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     if kubernetes.is_none() && args.clusters.is_empty() {
         tracing::warn!("no clusters to watch: give --cluster NAME=URL, or run in Kubernetes");
     }
-    let background = match kubernetes {
-        Some(config) => {
-            let client = kube::Client::try_from(config).map_err(|e| StartError::KubeClient(e.to_string()))?;
-            Some(start_kubernetes(client, &args, registry.clone(), metrics.clone(), shutdown.clone()))
-        }
-        None => None,
-    };
+    let background = kubernetes.map(|client| start_kubernetes(client, &args, registry.clone(), metrics.clone(), shutdown.clone()));
 
     let mode = if kubernetes_mode { "kubernetes" } else { "standalone" };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -147,11 +144,16 @@ fn pod_identity() -> String {
         .unwrap_or_else(|_| format!("flink-monitor-{}", std::process::id()))
 }
 
-fn stop_guard(args: &RunArgs) -> Result<StopGuard, StartError> {
+/// Stop is off by default. With --enable-stop: a token file if given; in Kubernetes mode
+/// TokenReview + SubjectAccessReview; standalone without a token file, open.
+fn stop_guard(args: &RunArgs, kubernetes: Option<&kube::Client>) -> Result<StopGuard, StartError> {
     match (&args.stop_token_file, args.enable_stop) {
         (Some(_), false) => Err(StartError::TokenWithoutStop),
         (None, false) => Ok(StopGuard::Disabled),
-        (None, true) => Ok(StopGuard::Open),
+        (None, true) => Ok(match kubernetes {
+            Some(client) => StopGuard::Kubernetes(KubernetesReviewer::new(client.clone())),
+            None => StopGuard::Open,
+        }),
         (Some(path), true) => Ok(StopGuard::StaticToken(read_token(path)?.into())),
     }
 }

@@ -90,6 +90,12 @@ impl ApiError {
         error
     }
 
+    pub fn unauthenticated_because(why: String) -> Self {
+        let mut error = Self::unauthenticated();
+        error.errors = vec![why];
+        error
+    }
+
     pub fn forbidden(why: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, 4010, "Stop is not allowed").with_errors(vec![why.into()])
     }

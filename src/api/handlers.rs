@@ -187,11 +187,18 @@ async fn stop(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = app.stop_guard.check(headers).inspect_err(|e| {
-        tracing::warn!(job = uuid, code = e.code, reason = ?e.errors, "stop refused");
-    })?;
+    let refused = |e: &ApiError| tracing::warn!(job = uuid, code = e.code, reason = ?e.errors, "stop refused");
+    let caller = app
+        .stop_guard
+        .authenticate(headers)
+        .await
+        .inspect_err(refused)?;
     let mode = parse_stop_query(query)?;
     let (cluster, job) = resolve(app, scope, uuid)?;
+    app.stop_guard
+        .authorize(&caller, cluster.info().namespace.as_deref())
+        .await
+        .inspect_err(|e| tracing::warn!(caller = %caller.name, cluster = cluster.id(), job = uuid, code = e.code, reason = ?e.errors, "stop refused"))?;
     if is_globally_terminal(job.state()) {
         return Err(ApiError::already_terminal(job.state()));
     }
@@ -221,12 +228,12 @@ async fn stop(
     };
     match result {
         Ok(message) => {
-            tracing::info!(caller = %caller.0, cluster = cluster.id(), job = uuid, jid = %job.jid, mode = kind, "job stop accepted");
+            tracing::info!(caller = %caller.name, cluster = cluster.id(), job = uuid, jid = %job.jid, mode = kind, "job stop accepted");
             cluster.request_poll();
             Ok(ok(1, vec![message]))
         }
         Err(error) => {
-            tracing::warn!(caller = %caller.0, cluster = cluster.id(), job = uuid, jid = %job.jid, mode = kind, %error, "job stop failed");
+            tracing::warn!(caller = %caller.name, cluster = cluster.id(), job = uuid, jid = %job.jid, mode = kind, %error, "job stop failed");
             Err(match error.status() {
                 // Flink refuses to cancel a job that ended since the last poll.
                 Some(409) => ApiError::already_terminal("already terminal according to flink"),

@@ -6,6 +6,7 @@ mod error;
 mod handlers;
 pub mod model;
 pub mod openapi;
+mod review;
 mod route;
 mod stop;
 
@@ -23,6 +24,7 @@ use crate::metrics::{HttpLabels, Metrics};
 
 pub use error::ApiError;
 pub use handlers::rfc3339;
+pub use review::KubernetesReviewer;
 pub use route::MAX_UUID_BYTES;
 pub use stop::{StopGuard, bearer_token};
 

@@ -2,7 +2,7 @@
 //! Every monitoring path is documented at the root and again under `/clusters/{cluster}/`.
 
 use utoipa::OpenApi;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::{Object, Required};
 
 use super::envelope::Envelope;
@@ -26,7 +26,7 @@ mod paths {
         responses((status = 200, body = Envelope<StatusAndMetricsView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
     pub fn status_and_metrics() {}
 
-    #[utoipa::path(get, post, path = "/job/{uuid}/stop/", tag = "monitoring",
+    #[utoipa::path(method(get, post), path = "/job/{uuid}/stop/", tag = "monitoring",
         params(("uuid" = String, Path, description = "the Flink job name"),
             ("mode" = Option<String>, Query, description = "cancel (default) or savepoint"),
             ("targetDirectory" = Option<String>, Query, description = "savepoint directory (mode=savepoint)"),
@@ -113,13 +113,52 @@ pub fn document() -> utoipa::openapi::OpenApi {
             let mut item = item.clone();
             let params = item.parameters.get_or_insert_with(Vec::new);
             params.insert(0, cluster_param.clone());
+            for operation in operations(&mut item).into_iter().flatten() {
+                if let Some(id) = &mut operation.operation_id {
+                    id.push_str("_in_cluster");
+                }
+            }
             scoped.push((format!("/clusters/{{cluster}}{path}"), item));
         }
     }
     for (path, item) in scoped {
         doc.paths.paths.insert(path, item);
     }
+    for item in doc.paths.paths.values_mut() {
+        distinct_operation_ids(item);
+    }
     doc
+}
+
+/// The operations of a path item, in the order GET, POST, HEAD, PUT, DELETE, PATCH, OPTIONS, TRACE.
+fn operations(item: &mut PathItem) -> [&mut Option<Operation>; 8] {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.head,
+        &mut item.put,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.options,
+        &mut item.trace,
+    ]
+}
+
+/// OpenAPI wants every `operationId` unique; an operation served for several methods
+/// (stop: GET and POST) shares one, so the later methods get theirs suffixed.
+fn distinct_operation_ids(item: &mut PathItem) {
+    const METHODS: [&str; 8] = ["get", "post", "head", "put", "delete", "patch", "options", "trace"];
+    let mut seen = Vec::new();
+    for (method, operation) in METHODS.into_iter().zip(operations(item)) {
+        let Some(id) = operation.as_mut().and_then(|o| o.operation_id.as_mut()) else {
+            continue;
+        };
+        if seen.contains(id) {
+            id.push('_');
+            id.push_str(method);
+        }
+        seen.push(id.clone());
+    }
 }
 
 pub fn json() -> String {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, header};
 
 use super::error::ApiError;
+use super::review::{Authentication, KubernetesReviewer};
 
 /// Who may stop jobs. Checked before the job is looked up.
 #[derive(Clone, Default)]
@@ -16,6 +17,8 @@ pub enum StopGuard {
     Open,
     /// `--enable-stop --stop-token-file F`: `Authorization: Bearer <token>` required.
     StaticToken(Arc<str>),
+    /// `--enable-stop` in Kubernetes mode: TokenReview + SubjectAccessReview.
+    Kubernetes(KubernetesReviewer),
 }
 
 impl std::fmt::Debug for StopGuard {
@@ -25,25 +28,95 @@ impl std::fmt::Debug for StopGuard {
             Self::Disabled => "Disabled",
             Self::Open => "Open",
             Self::StaticToken(_) => "StaticToken(<redacted>)",
+            Self::Kubernetes(_) => "Kubernetes(TokenReview + SubjectAccessReview)",
         })
     }
 }
 
-/// Who a stop was allowed for, for the log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller(pub String);
+/// Who asks for a stop, for the authorization and the log line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    pub name: String,
+    user: Option<k8s_openapi::api::authentication::v1::UserInfo>,
+}
+
+impl Caller {
+    fn named(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            user: None,
+        }
+    }
+}
 
 impl StopGuard {
-    pub fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    /// Who is asking: 401 without credentials, 403 with wrong ones. Runs before the job
+    /// is looked up.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         match self {
+            Self::Kubernetes(reviewer) => {
+                let token = bearer_token(headers).ok_or_else(ApiError::unauthenticated)?;
+                match reviewer.authenticate(token).await {
+                    Ok(Authentication::User(user)) => Ok(Caller {
+                        name: user
+                            .username
+                            .clone()
+                            .unwrap_or_else(|| "(unnamed user)".into()),
+                        user: Some(user),
+                    }),
+                    Ok(Authentication::Rejected { reason }) => {
+                        Err(ApiError::unauthenticated_because(format!(
+                            "the token was rejected: {reason}"
+                        )))
+                    }
+                    Err(error) => Err(ApiError::internal(format!(
+                        "{error}; stop is refused until the token can be checked"
+                    ))),
+                }
+            }
+            Self::Disabled | Self::Open | Self::StaticToken(_) => self.check(headers),
+        }
+    }
+
+    /// May the caller stop a job of a cluster in `namespace`? Cluster RBAC decides in
+    /// Kubernetes mode; the other guards decided when authenticating.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let (Self::Kubernetes(reviewer), Some(user)) = (self, &caller.user) else {
+            return Ok(());
+        };
+        let scope = namespace.map_or_else(
+            || "cluster-wide".to_string(),
+            |ns| format!("in namespace {ns}"),
+        );
+        match reviewer.may_stop(user, namespace).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ApiError::forbidden(format!(
+                "{} may not update flinkjobs/stop {scope}; grant it with RBAC",
+                caller.name
+            ))),
+            Err(error) => Err(ApiError::internal(format!(
+                "{error}; stop is refused until access can be checked"
+            ))),
+        }
+    }
+
+    fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        match self {
+            Self::Kubernetes(_) => Err(ApiError::internal(
+                "kubernetes stop guard checked synchronously",
+            )),
             Self::Disabled => Err(ApiError::forbidden(
                 "stop is disabled; start flink-monitor with --enable-stop to allow it",
             )),
-            Self::Open => Ok(Caller("anonymous (stop is open)".into())),
+            Self::Open => Ok(Caller::named("anonymous (stop is open)")),
             Self::StaticToken(expected) => {
                 let token = bearer_token(headers).ok_or_else(ApiError::unauthenticated)?;
                 if constant_time_eq(token.as_bytes(), expected.as_bytes()) {
-                    Ok(Caller("holder of the stop token".into()))
+                    Ok(Caller::named("holder of the stop token"))
                 } else {
                     Err(ApiError::forbidden("the bearer token is not the stop token"))
                 }
@@ -157,5 +230,125 @@ mod tests {
         );
         assert_eq!(parse_stop_query(Some("mode=kill")).unwrap_err().code, 4001);
         assert_eq!(parse_stop_query(Some("mode=savepoint&drain=yes")).unwrap_err().code, 4001);
+    }
+}
+
+#[cfg(test)]
+mod kubernetes_tests {
+    use super::*;
+    use axum::http::{HeaderValue, Method, Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+    fn guard() -> (StopGuard, Handle) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(service, "default");
+        (StopGuard::Kubernetes(KubernetesReviewer::new(client)), handle)
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+        h
+    }
+
+    /// Takes the next request, checks its path, answers `status` with `body`.
+    async fn answer(handle: &mut Handle, path: &str, status: u16, body: impl Fn(Value) -> Value) -> Value {
+        let (request, send) = handle.next_request().await.expect("an API request");
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(request.uri().path(), path);
+        let sent: Value = serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+        let reply = body(sent.clone());
+        send.send_response(Response::builder().status(status).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap());
+        sent
+    }
+
+    fn token_review_ok(mut review: Value) -> Value {
+        review["status"] = json!({"authenticated": true, "user": {"username": "alice", "uid": "u-1", "groups": ["team-a"]}});
+        review
+    }
+
+    fn access(allowed: bool) -> impl Fn(Value) -> Value {
+        move |mut review| {
+            review["status"] = json!({"allowed": allowed});
+            review
+        }
+    }
+
+    #[tokio::test]
+    async fn an_allowed_user_may_stop_and_the_reviews_ask_the_right_question() {
+        let (guard, mut api) = guard();
+        let server = tokio::spawn(async move {
+            let token_review = answer(&mut api, "/apis/authentication.k8s.io/v1/tokenreviews", 201, token_review_ok).await;
+            let access_review = answer(&mut api, "/apis/authorization.k8s.io/v1/subjectaccessreviews", 201, access(true)).await;
+            (token_review, access_review)
+        });
+        let caller = guard.authenticate(&bearer("sa-token")).await.unwrap();
+        assert_eq!(caller.name, "alice");
+        guard.authorize(&caller, Some("team-a")).await.unwrap();
+        let (token_review, access_review) = server.await.unwrap();
+        assert_eq!(token_review["spec"]["token"], "sa-token");
+        assert_eq!(access_review["spec"]["user"], "alice");
+        assert_eq!(access_review["spec"]["groups"], json!(["team-a"]));
+        assert_eq!(
+            access_review["spec"]["resourceAttributes"],
+            json!({"group": "flinkmonitor.dev", "resource": "flinkjobs", "subresource": "stop", "verb": "update", "namespace": "team-a"})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_rbac_denies_gets_403() {
+        let (guard, mut api) = guard();
+        let server = tokio::spawn(async move {
+            answer(&mut api, "/apis/authentication.k8s.io/v1/tokenreviews", 201, token_review_ok).await;
+            answer(&mut api, "/apis/authorization.k8s.io/v1/subjectaccessreviews", 201, access(false)).await;
+        });
+        let caller = guard.authenticate(&bearer("sa-token")).await.unwrap();
+        let denied = guard.authorize(&caller, Some("team-b")).await.unwrap_err();
+        assert_eq!((denied.status.as_u16(), denied.code), (403, 4010));
+        assert!(denied.errors[0].contains("alice") && denied.errors[0].contains("team-b"), "{:?}", denied.errors);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_token_is_401_without_asking_the_api_server() {
+        let (guard, mut api) = guard();
+        let missing = guard.authenticate(&HeaderMap::new()).await.unwrap_err();
+        assert_eq!((missing.status.as_u16(), missing.code), (401, 4010));
+        let asked = tokio::time::timeout(std::time::Duration::from_millis(100), api.next_request()).await;
+        assert!(asked.is_err(), "no review may be made without a token");
+    }
+
+    #[tokio::test]
+    async fn a_rejected_token_is_401() {
+        let (guard, mut api) = guard();
+        let server = tokio::spawn(async move {
+            answer(&mut api, "/apis/authentication.k8s.io/v1/tokenreviews", 201, |mut r| {
+                r["status"] = json!({"authenticated": false, "error": "token expired"});
+                r
+            })
+            .await;
+        });
+        let rejected = guard.authenticate(&bearer("old")).await.unwrap_err();
+        assert_eq!((rejected.status.as_u16(), rejected.code), (401, 4010));
+        assert!(rejected.errors[0].contains("token expired"));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failing_token_review_refuses_the_stop() {
+        let (guard, mut api) = guard();
+        let server = tokio::spawn(async move {
+            answer(&mut api, "/apis/authentication.k8s.io/v1/tokenreviews", 500, |_| {
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "etcd down", "code": 500})
+            })
+            .await;
+        });
+        let failed = guard.authenticate(&bearer("sa-token")).await.unwrap_err();
+        assert_eq!((failed.status.as_u16(), failed.code), (500, 5000));
+        assert!(failed.errors[0].contains("TokenReview"), "{:?}", failed.errors);
+        server.await.unwrap();
     }
 }

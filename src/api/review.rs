@@ -1,0 +1,94 @@
+//! Stop authorization in Kubernetes mode: the caller's bearer token is checked with a
+//! TokenReview, and the user it names is authorized with a SubjectAccessReview for
+//! `update` on `flinkjobs/stop` in the job's namespace, so cluster RBAC decides who may
+//! stop what.
+
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec, UserInfo};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use kube::Api;
+use kube::api::PostParams;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("failed to create a TokenReview: {0}")]
+    TokenReview(#[source] kube::Error),
+
+    #[error("failed to create a SubjectAccessReview: {0}")]
+    AccessReview(#[source] kube::Error),
+}
+
+/// What a TokenReview said about a token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Authentication {
+    User(UserInfo),
+    Rejected { reason: String },
+}
+
+#[derive(Clone)]
+pub struct KubernetesReviewer {
+    client: kube::Client,
+}
+
+impl KubernetesReviewer {
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Authentication, ReviewError> {
+        let review = TokenReview {
+            spec: TokenReviewSpec {
+                token: token.to_string(),
+                audiences: None,
+            },
+            ..TokenReview::default()
+        };
+        let api: Api<TokenReview> = Api::all(self.client.clone());
+        let answer = api
+            .create(&PostParams::default(), &review)
+            .await
+            .map_err(ReviewError::TokenReview)?;
+        let status = answer.status.unwrap_or_default();
+        match (status.authenticated, status.user) {
+            (Some(true), Some(user)) => Ok(Authentication::User(user)),
+            _ => Ok(Authentication::Rejected {
+                reason: status
+                    .error
+                    .unwrap_or_else(|| "the token is not valid".into()),
+            }),
+        }
+    }
+
+    /// May `user` stop jobs in `namespace` (None: cluster-wide, for clusters without one)?
+    pub async fn may_stop(
+        &self,
+        user: &UserInfo,
+        namespace: Option<&str>,
+    ) -> Result<bool, ReviewError> {
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: user.username.clone(),
+                uid: user.uid.clone(),
+                groups: user.groups.clone(),
+                extra: user.extra.clone(),
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some("flinkmonitor.dev".into()),
+                    resource: Some("flinkjobs".into()),
+                    subresource: Some("stop".into()),
+                    verb: Some("update".into()),
+                    namespace: namespace.map(String::from),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let answer = api
+            .create(&PostParams::default(), &review)
+            .await
+            .map_err(ReviewError::AccessReview)?;
+        Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+}

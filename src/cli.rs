@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Poll the clusters and serve the monitoring API.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the FlinkJob CustomResourceDefinition as YAML.
     Crd,
     /// Print, as JSON, the Kubernetes permissions the binary needs (the chart grants these).

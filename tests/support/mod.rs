@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests (each test file includes them with `mod support;`).
+
+// Each test crate uses a different part of the fake.
+#[allow(dead_code)]
+pub mod fake_flink;

@@ -3,7 +3,7 @@
 use futures::future::try_join_all;
 use serde::Serialize;
 
-use crate::flink::dto::{AggregatedMetric, JobDetails, MetricValue, VertexDetails};
+use crate::flink::dto::{AggregatedMetric, JobDetails, MetricValue};
 use crate::flink::{FlinkClient, FlinkError};
 
 /// Metric values are strings, as Flink (and TSP) send them; a missing metric is `"0"`.
@@ -33,7 +33,7 @@ pub async fn fetch(
     let jid = details.jid.as_str();
     let counts = async {
         if terminal {
-            return Ok((None, None));
+            return Ok((source.counter("write-records"), sink.counter("read-records")));
         }
         let read = client.subtask_metrics(jid, &source.id, &["numRecordsOut"], "sum");
         let processed = client.subtask_metrics(jid, &sink.id, &["numRecordsIn"], "sum");
@@ -46,9 +46,9 @@ pub async fn fetch(
     let (counts, event_ts) = futures::try_join!(counts, current_event_ts(client, details))?;
     let (read, processed) = counts;
     Ok(JobMetrics {
-        num_records_read: count_or_final(read, source, "write-records"),
-        current_event_ts: event_ts.map_or_else(|| "0".to_string(), |v| v.to_string()),
-        num_records_processed: count_or_final(processed, sink, "read-records"),
+        num_records_read: count(read),
+        current_event_ts: count(event_ts),
+        num_records_processed: count(processed),
     })
 }
 
@@ -62,12 +62,10 @@ impl JobMetrics {
     }
 }
 
-/// The live metric if Flink had one (its metric store fills lazily), else the vertex's
-/// own counter, else "0".
-fn count_or_final(live: Option<i64>, vertex: &VertexDetails, counter: &str) -> String {
-    live.or_else(|| vertex.counter(counter))
-        .unwrap_or(0)
-        .to_string()
+/// The contract: a missing metric is "0", also while Flink's metric store is still empty
+/// (it fills lazily); only ended jobs use the vertex counters of `GET /jobs/{jid}`.
+fn count(value: Option<i64>) -> String {
+    value.unwrap_or(0).to_string()
 }
 
 pub fn aggregated_sum(metrics: &[AggregatedMetric], id: &str) -> Option<i64> {

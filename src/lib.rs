@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clusters;
 pub mod controller;
 pub mod crd;
+pub mod discovery;
 pub mod flink;
 pub mod metrics;
 pub mod rbac;

@@ -1,0 +1,377 @@
+//! From the Services and FlinkDeployments in view to the clusters the registry should hold.
+//!
+//! Pure: no IO and no logging. What was left out for a reason the user should hear about
+//! comes back in [`Desired::skipped`], for the caller to log once.
+
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use reqwest::Url;
+use serde_json::Value;
+
+use crate::clusters::{ClusterInfo, ClusterSource, OwnerRef};
+
+use super::flinkdeployment::{self, FlinkDeployment};
+
+/// On a Service or FlinkDeployment: reach the cluster at this URL instead.
+pub const REST_URL_ANNOTATION: &str = "flinkmonitor.dev/rest-url";
+
+/// Flink's default `rest.port`.
+pub const DEFAULT_REST_PORT: u16 = 8081;
+
+const SERVICE_KIND: &str = "Service";
+
+/// The clusters discovery wants in the registry, by id, and the objects it had to skip.
+#[derive(Debug, Default, PartialEq)]
+pub struct Desired {
+    pub clusters: BTreeMap<String, ClusterInfo>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// An object that looks like a Flink cluster but cannot be used as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub reason: SkipReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkipReason {
+    #[error("annotation {REST_URL_ANNOTATION} {value:?} is not a URL: {reason}")]
+    InvalidRestUrl { value: String, reason: String },
+
+    #[error(
+        "annotation {REST_URL_ANNOTATION} {value:?} must be an http:// or https:// URL with a host"
+    )]
+    UnsupportedRestUrl { value: String },
+
+    #[error("rest.port {value} in spec.flinkConfiguration is not a port number")]
+    InvalidRestPort { value: String },
+
+    #[error("failed to build the REST URL {url}: {reason}")]
+    BuildUrl { url: String, reason: String },
+
+    #[error("cluster id {id} is already taken by the FlinkDeployment of that name")]
+    IdTaken { id: String },
+}
+
+/// `<namespace>.<name>`: the id of a discovered cluster. Static names cannot contain a dot,
+/// so the two never collide.
+pub fn cluster_id(namespace: &str, name: &str) -> String {
+    format!("{namespace}.{name}")
+}
+
+/// Parses a `flinkmonitor.dev/rest-url` value: an http(s) URL with a host.
+pub fn parse_rest_url(value: &str) -> Result<Url, SkipReason> {
+    let url = Url::parse(value.trim()).map_err(|e| SkipReason::InvalidRestUrl {
+        value: value.to_string(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(SkipReason::UnsupportedRestUrl {
+            value: value.to_string(),
+        });
+    }
+    Ok(url)
+}
+
+/// Whether a Service selects Flink JobManager pods. Only these are worth keeping in memory.
+pub fn selects_jobmanagers(service: &Service) -> bool {
+    flavor(service).is_some()
+}
+
+/// Who made the Service, as its pod selector tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// Flink itself (native mode) or the operator's standalone mode: `type=flink-*-kubernetes`.
+    Flink,
+    /// Flink's standalone Kubernetes manifests: `app=flink`.
+    Manifest,
+}
+
+fn flavor(service: &Service) -> Option<Flavor> {
+    // The selector, not the labels: the standalone manifests put `app: flink` and
+    // `component: jobmanager` in the selector and often have no labels at all.
+    let selector = service.spec.as_ref()?.selector.as_ref()?;
+    let get = |key: &str| selector.get(key).map(String::as_str);
+    if get("component") != Some("jobmanager") {
+        return None;
+    }
+    match get("type") {
+        Some("flink-native-kubernetes" | "flink-standalone-kubernetes") => Some(Flavor::Flink),
+        _ if get("app") == Some("flink") => Some(Flavor::Manifest),
+        _ => None,
+    }
+}
+
+/// How a Service's REST endpoint was chosen; the lower, the better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Choice {
+    Annotation,
+    RestPort,
+    WebUiPort,
+    DefaultPort,
+    /// Flink's `<cluster-id>-rest` Service has one port whose name Flink may let users change.
+    OnlyPort,
+}
+
+struct Candidate<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    selector: &'a BTreeMap<String, String>,
+    choice: Choice,
+    url: Url,
+    owner: Option<OwnerRef>,
+}
+
+/// The clusters that the given objects describe. The result does not depend on the order
+/// of the inputs.
+pub fn desired<'a>(
+    services: impl IntoIterator<Item = &'a Service>,
+    deployments: impl IntoIterator<Item = &'a FlinkDeployment>,
+) -> Desired {
+    let mut out = Desired::default();
+    let services: Vec<&Service> = services.into_iter().collect();
+
+    // A FlinkDeployment `X` makes Flink create the Service `X-rest`: show the cluster once,
+    // as the FlinkDeployment, and drop every Service selecting the same pods as `X-rest`.
+    let mut superseded_names = BTreeSet::new();
+    for deployment in deployments {
+        let (Some(namespace), Some(name)) = (
+            deployment.metadata.namespace.as_deref(),
+            deployment.metadata.name.as_deref(),
+        ) else {
+            continue;
+        };
+        superseded_names.insert((namespace, format!("{name}-rest")));
+        match deployment_url(deployment, namespace, name) {
+            Ok(url) => {
+                let id = cluster_id(namespace, name);
+                let info = ClusterInfo {
+                    id: id.clone(),
+                    namespace: Some(namespace.to_string()),
+                    name: name.to_string(),
+                    source: ClusterSource::FlinkDeployment,
+                    url,
+                    owner: owner(
+                        &deployment.metadata,
+                        flinkdeployment::API_VERSION,
+                        flinkdeployment::KIND,
+                    ),
+                };
+                out.clusters.insert(id, info);
+            }
+            Err(reason) => out.skipped.push(Skipped {
+                kind: flinkdeployment::KIND,
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    let superseded_selectors: BTreeSet<(&str, &BTreeMap<String, String>)> = services
+        .iter()
+        .filter_map(|service| {
+            let namespace = service.metadata.namespace.as_deref()?;
+            let name = service.metadata.name.as_deref()?;
+            let selector = service.spec.as_ref()?.selector.as_ref()?;
+            superseded_names
+                .contains(&(namespace, name.to_string()))
+                .then_some((namespace, selector))
+        })
+        .collect();
+
+    // Services selecting the same pods are one cluster (the standalone manifests' two
+    // Services, for one): keep the best endpoint, then the first name.
+    let mut groups: BTreeMap<(&str, &BTreeMap<String, String>), Candidate> = BTreeMap::new();
+    for service in services {
+        let candidate = match service_candidate(service) {
+            None => continue,
+            Some(Err(skipped)) => {
+                out.skipped.push(skipped);
+                continue;
+            }
+            Some(Ok(candidate)) => candidate,
+        };
+        let key = (candidate.namespace, candidate.selector);
+        if superseded_selectors.contains(&key) {
+            continue;
+        }
+        match groups.entry(key) {
+            Entry::Vacant(slot) => {
+                slot.insert(candidate);
+            }
+            Entry::Occupied(mut best) => {
+                if (candidate.choice, candidate.name) < (best.get().choice, best.get().name) {
+                    best.insert(candidate);
+                }
+            }
+        }
+    }
+
+    for candidate in groups.into_values() {
+        let id = cluster_id(candidate.namespace, candidate.name);
+        if out.clusters.contains_key(&id) {
+            out.skipped.push(Skipped {
+                kind: SERVICE_KIND,
+                namespace: candidate.namespace.to_string(),
+                name: candidate.name.to_string(),
+                reason: SkipReason::IdTaken { id },
+            });
+            continue;
+        }
+        let info = ClusterInfo {
+            id: id.clone(),
+            namespace: Some(candidate.namespace.to_string()),
+            name: candidate.name.to_string(),
+            source: ClusterSource::Service,
+            url: candidate.url,
+            owner: candidate.owner,
+        };
+        out.clusters.insert(id, info);
+    }
+    out.skipped
+        .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+    out
+}
+
+/// None: not a Flink JobManager REST Service. Some(Err): one, but unusable.
+fn service_candidate(service: &Service) -> Option<Result<Candidate<'_>, Skipped>> {
+    let flavor = flavor(service)?;
+    let namespace = service.metadata.namespace.as_deref()?;
+    let name = service.metadata.name.as_deref()?;
+    let selector = service.spec.as_ref()?.selector.as_ref()?;
+    let skipped = |reason| Skipped {
+        kind: SERVICE_KIND,
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        reason,
+    };
+    let (choice, url) = match annotated_url(&service.metadata) {
+        Some(Ok(url)) => (Choice::Annotation, url),
+        Some(Err(reason)) => return Some(Err(skipped(reason))),
+        None => {
+            // No REST port, e.g. Flink's internal headless `<cluster-id>` Service with only
+            // the rpc and blob ports: not a way to the REST API.
+            let (choice, port) = rest_port(service, flavor, name)?;
+            match service_url("http", name, namespace, port) {
+                Ok(url) => (choice, url),
+                Err(reason) => return Some(Err(skipped(reason))),
+            }
+        }
+    };
+    Some(Ok(Candidate {
+        namespace,
+        name,
+        selector,
+        choice,
+        url,
+        owner: owner(&service.metadata, "v1", SERVICE_KIND),
+    }))
+}
+
+fn rest_port(service: &Service, flavor: Flavor, name: &str) -> Option<(Choice, u16)> {
+    let spec = service.spec.as_ref()?;
+    let ports = spec.ports.as_deref().unwrap_or_default();
+    // A headless Service has no virtual IP to translate ports: its DNS name resolves to the
+    // pods, which listen on the target port.
+    let headless = spec.cluster_ip.as_deref() == Some("None");
+    let number = |port: &ServicePort| {
+        let number = match (&port.target_port, headless) {
+            (Some(IntOrString::Int(target)), true) => *target,
+            _ => port.port,
+        };
+        u16::try_from(number).ok().filter(|n| *n != 0)
+    };
+    let named = |wanted: &str| {
+        ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(wanted))
+            .and_then(number)
+    };
+    let only = (flavor == Flavor::Flink && ports.len() == 1 && name.ends_with("-rest"))
+        .then(|| ports.first().and_then(number))
+        .flatten();
+    named("rest")
+        .map(|n| (Choice::RestPort, n))
+        .or_else(|| named("webui").map(|n| (Choice::WebUiPort, n)))
+        .or_else(|| {
+            ports
+                .iter()
+                .find(|p| p.port == i32::from(DEFAULT_REST_PORT))
+                .and_then(number)
+                .map(|n| (Choice::DefaultPort, n))
+        })
+        .or_else(|| only.map(|n| (Choice::OnlyPort, n)))
+}
+
+/// The operator reaches a FlinkDeployment at `<name>-rest.<namespace>:<rest.port>`.
+fn deployment_url(
+    deployment: &FlinkDeployment,
+    namespace: &str,
+    name: &str,
+) -> Result<Url, SkipReason> {
+    if let Some(annotated) = annotated_url(&deployment.metadata) {
+        return annotated;
+    }
+    let port = match deployment.config("rest.port") {
+        None => DEFAULT_REST_PORT,
+        Some(value) => port_value(value).ok_or_else(|| SkipReason::InvalidRestPort {
+            value: value.to_string(),
+        })?,
+    };
+    let tls = deployment
+        .config("security.ssl.rest.enabled")
+        .is_some_and(is_true);
+    let scheme = if tls { "https" } else { "http" };
+    service_url(scheme, &format!("{name}-rest"), namespace, port)
+}
+
+fn annotated_url(meta: &ObjectMeta) -> Option<Result<Url, SkipReason>> {
+    let value = meta.annotations.as_ref()?.get(REST_URL_ANNOTATION)?;
+    Some(parse_rest_url(value))
+}
+
+fn service_url(scheme: &str, service: &str, namespace: &str, port: u16) -> Result<Url, SkipReason> {
+    let url = format!("{scheme}://{service}.{namespace}.svc:{port}");
+    Url::parse(&url).map_err(|e| SkipReason::BuildUrl {
+        url,
+        reason: e.to_string(),
+    })
+}
+
+fn owner(meta: &ObjectMeta, api_version: &str, kind: &str) -> Option<OwnerRef> {
+    Some(OwnerRef {
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+        name: meta.name.clone()?,
+        uid: meta.uid.clone()?,
+    })
+}
+
+fn port_value(value: &Value) -> Option<u16> {
+    let number = match value {
+        Value::Number(n) => u16::try_from(n.as_u64()?).ok()?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    (number != 0).then_some(number)
+}
+
+fn is_true(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[path = "mapping_tests.rs"]
+mod tests;

@@ -117,6 +117,14 @@ pub struct RunArgs {
     #[arg(long, env = "FLINK_MONITOR_CLUSTER_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub cluster_concurrency: u16,
 
+    /// Budget for answering one HTTP request of the monitoring API.
+    #[arg(long, env = "FLINK_MONITOR_HTTP_REQUEST_TIMEOUT", default_value = "20s", value_parser = parse_positive_duration)]
+    pub http_request_timeout: Duration,
+
+    /// HTTP requests served at once; more are refused with 503 until some finish.
+    #[arg(long, env = "FLINK_MONITOR_MAX_CONCURRENT_REQUESTS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
     /// How long job details, metrics and exceptions read from Flink are reused (0s: never).
     #[arg(long, env = "FLINK_MONITOR_CACHE_TTL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,

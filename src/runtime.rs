@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState, KubernetesReviewer, StopGuard};
+use crate::api::{self, AppState, KubernetesReviewer, ServerLimits, StopGuard};
 use std::time::Duration;
 
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
@@ -95,7 +95,12 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
         mode,
         "serving the monitoring API"
     );
-    let state = Arc::new(AppState::new(registry, metrics, stop_guard));
+    let limits = ServerLimits {
+        request_timeout: args.http_request_timeout,
+        max_in_flight: args.max_concurrent_requests as usize,
+        ..ServerLimits::default()
+    };
+    let state = Arc::new(AppState::with_limits(registry, metrics, stop_guard, limits));
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

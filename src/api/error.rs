@@ -109,6 +109,21 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, 5000, "Internal error").with_errors(vec![why.into()])
     }
 
+    /// A request the server will not read: URI or headers too large, an unexpected body.
+    pub fn refused_request(status: StatusCode, why: impl Into<String>) -> Self {
+        Self::new(status, 4001, "Malformed request").with_errors(vec![why.into()])
+    }
+
+    pub fn overloaded(limit: usize) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, 5000, "Too many requests in flight")
+            .with_errors(vec![format!("more than {limit} requests are being served; retry shortly")])
+    }
+
+    pub fn timed_out(after: std::time::Duration) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, 5000, "The request took too long")
+            .with_errors(vec![format!("no answer could be given within {after:?}")])
+    }
+
     pub fn not_ready(errors: Vec<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, 5000, "Not ready: clusters not polled yet")
             .with_errors(errors)

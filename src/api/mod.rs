@@ -15,7 +15,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Request, Uri};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, Method, Request, StatusCode, Uri, header};
+use tokio::sync::Semaphore;
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -28,20 +31,57 @@ pub use review::KubernetesReviewer;
 pub use route::MAX_UUID_BYTES;
 pub use stop::{StopGuard, bearer_token};
 
+/// Protection of the server itself: every request is bounded in size, time and number.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// A request is answered (with 504 / 5000 if need be) within this time.
+    pub request_timeout: Duration,
+    /// Requests served at once; more are refused with 503 / 5000 at once.
+    pub max_in_flight: usize,
+    /// Longest request target (path and query), in bytes.
+    pub max_uri_bytes: usize,
+    /// Largest sum of header names and values, in bytes.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(20),
+            max_in_flight: 1024,
+            max_uri_bytes: 32 * 1024,
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
 /// What every request handler reads.
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     pub stop_guard: StopGuard,
+    limits: ServerLimits,
+    in_flight: Arc<Semaphore>,
     openapi: Arc<str>,
 }
 
 impl AppState {
     pub fn new(registry: Arc<Registry>, metrics: Arc<Metrics>, stop_guard: StopGuard) -> Self {
+        Self::with_limits(registry, metrics, stop_guard, ServerLimits::default())
+    }
+
+    pub fn with_limits(
+        registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+        stop_guard: StopGuard,
+        limits: ServerLimits,
+    ) -> Self {
         Self {
             registry,
             metrics,
             stop_guard,
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits,
             openapi: openapi::json().into(),
         }
     }
@@ -62,8 +102,19 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn dispatch(State(app): State<Arc<AppState>>, request: Request<Body>) -> Response {
+    // The body is never read: no endpoint takes one (see `refuse_unreadable`).
     let (parts, _body) = request.into_parts();
-    let (route, mut response) = respond(&app, &parts.method, &parts.uri, &parts.headers).await;
+    let (route, mut response) = match app.in_flight.clone().try_acquire_owned() {
+        Err(_) => ("overloaded", ApiError::overloaded(app.limits.max_in_flight).into_response()),
+        Ok(_permit) => {
+            let timeout = app.limits.request_timeout;
+            let answer = respond(&app, &parts.method, &parts.uri, &parts.headers);
+            match tokio::time::timeout(timeout, answer).await {
+                Ok(answer) => answer,
+                Err(_) => ("timed_out", ApiError::timed_out(timeout).into_response()),
+            }
+        }
+    };
     app.metrics
         .http_requests
         .get_or_create(&HttpLabels {
@@ -78,14 +129,59 @@ async fn dispatch(State(app): State<Arc<AppState>>, request: Request<Body>) -> R
 }
 
 async fn respond(app: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap) -> (&'static str, Response) {
+    if let Err(error) = refuse_oversized(&app.limits, uri, headers) {
+        return ("refused", error.into_response());
+    }
     match route::Route::parse(uri.path()) {
         Err(error) => ("unmatched", error.into_response()),
         Ok(route) => {
             let pattern = route.pattern();
-            let response = handlers::handle(app, route, method, uri.query(), headers)
-                .await
-                .unwrap_or_else(IntoResponse::into_response);
-            (pattern, response)
+            let answer = match refuse_body(route.allows(method), headers) {
+                Err(error) => Err(error),
+                Ok(()) => handlers::handle(app, route, method, uri.query(), headers).await,
+            };
+            (pattern, answer.unwrap_or_else(IntoResponse::into_response))
         }
     }
 }
+
+fn refuse_oversized(limits: &ServerLimits, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
+    let uri_len = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_len > limits.max_uri_bytes {
+        return Err(ApiError::refused_request(
+            StatusCode::URI_TOO_LONG,
+            format!("the request target is {uri_len} bytes; at most {} are read", limits.max_uri_bytes),
+        ));
+    }
+    let header_len: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if header_len > limits.max_header_bytes {
+        return Err(ApiError::refused_request(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the headers are {header_len} bytes; at most {} are read", limits.max_header_bytes),
+        ));
+    }
+    Ok(())
+}
+
+/// No endpoint takes a request body (stop's parameters are in the query). A wrong method
+/// is reported as such first, so this only runs for allowed methods.
+fn refuse_body(method_allowed: bool, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !method_allowed {
+        return Ok(());
+    }
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if length > 0 || headers.contains_key(header::TRANSFER_ENCODING) {
+        return Err(ApiError::refused_request(
+            StatusCode::BAD_REQUEST,
+            "this endpoint takes no request body; pass parameters in the query",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

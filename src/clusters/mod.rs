@@ -8,6 +8,8 @@ mod lookup;
 mod poller;
 mod registry;
 mod snapshot;
+#[cfg(test)]
+pub mod testing;
 
 pub use cache::TtlCache;
 pub use choice::choose;

@@ -9,11 +9,11 @@ use kube::client::Body;
 use kube::runtime::reflector;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
-use crate::clusters::{ClusterInfo, ClusterSource, ClusterStatus, JobsSnapshot, OwnerRef, Registry, RegistrySettings};
+use crate::clusters::testing::{add_cluster, quiet_registry};
+use crate::clusters::{ClusterInfo, ClusterSource, OwnerRef, Registry};
 use crate::crd::{FlinkJob, FlinkJobSpec};
-use crate::flink::{ClientSettings, FlinkClient};
+use crate::flink::ClientSettings;
 use crate::metrics::Metrics;
 
 use super::{Context, EventPublisher, ReconcileOutcome, mirror, reconcile_inner};
@@ -81,18 +81,8 @@ fn flink_job(name: &str, job_name: &str) -> FlinkJob {
 
 /// A registry with one discovered cluster whose last poll saw `jobs`, without polling.
 async fn registry_with(jobs: Value, reachable: bool) -> Arc<Registry> {
-    let settings = RegistrySettings {
-        poll_interval: Duration::from_secs(3600),
-        cache_ttl: Duration::from_secs(1),
-        client: ClientSettings::default(),
-    };
-    let registry = Arc::new(Registry::new(
-        settings,
-        FlinkClient::http_client().unwrap(),
-        Arc::new(Metrics::new()),
-        CancellationToken::new(),
-    ));
-    registry.upsert(ClusterInfo {
+    let registry = quiet_registry(ClientSettings::default());
+    let info = ClusterInfo {
         id: "team-a.orders".into(),
         namespace: Some("team-a".into()),
         name: "orders".into(),
@@ -105,18 +95,8 @@ async fn registry_with(jobs: Value, reachable: bool) -> Arc<Registry> {
             name: "orders-rest".into(),
             uid: "uid-of-the-service".into(),
         }),
-    });
-    let cluster = registry.get("team-a.orders").unwrap();
-    while !cluster.status().polled {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cluster.set_status(ClusterStatus {
-        snapshot: Some(Arc::new(JobsSnapshot::new(serde_json::from_value(jobs).unwrap(), 1))),
-        polled: true,
-        reachable,
-        last_error: (!reachable).then(|| "failed to connect to http://127.0.0.1:9/jobs/overview: Connection refused".into()),
-        flink_version: Some("2.3.0".into()),
-    });
+    };
+    add_cluster(&registry, info, jobs, reachable).await;
     registry
 }
 

@@ -1,0 +1,146 @@
+//! The server's own protections: size limits, no request bodies, overload, timeouts, and
+//! odd uuids, through `tower::ServiceExt::oneshot`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::clusters::testing::{add_cluster, quiet_registry};
+use crate::clusters::{ClusterInfo, ClusterSource, Registry};
+use crate::flink::ClientSettings;
+use crate::metrics::Metrics;
+
+use super::{AppState, ServerLimits, StopGuard, router};
+
+/// A JobManager that accepts connections and never answers: every Flink call hangs.
+async fn silent_jobmanager() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn app(limits: ServerLimits) -> axum::Router {
+    let registry: Arc<Registry> = quiet_registry(ClientSettings {
+        timeout: Duration::from_secs(3),
+        ..ClientSettings::default()
+    });
+    let info = ClusterInfo {
+        id: "slow".into(),
+        namespace: None,
+        name: "slow".into(),
+        source: ClusterSource::Static,
+        url: silent_jobmanager().await.parse().unwrap(),
+        owner: None,
+    };
+    let jobs = json!([{"jid": "a1", "name": "orders", "state": "RUNNING", "start-time": 1, "end-time": -1}]);
+    // The silent JobManager makes the first poll time out; wait for it, then show jobs.
+    add_cluster(&registry, info, jobs, true).await;
+    let state = AppState::with_limits(registry, Arc::new(Metrics::new()), StopGuard::Disabled, limits);
+    router(Arc::new(state))
+}
+
+async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+    (status, body)
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn oversized_targets_and_headers_are_refused_with_json() {
+    let app = app(ServerLimits::default()).await;
+    let long = format!("/job/{}/status/", "a".repeat(40 * 1024));
+    let (status, body) = call(&app, get(&long)).await;
+    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::URI_TOO_LONG, Some(4001)));
+
+    let mut request = get("/jobs/overview/");
+    for i in 0..40 {
+        request.headers_mut().insert(format!("x-filler-{i}").parse::<axum::http::HeaderName>().unwrap(), "v".repeat(500).parse().unwrap());
+    }
+    let (status, body) = call(&app, request).await;
+    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, Some(4001)));
+}
+
+#[tokio::test]
+async fn odd_uuids_get_4001_or_4006() {
+    let app = app(ServerLimits::default()).await;
+    let ten_kb = format!("/job/{}/status/", "u".repeat(10 * 1024));
+    for (uri, code) in [
+        (ten_kb.as_str(), 4001),
+        ("/job//status/", 4001),
+        ("/job/%FF%FE/status/", 4001),
+        ("/job/../status/", 4006),
+        ("/job/%2E%2E/status/", 4006),
+        ("/job/a%2Fb/status/", 4006),
+        ("/job/%00%1F%7F/status/", 4006),
+        ("/jobs/%C3%28/exceptions/", 4001),
+    ] {
+        let (_, body) = call(&app, get(uri)).await;
+        assert_eq!(body["errorCode"].as_i64(), Some(code), "{uri}: {body}");
+        assert!(body["errors"].is_array() && body["message"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn no_endpoint_takes_a_body() {
+    let app = app(ServerLimits::default()).await;
+    let with_body = Request::get("/jobs/overview/").header("content-length", "5").body(Body::from("hello")).unwrap();
+    let (status, body) = call(&app, with_body).await;
+    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::BAD_REQUEST, Some(4001)));
+    let chunked = Request::post("/job/orders/stop/").header("transfer-encoding", "chunked").body(Body::from("x")).unwrap();
+    let (status, _) = call(&app, chunked).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A wrong method is reported as such, before the body.
+    let wrong = Request::post("/jobs/overview/").header("content-length", "1").body(Body::from("x")).unwrap();
+    let (status, body) = call(&app, wrong).await;
+    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::METHOD_NOT_ALLOWED, Some(4005)));
+}
+
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_answered_504() {
+    let app = app(ServerLimits {
+        request_timeout: Duration::from_millis(200),
+        ..ServerLimits::default()
+    })
+    .await;
+    let (status, body) = call(&app, get("/job/orders/status/")).await;
+    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::GATEWAY_TIMEOUT, Some(5000)));
+}
+
+#[tokio::test]
+async fn beyond_the_concurrency_limit_requests_are_refused_at_once() {
+    let app = app(ServerLimits {
+        max_in_flight: 1,
+        ..ServerLimits::default()
+    })
+    .await;
+    let hanging = tokio::spawn({
+        let app = app.clone();
+        async move { call(&app, get("/job/orders/status/")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = call(&app, get("/jobs/overview/")).await;
+    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::SERVICE_UNAVAILABLE, Some(5000)));
+    // The hanging one ends with the Flink timeout, as a 5005 naming the cluster.
+    let (status, body) = hanging.await.unwrap();
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(body["errors"][0].as_str().unwrap().starts_with("cluster slow: "), "{body}");
+    let (status, _) = call(&app, get("/jobs/overview/")).await;
+    assert_eq!(status, StatusCode::OK, "the slot is free again");
+}

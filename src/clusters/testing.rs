@@ -1,0 +1,46 @@
+//! Test fixtures: a registry whose clusters show a given snapshot without polling Flink.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::flink::{ClientSettings, FlinkClient};
+use crate::metrics::Metrics;
+
+use super::{ClusterInfo, ClusterStatus, JobsSnapshot, Registry, RegistrySettings};
+
+/// A registry that polls once an hour, so statuses set by a test stay.
+pub fn quiet_registry(client: ClientSettings) -> Arc<Registry> {
+    let settings = RegistrySettings {
+        poll_interval: Duration::from_secs(3600),
+        cache_ttl: Duration::from_secs(1),
+        client,
+    };
+    Arc::new(Registry::new(
+        settings,
+        FlinkClient::http_client().expect("http client"),
+        Arc::new(Metrics::new()),
+        CancellationToken::new(),
+    ))
+}
+
+/// Adds `info` and, once its first real poll is done, makes it show `jobs`.
+pub async fn add_cluster(registry: &Registry, info: ClusterInfo, jobs: serde_json::Value, reachable: bool) {
+    let id = info.id.clone();
+    registry.upsert(info);
+    let cluster = registry.get(&id).expect("just added");
+    while !cluster.status().polled {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cluster.set_status(ClusterStatus {
+        snapshot: Some(Arc::new(JobsSnapshot::new(
+            serde_json::from_value(jobs).expect("jobs overview entries"),
+            1,
+        ))),
+        polled: true,
+        reachable,
+        last_error: (!reachable).then(|| format!("failed to connect to {}: Connection refused", cluster.display_url())),
+        flink_version: Some("2.3.0".into()),
+    });
+}

@@ -72,7 +72,9 @@ pub struct RunArgs {
     #[arg(long, env = "FLINK_MONITOR_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
 
-    /// Label selector limiting the Services watched for JobManagers (e.g. `team=data`).
+    /// Label selector on the Services' own labels limiting which are watched (e.g.
+    /// `team=data`). A Service must still select JobManager pods to count. Flink's
+    /// standalone manifests carry no labels: add one to them if you set this.
     #[arg(long, env = "FLINK_MONITOR_SERVICE_SELECTOR")]
     pub service_selector: Option<String>,
 

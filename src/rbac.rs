@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::controller;
+use crate::{controller, discovery};
 
 /// One RBAC rule: verbs on resources of one API group ("" is the core group).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -13,12 +13,6 @@ pub struct Rule {
     pub resources: Vec<String>,
     pub verbs: Vec<String>,
 }
-
-/// Discovery reads Services and FlinkDeployments with watchers.
-pub const DISCOVERY_RBAC: &[(&str, &str, &[&str])] = &[
-    ("", "services", &["list", "watch"]),
-    ("flink.apache.org", "flinkdeployments", &["list", "watch"]),
-];
 
 /// Guarded stop in Kubernetes mode checks callers with TokenReview and SubjectAccessReview.
 pub const STOP_RBAC: &[(&str, &str, &[&str])] = &[
@@ -38,7 +32,7 @@ pub struct Permissions {
 }
 
 pub fn permissions(stop_enabled: bool, leader_election: bool) -> Permissions {
-    let mut namespaced = rules(DISCOVERY_RBAC);
+    let mut namespaced = rules(discovery::REQUIRED_RBAC);
     namespaced.extend(rules(controller::REQUIRED_RBAC));
     namespaced.sort();
     Permissions {

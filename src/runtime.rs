@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
 use crate::controller::{self, ControllerConfig, LeaseConfig};
+use crate::discovery::{self, DiscoveryConfig};
 use crate::clusters::{Registry, RegistrySettings};
 use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
@@ -130,13 +131,21 @@ fn start_kubernetes(
         duration: Duration::from_secs(15),
         renew_every: Duration::from_secs(5),
     });
+    let discovery_config = DiscoveryConfig {
+        namespaces: args.namespaces.clone(),
+        service_selector: args.service_selector.clone(),
+    };
+    let discovery = tokio::spawn(discovery::run(client.clone(), registry.clone(), discovery_config, shutdown.clone()));
     let config = ControllerConfig {
         requeue_after: args.poll_interval,
         mirror: args.mirror_jobs,
         namespaces: args.namespaces.clone(),
         lease,
     };
-    tokio::spawn(controller::run(client, registry, metrics, config, shutdown))
+    let controller = tokio::spawn(controller::run(client, registry, metrics, config, shutdown));
+    tokio::spawn(async move {
+        let _ = tokio::join!(discovery, controller);
+    })
 }
 
 /// How long background work may take to stop after the HTTP server has drained.

@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 pub use events::{EVENT_BURST, EVENTS_PER_SECOND, EventPublisher, transition_events};
 pub use lease::LeaseConfig;
 pub use observe::{candidate_clusters, observe};
-pub use reconcile::{Context, ReconcileError, ReconcileOutcome, error_policy, reconcile, reconcile_inner, write_status};
+pub use reconcile::{Context, ReconcileError, ReconcileOutcome, error_policy, reconcile, reconcile_inner, retry_delay, write_status};
 
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
@@ -70,6 +70,7 @@ pub async fn run(
         leading: leading.clone(),
         events: EventPublisher::new(client.clone(), EVENT_BURST, EVENTS_PER_SECOND),
         metrics,
+        failures: Default::default(),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]

@@ -1,6 +1,7 @@
 //! One FlinkJob: observe, compute the status (pure), and write it only when it changed.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
@@ -25,12 +26,38 @@ pub struct Context {
     pub leading: watch::Receiver<bool>,
     pub events: EventPublisher,
     pub metrics: Arc<Metrics>,
+    /// Consecutive failed writes per FlinkJob (namespace/name), for the retry backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+}
+
+/// Retry delays grow from `RETRY_BASE` to `RETRY_MAX`, each with ±25% jitter so a burst
+/// of failures (an API server restart) does not come back as one burst.
+const RETRY_BASE: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+/// A status write that takes longer than this is given up and retried.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The delay before retry `attempt` (1-based); `jitter` in [0, 1).
+pub fn retry_delay(attempt: u32, jitter: f64) -> Duration {
+    let exponential = RETRY_BASE.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
+    let capped = exponential.min(RETRY_MAX);
+    capped.mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// A cheap jitter source; it need not be unpredictable, only spread out.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, RandomState};
+    let bits = RandomState::new().hash_one(std::time::SystemTime::now());
+    (bits % 10_000) as f64 / 10_000.0
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error("FlinkJob {name} has no namespace")]
     MissingNamespace { name: String },
+
+    #[error("writing the status of FlinkJob {namespace}/{name} took longer than {WRITE_TIMEOUT:?}")]
+    WriteTimeout { namespace: String, name: String },
 
     #[error("failed to write the status of FlinkJob {namespace}/{name}: {source}")]
     WriteStatus {
@@ -53,6 +80,11 @@ pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, 
     let started = Instant::now();
     let result = reconcile_inner(&job, &ctx).await;
     ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    if result.is_ok()
+        && let Ok(mut failures) = ctx.failures.lock()
+    {
+        failures.remove(&object_key(&job));
+    }
     result.map(|_| Action::requeue(ctx.requeue_after))
 }
 
@@ -70,14 +102,20 @@ pub async fn reconcile_inner(job: &FlinkJob, ctx: &Context) -> Result<ReconcileO
         return Ok(ReconcileOutcome::NotLeader);
     }
     let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &namespace);
-    let written = write_status(&api, &name, &next).await;
+    let written = match tokio::time::timeout(WRITE_TIMEOUT, write_status(&api, &name, &next)).await {
+        Ok(result) => result.map_err(|source| ReconcileError::WriteStatus {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        }),
+        Err(_) => Err(ReconcileError::WriteTimeout {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }),
+    };
     let outcome = if written.is_ok() { Outcome::Success } else { Outcome::Error };
     ctx.metrics.status_patches.get_or_create(&OutcomeLabels { outcome }).inc();
-    written.map_err(|source| ReconcileError::WriteStatus {
-        namespace: namespace.clone(),
-        name: name.clone(),
-        source,
-    })?;
+    written?;
     tracing::debug!(%namespace, %name, state = ?next.state, "status written");
     let events = transition_events(job.status.as_ref(), &next);
     if !events.is_empty() {
@@ -99,10 +137,24 @@ pub async fn write_status(api: &Api<FlinkJob>, name: &str, status: &FlinkJobStat
         .map(drop)
 }
 
-/// Failed reconciles (the API server refused a write) are retried with backoff by the
-/// controller's queue; here we only log and pick the delay.
+/// A failed reconcile (the API server refused or did not answer a write) is retried with
+/// exponential backoff and jitter. Nothing is lost meanwhile: the status is recomputed
+/// from the snapshot on every attempt, so the write that succeeds carries the truth.
 pub fn error_policy(job: Arc<FlinkJob>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    tracing::warn!(name = %job.name_any(), namespace = ?job.namespace(), %error, "reconcile failed; will retry");
+    let attempt = match ctx.failures.lock() {
+        Ok(mut failures) => {
+            let count = failures.entry(object_key(&job)).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        }
+        Err(_) => 1,
+    };
+    let delay = retry_delay(attempt, jitter());
+    tracing::warn!(name = %job.name_any(), namespace = ?job.namespace(), %error, attempt, retry_in = ?delay, "reconcile failed; will retry");
     ctx.metrics.reconcile_errors.inc();
-    Action::requeue(Duration::from_secs(5))
+    Action::requeue(delay)
+}
+
+fn object_key(job: &FlinkJob) -> String {
+    format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any())
 }

@@ -115,6 +115,7 @@ fn context(registry: Arc<Registry>, leading: bool) -> (Context, ApiServerVerifie
         leading: rx,
         events: EventPublisher::new(client, 10, 1.0),
         metrics: Arc::new(Metrics::new()),
+        failures: Default::default(),
     };
     (ctx, ApiServerVerifier(handle), tx)
 }
@@ -229,5 +230,69 @@ async fn mirrors_are_created_with_an_owner_reference_and_user_jobs_are_left_alon
     assert_eq!(body["metadata"]["name"], mirror::mirror_name("team-a.orders", "orders", "orders-enrichment"));
     send.send_response(Response::builder().status(201).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap());
     assert_eq!(handle.await.unwrap(), (1, 0));
+    api.expect_nothing().await;
+}
+
+#[test]
+fn retry_delays_grow_with_jitter_and_are_capped() {
+    use super::retry_delay;
+    assert_eq!(retry_delay(1, 0.5), Duration::from_millis(500));
+    assert_eq!(retry_delay(3, 0.5), Duration::from_secs(2));
+    assert!(retry_delay(1, 0.0) < retry_delay(1, 0.99));
+    assert_eq!(retry_delay(40, 0.5), Duration::from_secs(300));
+    assert!(retry_delay(40, 0.99) <= Duration::from_secs(375));
+}
+
+#[tokio::test]
+async fn refused_writes_are_retried_until_the_truth_is_written() {
+    let registry = registry_with(running_jobs(), true).await;
+    let (ctx, mut api, _leading) = context(registry.clone(), true);
+    let ctx = Arc::new(ctx);
+    let job = Arc::new(flink_job("orders", "orders-enrichment"));
+    // The job changes state while the API server refuses writes.
+    for (code, reason) in [(500, "InternalError"), (409, "Conflict")] {
+        let handle = tokio::spawn({
+            let (job, ctx) = (job.clone(), ctx.clone());
+            async move { super::reconcile(job, ctx).await }
+        });
+        let (_, _, send) = api.next().await;
+        let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code});
+        send.send_response(Response::builder().status(code).body(Body::from(serde_json::to_vec(&status).unwrap())).unwrap());
+        let error = handle.await.unwrap().unwrap_err();
+        super::error_policy(job.clone(), &error, ctx.clone());
+    }
+    assert_eq!(ctx.failures.lock().unwrap().get("team-a/orders"), Some(&2));
+    let cluster = registry.get("team-a.orders").unwrap();
+    let mut status = (*cluster.status()).clone();
+    status.snapshot = Some(Arc::new(crate::clusters::JobsSnapshot::new(
+        serde_json::from_value(json!([{"jid": "13b86a0c682093f8a099c3b4ca0207fa", "name": "orders-enrichment", "state": "CANCELED", "start-time": 1795606436846i64, "end-time": 1795606499000i64}])).unwrap(),
+        2,
+    )));
+    cluster.set_status(status);
+    let handle = tokio::spawn({
+        let (job, ctx) = (job.clone(), ctx.clone());
+        async move { super::reconcile(job, ctx).await }
+    });
+    let applied = api.expect_status_apply("orders").await;
+    assert_eq!(applied["status"]["state"], "CANCELED", "the write that succeeds carries the current truth");
+    api.expect_event().await;
+    assert!(handle.await.unwrap().is_ok());
+    assert!(ctx.failures.lock().unwrap().is_empty(), "success resets the backoff");
+}
+
+#[tokio::test]
+async fn after_a_restart_the_same_truth_causes_no_write() {
+    // A fresh context (a restarted flink-monitor) over a FlinkJob whose status is current.
+    let registry = registry_with(running_jobs(), true).await;
+    let (ctx, mut api, _leading) = context(registry.clone(), true);
+    let job = flink_job("orders", "orders-enrichment");
+    let handle = tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job) });
+    let applied = api.expect_status_apply("orders").await;
+    api.expect_event().await;
+    let (_, mut job) = handle.await.unwrap();
+    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+
+    let (restarted, mut api, _leading) = context(registry, true);
+    assert_eq!(reconcile_inner(&job, &restarted).await.unwrap(), ReconcileOutcome::Unchanged);
     api.expect_nothing().await;
 }

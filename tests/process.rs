@@ -1,0 +1,257 @@
+//! The real binary as a process: graceful shutdown on SIGTERM, start-up errors that say
+//! what to do, and no secrets in the logs.
+
+mod support;
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::http::Method;
+use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flink-monitor"));
+    command
+        .env_remove("KUBECONFIG")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    command
+}
+
+fn start(args: &[&str]) -> (Child, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = binary()
+        .args([
+            "run",
+            "--kubernetes",
+            "off",
+            "--listen",
+            &listen,
+            "--poll-interval",
+            "200ms",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start flink-monitor");
+    (child, format!("http://{listen}"))
+}
+
+async fn wait_ready(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(response) = reqwest::get(format!("{base}/readyz")).await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "flink-monitor at {base} not ready in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_and_exits_promptly() {
+    let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
+    let jid = flink.add_job(FakeJob::new("slow job", "RUNNING"));
+    flink.inject(
+        Method::GET,
+        &format!("/jobs/{jid}"),
+        Fault::slow(Duration::from_millis(1500)),
+    );
+    let cluster = format!("local={}", flink.url());
+    let (mut child, base) = start(&["--cluster", &cluster]);
+    wait_ready(&base).await;
+
+    let in_flight = tokio::spawn({
+        let base = base.clone();
+        async move { reqwest::get(format!("{base}/job/slow%20job/status/")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signalled = Instant::now();
+    terminate(&child);
+
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(
+        response.status(),
+        200,
+        "the in-flight request finished normally"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["response"]["jid"], jid.as_str());
+
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("flink-monitor did not exit within 5 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    let log = stderr_of(&mut child);
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+    // New connections are refused once it is gone.
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err());
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log_or_the_api() {
+    let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
+    flink.add_job(FakeJob::new("orders", "RUNNING"));
+    let token_file = std::env::temp_dir().join(format!("fm-token-{}", std::process::id()));
+    std::fs::write(&token_file, "tok-s3cret-value\n").unwrap();
+    let mut with_credentials = flink.url();
+    with_credentials.set_username("admin").unwrap();
+    with_credentials
+        .set_password(Some("pw-s3cret-value"))
+        .unwrap();
+    let cluster = format!("local={with_credentials}");
+    let (mut child, base) = start(&[
+        "--cluster",
+        &cluster,
+        "--enable-stop",
+        "--stop-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    wait_ready(&base).await;
+    let http = reqwest::Client::new();
+    let clusters: serde_json::Value = http
+        .get(format!("{base}/clusters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = clusters["response"][0]["url"].as_str().unwrap();
+    assert!(!url.contains("s3cret") && !url.contains("admin"), "{url}");
+    let denied = http
+        .get(format!("{base}/job/orders/stop/"))
+        .bearer_auth("wrong-s3cret-guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let allowed = http
+        .get(format!("{base}/job/orders/stop/"))
+        .bearer_auth("tok-s3cret-value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    // Credentials of the cluster URL were sent to Flink, as the user asked.
+    assert!(flink.requests().iter().any(|r| r.path == "/jobs/overview"));
+
+    terminate(&child);
+    let _ = child.wait();
+    let log = stderr_of(&mut child);
+    std::fs::remove_file(&token_file).ok();
+    assert!(log.contains("job stop accepted"), "stops are logged: {log}");
+    assert!(log.contains("stop refused"), "refusals are logged: {log}");
+    for secret in ["pw-s3cret-value", "tok-s3cret-value", "wrong-s3cret-guess"] {
+        assert!(
+            !log.contains(secret),
+            "{secret} leaked into the log:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn start_up_errors_say_what_failed_and_what_to_do() {
+    let empty = std::env::temp_dir().join(format!("fm-empty-token-{}", std::process::id()));
+    std::fs::write(&empty, "  \n").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--cluster".into(),
+                "a=http://x".into(),
+                "--cluster".into(),
+                "a=http://y".into(),
+            ],
+            "given more than once",
+        ),
+        (
+            vec![
+                "--enable-stop".into(),
+                "--stop-token-file".into(),
+                empty.display().to_string(),
+            ],
+            "is empty",
+        ),
+        (
+            vec![
+                "--enable-stop".into(),
+                "--stop-token-file".into(),
+                "/nonexistent/token".into(),
+            ],
+            "failed to read the stop token file",
+        ),
+        (
+            vec!["--stop-token-file".into(), "/x".into()],
+            "needs --enable-stop",
+        ),
+        (
+            vec!["--cluster".into(), "bad.name=http://x".into()],
+            "must be 1 to 63 characters",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = binary()
+            .args(["run", "--kubernetes", "off", "--listen", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    std::fs::remove_file(&empty).ok();
+    let version = binary().arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("flink-monitor {}", env!("CARGO_PKG_VERSION"))
+    );
+}

@@ -10,7 +10,11 @@ use reqwest::Url;
 use crate::clusters::{ClusterInfo, ClusterSource};
 
 #[derive(Debug, Parser)]
-#[command(name = "flink-monitor", version, about = "Discovers Flink JobManagers, mirrors job status into FlinkJob resources and serves the monitoring API")]
+#[command(
+    name = "flink-monitor",
+    version,
+    about = "Discovers Flink JobManagers, mirrors job status into FlinkJob resources and serves the monitoring API"
+)]
 pub struct Cli {
     /// Log line format.
     #[arg(long, env = "FLINK_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
@@ -88,7 +92,11 @@ pub struct RunArgs {
     pub leader_election: bool,
 
     /// Name of the Lease used for leader election.
-    #[arg(long, env = "FLINK_MONITOR_LEASE_NAME", default_value = "flink-monitor")]
+    #[arg(
+        long,
+        env = "FLINK_MONITOR_LEASE_NAME",
+        default_value = "flink-monitor"
+    )]
     pub lease_name: String,
 
     /// Namespace of the Lease (in a pod: its own namespace).
@@ -193,7 +201,10 @@ pub fn check_unique_names(clusters: &[StaticCluster]) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for cluster in clusters {
         if !seen.insert(cluster.name.as_str()) {
-            return Err(format!("cluster name {:?} is given more than once", cluster.name));
+            return Err(format!(
+                "cluster name {:?} is given more than once",
+                cluster.name
+            ));
         }
     }
     Ok(())
@@ -212,7 +223,9 @@ mod tests {
     #[test]
     fn run_defaults() {
         let cli = Cli::try_parse_from(["flink-monitor", "run"]).unwrap();
-        let Command::Run(args) = cli.command else { panic!("not run") };
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         assert_eq!(args.listen.to_string(), "0.0.0.0:8080");
         assert_eq!(args.poll_interval, Duration::from_secs(5));
         assert_eq!(args.kubernetes, KubernetesMode::Auto);
@@ -225,8 +238,17 @@ mod tests {
 
     #[test]
     fn mirror_mode_can_be_turned_off_and_namespaces_listed() {
-        let cli = Cli::try_parse_from(["flink-monitor", "run", "--mirror-jobs=false", "--namespaces", "a,b"]).unwrap();
-        let Command::Run(args) = cli.command else { panic!("not run") };
+        let cli = Cli::try_parse_from([
+            "flink-monitor",
+            "run",
+            "--mirror-jobs=false",
+            "--namespaces",
+            "a,b",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         assert!(!args.mirror_jobs);
         assert_eq!(args.namespaces, ["a", "b"]);
     }
@@ -234,16 +256,33 @@ mod tests {
     #[test]
     fn clusters_parse_and_bad_ones_are_refused() {
         let cli = Cli::try_parse_from([
-            "flink-monitor", "run", "--cluster", "prod=http://jm:8081", "--cluster", "dev_2=https://u:p@x/flink/",
-            "--poll-interval", "500ms",
+            "flink-monitor",
+            "run",
+            "--cluster",
+            "prod=http://jm:8081",
+            "--cluster",
+            "dev_2=https://u:p@x/flink/",
+            "--poll-interval",
+            "500ms",
         ])
         .unwrap();
-        let Command::Run(args) = cli.command else { panic!("not run") };
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         assert_eq!(args.clusters.len(), 2);
         assert_eq!(args.clusters[0].name, "prod");
         assert_eq!(args.poll_interval, Duration::from_millis(500));
-        for bad in ["prod", "a.b=http://x", "=http://x", "x=ftp://h", "x=not a url"] {
-            assert!(Cli::try_parse_from(["flink-monitor", "run", "--cluster", bad]).is_err(), "{bad}");
+        for bad in [
+            "prod",
+            "a.b=http://x",
+            "=http://x",
+            "x=ftp://h",
+            "x=not a url",
+        ] {
+            assert!(
+                Cli::try_parse_from(["flink-monitor", "run", "--cluster", bad]).is_err(),
+                "{bad}"
+            );
         }
         assert!(Cli::try_parse_from(["flink-monitor", "run", "--poll-interval", "0s"]).is_err());
         let long = format!("{}=http://x", "a".repeat(64));

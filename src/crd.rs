@@ -90,7 +90,10 @@ pub struct LastException {
 fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut schema = generator.subschema_for::<Vec<Condition>>();
     schema.insert("x-kubernetes-list-type".into(), "map".into());
-    schema.insert("x-kubernetes-list-map-keys".into(), serde_json::json!(["type"]));
+    schema.insert(
+        "x-kubernetes-list-map-keys".into(),
+        serde_json::json!(["type"]),
+    );
     schema
 }
 
@@ -108,8 +111,14 @@ mod tests {
         let crd = serde_json::to_value(FlinkJob::crd()).unwrap();
         assert_eq!(crd["metadata"]["name"], "flinkjobs.flinkmonitor.dev");
         assert_eq!(crd["spec"]["scope"], "Namespaced");
-        assert_eq!(crd["spec"]["names"]["shortNames"], serde_json::json!(["fj"]));
-        assert_eq!(crd["spec"]["names"]["categories"], serde_json::json!(["flink"]));
+        assert_eq!(
+            crd["spec"]["names"]["shortNames"],
+            serde_json::json!(["fj"])
+        );
+        assert_eq!(
+            crd["spec"]["names"]["categories"],
+            serde_json::json!(["flink"])
+        );
         let version = &crd["spec"]["versions"][0];
         assert_eq!(version["name"], "v1alpha1");
         assert!(version["subresources"]["status"].is_object());
@@ -117,13 +126,34 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| (c["name"].as_str().unwrap().into(), c["type"].as_str().unwrap().into()))
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().into(),
+                    c["type"].as_str().unwrap().into(),
+                )
+            })
             .collect();
-        let expected = [("Job", "string"), ("Cluster", "string"), ("State", "string"), ("Started", "date"), ("Age", "date")];
-        assert_eq!(columns, expected.map(|(a, b)| (a.to_string(), b.to_string())));
-        let conditions = &version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["conditions"];
+        let expected = [
+            ("Job", "string"),
+            ("Cluster", "string"),
+            ("State", "string"),
+            ("Started", "date"),
+            ("Age", "date"),
+        ];
+        assert_eq!(
+            columns,
+            expected.map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        let conditions = &version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+            ["conditions"];
         assert_eq!(conditions["x-kubernetes-list-type"], "map");
-        assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]));
-        assert_eq!(conditions["items"]["required"].as_array().map(|r| r.len()), Some(5));
+        assert_eq!(
+            conditions["x-kubernetes-list-map-keys"],
+            serde_json::json!(["type"])
+        );
+        assert_eq!(
+            conditions["items"]["required"].as_array().map(|r| r.len()),
+            Some(5)
+        );
     }
 }

@@ -14,7 +14,9 @@ async fn main() -> ExitCode {
         Command::Run(args) => {
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
-            runtime::run(*args, shutdown).await.map_err(|e| e.to_string())
+            runtime::run(*args, shutdown)
+                .await
+                .map_err(|e| e.to_string())
         }
         Command::Crd => match flink_monitor::crd::crd_yaml() {
             Ok(yaml) => {

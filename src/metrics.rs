@@ -62,12 +62,25 @@ pub struct StateLabels {
 
 /// Flink's job states; anything else counts as OTHER so labels stay bounded.
 pub const JOB_STATES: &[&str] = &[
-    "INITIALIZING", "CREATED", "RUNNING", "FAILING", "FAILED", "CANCELLING", "CANCELED", "FINISHED",
-    "RESTARTING", "SUSPENDED", "RECONCILING",
+    "INITIALIZING",
+    "CREATED",
+    "RUNNING",
+    "FAILING",
+    "FAILED",
+    "CANCELLING",
+    "CANCELED",
+    "FINISHED",
+    "RESTARTING",
+    "SUSPENDED",
+    "RECONCILING",
 ];
 
 pub fn state_label(state: &str) -> &'static str {
-    JOB_STATES.iter().find(|s| **s == state).copied().unwrap_or("OTHER")
+    JOB_STATES
+        .iter()
+        .find(|s| **s == state)
+        .copied()
+        .unwrap_or("OTHER")
 }
 
 impl Default for Metrics {
@@ -106,17 +119,41 @@ impl Metrics {
             http_requests.clone(),
         );
         let clusters = Gauge::default();
-        registry.register("clusters", "Clusters known to the registry", clusters.clone());
+        registry.register(
+            "clusters",
+            "Clusters known to the registry",
+            clusters.clone(),
+        );
         let clusters_by = Family::<ClusterLabels, Gauge>::default();
-        registry.register("clusters_by_source", "Known clusters by source and reachability", clusters_by.clone());
+        registry.register(
+            "clusters_by_source",
+            "Known clusters by source and reachability",
+            clusters_by.clone(),
+        );
         let jobs_by_state = Family::<StateLabels, Gauge>::default();
-        registry.register("jobs", "Jobs in the last snapshots, by Flink state", jobs_by_state.clone());
+        registry.register(
+            "jobs",
+            "Jobs in the last snapshots, by Flink state",
+            jobs_by_state.clone(),
+        );
         let status_patches = Family::<OutcomeLabels, Counter>::default();
-        registry.register("status_patches", "FlinkJob status writes, by outcome", status_patches.clone());
+        registry.register(
+            "status_patches",
+            "FlinkJob status writes, by outcome",
+            status_patches.clone(),
+        );
         let reconcile_duration = Histogram::new(exponential_buckets(0.0001, 4.0, 10));
-        registry.register("reconcile_duration_seconds", "Duration of one FlinkJob reconcile", reconcile_duration.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one FlinkJob reconcile",
+            reconcile_duration.clone(),
+        );
         let reconcile_errors = Counter::default();
-        registry.register("reconcile_errors", "Reconciles that failed and will be retried", reconcile_errors.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that failed and will be retried",
+            reconcile_errors.clone(),
+        );
         let events = Counter::default();
         registry.register("events", "Kubernetes Events published", events.clone());
         Self {

@@ -37,8 +37,16 @@ pub fn permissions(stop_enabled: bool, leader_election: bool) -> Permissions {
     namespaced.sort();
     Permissions {
         namespaced,
-        cluster: if stop_enabled { rules(STOP_RBAC) } else { Vec::new() },
-        lease: if leader_election { rules(controller::LEASE_RBAC) } else { Vec::new() },
+        cluster: if stop_enabled {
+            rules(STOP_RBAC)
+        } else {
+            Vec::new()
+        },
+        lease: if leader_election {
+            rules(controller::LEASE_RBAC)
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -64,7 +72,12 @@ mod tests {
     fn stop_and_lease_rules_appear_only_when_needed() {
         let plain = permissions(false, false);
         assert!(plain.cluster.is_empty() && plain.lease.is_empty());
-        assert!(plain.namespaced.iter().any(|r| r.resources == ["flinkjobs/status"] && r.verbs == ["patch"]));
+        assert!(
+            plain
+                .namespaced
+                .iter()
+                .any(|r| r.resources == ["flinkjobs/status"] && r.verbs == ["patch"])
+        );
         let full = permissions(true, true);
         assert_eq!(full.cluster.len(), 2);
         assert_eq!(full.lease[0].resources, ["leases"]);

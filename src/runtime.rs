@@ -9,9 +9,9 @@ use crate::api::{self, AppState, KubernetesReviewer, ServerLimits, StopGuard};
 use std::time::Duration;
 
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
+use crate::clusters::{Registry, RegistrySettings};
 use crate::controller::{self, ControllerConfig, LeaseConfig};
 use crate::discovery::{self, DiscoveryConfig};
-use crate::clusters::{Registry, RegistrySettings};
 use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
 
@@ -35,7 +35,9 @@ pub enum StartError {
     #[error("failed to build the HTTP client for Flink: {0}")]
     HttpClient(#[source] reqwest::Error),
 
-    #[error("--kubernetes on, but no Kubernetes credentials were found (in-cluster or KUBECONFIG): {0}")]
+    #[error(
+        "--kubernetes on, but no Kubernetes credentials were found (in-cluster or KUBECONFIG): {0}"
+    )]
     NoKubernetes(String),
 
     #[error("failed to create the Kubernetes client: {0}")]
@@ -55,7 +57,9 @@ pub enum StartError {
 pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), StartError> {
     check_unique_names(&args.clusters).map_err(StartError::Clusters)?;
     let kubernetes = match kubernetes_config(args.kubernetes).await? {
-        Some(config) => Some(kube::Client::try_from(config).map_err(|e| StartError::KubeClient(e.to_string()))?),
+        Some(config) => Some(
+            kube::Client::try_from(config).map_err(|e| StartError::KubeClient(e.to_string()))?,
+        ),
         None => None,
     };
     let kubernetes_mode = kubernetes.is_some();
@@ -72,16 +76,33 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
             concurrency: args.cluster_concurrency.into(),
         },
     };
-    let registry = Arc::new(Registry::new(settings, http, metrics.clone(), shutdown.clone()));
+    let registry = Arc::new(Registry::new(
+        settings,
+        http,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     for cluster in &args.clusters {
         registry.upsert(cluster.info());
     }
     if kubernetes.is_none() && args.clusters.is_empty() {
         tracing::warn!("no clusters to watch: give --cluster NAME=URL, or run in Kubernetes");
     }
-    let background = kubernetes.map(|client| start_kubernetes(client, &args, registry.clone(), metrics.clone(), shutdown.clone()));
+    let background = kubernetes.map(|client| {
+        start_kubernetes(
+            client,
+            &args,
+            registry.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        )
+    });
 
-    let mode = if kubernetes_mode { "kubernetes" } else { "standalone" };
+    let mode = if kubernetes_mode {
+        "kubernetes"
+    } else {
+        "standalone"
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -135,7 +156,12 @@ fn start_kubernetes(
         namespaces: args.namespaces.clone(),
         service_selector: args.service_selector.clone(),
     };
-    let discovery = tokio::spawn(discovery::run(client.clone(), registry.clone(), discovery_config, shutdown.clone()));
+    let discovery = tokio::spawn(discovery::run(
+        client.clone(),
+        registry.clone(),
+        discovery_config,
+        shutdown.clone(),
+    ));
     let config = ControllerConfig {
         requeue_after: args.poll_interval,
         mirror: args.mirror_jobs,
@@ -193,7 +219,9 @@ async fn kubernetes_config(mode: KubernetesMode) -> Result<Option<kube::Config>,
     }
     match kube::Config::infer().await {
         Ok(config) => Ok(Some(config)),
-        Err(error) if mode == KubernetesMode::On => Err(StartError::NoKubernetes(error.to_string())),
+        Err(error) if mode == KubernetesMode::On => {
+            Err(StartError::NoKubernetes(error.to_string()))
+        }
         Err(error) => {
             tracing::info!(reason = %error, "no kubernetes credentials; running standalone on the --cluster list");
             Ok(None)

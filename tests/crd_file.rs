@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-const COPIES: &[&str] = &["crds/flinkjobs.flinkmonitor.dev.yaml", "charts/flink-monitor/crds/flinkjobs.flinkmonitor.dev.yaml"];
+const COPIES: &[&str] = &[
+    "crds/flinkjobs.flinkmonitor.dev.yaml",
+    "charts/flink-monitor/crds/flinkjobs.flinkmonitor.dev.yaml",
+];
 
 #[test]
 fn committed_crd_files_match_the_code() {
@@ -12,10 +15,14 @@ fn committed_crd_files_match_the_code() {
     let mut checked = 0;
     for copy in COPIES {
         let path = root.join(copy);
-        if !path.exists() && copy.starts_with("charts/") && !root.join("charts/flink-monitor").exists() {
+        if !path.exists()
+            && copy.starts_with("charts/")
+            && !root.join("charts/flink-monitor").exists()
+        {
             continue; // the chart is not in this tree yet
         }
-        let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {copy}: {e}"));
+        let committed =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {copy}: {e}"));
         assert!(
             committed == generated,
             "{copy} differs from the code; run: cargo run -- crd > {copy}"

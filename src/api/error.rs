@@ -45,8 +45,9 @@ impl ApiError {
     }
 
     pub fn no_such_path(path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 4004, "No such path")
-            .with_errors(vec![format!("{path} is not an endpoint of the monitoring API; see /openapi.json")])
+        Self::new(StatusCode::NOT_FOUND, 4004, "No such path").with_errors(vec![format!(
+            "{path} is not an endpoint of the monitoring API; see /openapi.json"
+        )])
     }
 
     pub fn method_not_allowed(allow: &'static str) -> Self {
@@ -57,11 +58,17 @@ impl ApiError {
     }
 
     pub fn bad_parameter(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, 4001, "Malformed parameter").with_errors(vec![what.into()])
+        Self::new(StatusCode::BAD_REQUEST, 4001, "Malformed parameter")
+            .with_errors(vec![what.into()])
     }
 
     pub fn job_not_found(errors: Vec<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 4006, "Job with that name is not found").with_errors(errors)
+        Self::new(
+            StatusCode::NOT_FOUND,
+            4006,
+            "Job with that name is not found",
+        )
+        .with_errors(errors)
     }
 
     pub fn ambiguous(cluster_ids: Vec<String>) -> Self {
@@ -74,13 +81,18 @@ impl ApiError {
     }
 
     pub fn already_terminal(state: &str) -> Self {
-        Self::new(StatusCode::CONFLICT, 4008, "Job is already in a terminal state")
-            .with_errors(vec![format!("the job is {state}")])
+        Self::new(
+            StatusCode::CONFLICT,
+            4008,
+            "Job is already in a terminal state",
+        )
+        .with_errors(vec![format!("the job is {state}")])
     }
 
     pub fn no_such_cluster(id: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 4009, "No cluster with that id")
-            .with_errors(vec![format!("no cluster {id:?} is known; GET /clusters lists them")])
+        Self::new(StatusCode::NOT_FOUND, 4009, "No cluster with that id").with_errors(vec![
+            format!("no cluster {id:?} is known; GET /clusters lists them"),
+        ])
     }
 
     pub fn unauthenticated() -> Self {
@@ -101,12 +113,17 @@ impl ApiError {
     }
 
     pub fn flink_unavailable(cluster: &str, why: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, 5005, "Flink cluster is unreachable or answered with an error")
-            .with_errors(vec![cluster_line(cluster, why)])
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            5005,
+            "Flink cluster is unreachable or answered with an error",
+        )
+        .with_errors(vec![cluster_line(cluster, why)])
     }
 
     pub fn internal(why: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 5000, "Internal error").with_errors(vec![why.into()])
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 5000, "Internal error")
+            .with_errors(vec![why.into()])
     }
 
     /// A request the server will not read: URI or headers too large, an unexpected body.
@@ -115,18 +132,32 @@ impl ApiError {
     }
 
     pub fn overloaded(limit: usize) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, 5000, "Too many requests in flight")
-            .with_errors(vec![format!("more than {limit} requests are being served; retry shortly")])
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            5000,
+            "Too many requests in flight",
+        )
+        .with_errors(vec![format!(
+            "more than {limit} requests are being served; retry shortly"
+        )])
     }
 
     pub fn timed_out(after: std::time::Duration) -> Self {
-        Self::new(StatusCode::GATEWAY_TIMEOUT, 5000, "The request took too long")
-            .with_errors(vec![format!("no answer could be given within {after:?}")])
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            5000,
+            "The request took too long",
+        )
+        .with_errors(vec![format!("no answer could be given within {after:?}")])
     }
 
     pub fn not_ready(errors: Vec<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, 5000, "Not ready: clusters not polled yet")
-            .with_errors(errors)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            5000,
+            "Not ready: clusters not polled yet",
+        )
+        .with_errors(errors)
     }
 }
 

@@ -47,7 +47,12 @@ pub(super) async fn handle(
         Route::Metrics => Ok(metrics(app)),
         Route::OpenApi => Ok(openapi(app)),
         Route::Clusters => {
-            let views: Vec<ClusterView> = app.registry.list().iter().map(|c| ClusterView::new(c)).collect();
+            let views: Vec<ClusterView> = app
+                .registry
+                .list()
+                .iter()
+                .map(|c| ClusterView::new(c))
+                .collect();
             Ok(ok(views, vec![]))
         }
         Route::Cluster(raw) => {
@@ -79,12 +84,19 @@ pub(super) async fn handle(
 }
 
 /// The job a name means, on a cluster that can be asked now.
-fn resolve(app: &AppState, scope: &Scope, uuid: &str) -> Result<(Arc<Cluster>, JobOverview), ApiError> {
+fn resolve(
+    app: &AppState,
+    scope: &Scope,
+    uuid: &str,
+) -> Result<(Arc<Cluster>, JobOverview), ApiError> {
     match find_job(&scope.clusters(app), uuid) {
         Lookup::Found { cluster, job } => {
             let status = cluster.status();
             if !status.reachable {
-                let since = status.last_poll_ms().map(rfc3339).unwrap_or_else(|| "never".into());
+                let since = status
+                    .last_poll_ms()
+                    .map(rfc3339)
+                    .unwrap_or_else(|| "never".into());
                 let error = status.last_error.as_deref().unwrap_or("not polled yet");
                 return Err(ApiError::flink_unavailable(
                     cluster.id(),
@@ -120,10 +132,17 @@ async fn status(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, A
         .job_details(&job.jid)
         .await
         .map_err(|e| flink_failure(&cluster, e))?;
-    Ok(ok(JobStatusView::new(uuid, &job, &details, now_ms()), vec![]))
+    Ok(ok(
+        JobStatusView::new(uuid, &job, &details, now_ms()),
+        vec![],
+    ))
 }
 
-async fn status_and_metrics(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, ApiError> {
+async fn status_and_metrics(
+    app: &AppState,
+    scope: &Scope,
+    uuid: &str,
+) -> Result<Response, ApiError> {
     let (cluster, job) = resolve(app, scope, uuid)?;
     let terminal = is_globally_terminal(job.state());
     let (details, metrics) = tokio::join!(
@@ -160,7 +179,12 @@ fn overview(app: &AppState, scope: &Scope) -> Response {
     let mut messages = Vec::new();
     for (cluster, status) in &statuses {
         if let Some(snapshot) = &status.snapshot {
-            jobs.extend(snapshot.jobs().iter().map(|job| OverviewJob::new(job, cluster.id(), now)));
+            jobs.extend(
+                snapshot
+                    .jobs()
+                    .iter()
+                    .map(|job| OverviewJob::new(job, cluster.id(), now)),
+            );
         }
         if !status.reachable {
             messages.push(match (status.polled, status.last_poll_ms()) {
@@ -204,10 +228,13 @@ async fn stop(
     }
     let client = cluster.client();
     let result = match &mode {
-        StopMode::Cancel => client
-            .cancel(&job.jid)
-            .await
-            .map(|()| format!("cancel of job {} on cluster {} accepted by flink", job.jid, cluster.id())),
+        StopMode::Cancel => client.cancel(&job.jid).await.map(|()| {
+            format!(
+                "cancel of job {} on cluster {} accepted by flink",
+                job.jid,
+                cluster.id()
+            )
+        }),
         StopMode::Savepoint {
             target_directory,
             drain,
@@ -277,7 +304,10 @@ fn refresh_registry_gauges(app: &AppState) {
     metrics.clusters_by.clear();
     metrics.jobs_by_state.clear();
     for state in JOB_STATES.iter().chain(["OTHER"].iter()) {
-        metrics.jobs_by_state.get_or_create(&StateLabels { state }).set(0);
+        metrics
+            .jobs_by_state
+            .get_or_create(&StateLabels { state })
+            .set(0);
     }
     for cluster in app.registry.list() {
         let status = cluster.status();
@@ -299,7 +329,10 @@ fn refresh_registry_gauges(app: &AppState) {
 
 fn openapi(app: &AppState) -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         app.openapi.to_string(),
     )
         .into_response()

@@ -18,8 +18,8 @@ use axum::extract::State;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, Request, StatusCode, Uri, header};
-use tokio::sync::Semaphore;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::clusters::{Cluster, Registry};
@@ -87,7 +87,9 @@ impl AppState {
     }
 
     fn cluster(&self, id: &str) -> Result<Arc<Cluster>, ApiError> {
-        self.registry.get(id).ok_or_else(|| ApiError::no_such_cluster(id))
+        self.registry
+            .get(id)
+            .ok_or_else(|| ApiError::no_such_cluster(id))
     }
 }
 
@@ -97,7 +99,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(dispatch)
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal("the request failed unexpectedly; see flink-monitor's log").into_response()
+            ApiError::internal("the request failed unexpectedly; see flink-monitor's log")
+                .into_response()
         }))
 }
 
@@ -105,7 +108,10 @@ async fn dispatch(State(app): State<Arc<AppState>>, request: Request<Body>) -> R
     // The body is never read: no endpoint takes one (see `refuse_unreadable`).
     let (parts, _body) = request.into_parts();
     let (route, mut response) = match app.in_flight.clone().try_acquire_owned() {
-        Err(_) => ("overloaded", ApiError::overloaded(app.limits.max_in_flight).into_response()),
+        Err(_) => (
+            "overloaded",
+            ApiError::overloaded(app.limits.max_in_flight).into_response(),
+        ),
         Ok(_permit) => {
             let timeout = app.limits.request_timeout;
             let answer = respond(&app, &parts.method, &parts.uri, &parts.headers);
@@ -128,7 +134,12 @@ async fn dispatch(State(app): State<Arc<AppState>>, request: Request<Body>) -> R
     response
 }
 
-async fn respond(app: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap) -> (&'static str, Response) {
+async fn respond(
+    app: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> (&'static str, Response) {
     if let Err(error) = refuse_oversized(&app.limits, uri, headers) {
         return ("refused", error.into_response());
     }
@@ -150,14 +161,23 @@ fn refuse_oversized(limits: &ServerLimits, uri: &Uri, headers: &HeaderMap) -> Re
     if uri_len > limits.max_uri_bytes {
         return Err(ApiError::refused_request(
             StatusCode::URI_TOO_LONG,
-            format!("the request target is {uri_len} bytes; at most {} are read", limits.max_uri_bytes),
+            format!(
+                "the request target is {uri_len} bytes; at most {} are read",
+                limits.max_uri_bytes
+            ),
         ));
     }
-    let header_len: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    let header_len: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
     if header_len > limits.max_header_bytes {
         return Err(ApiError::refused_request(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!("the headers are {header_len} bytes; at most {} are read", limits.max_header_bytes),
+            format!(
+                "the headers are {header_len} bytes; at most {} are read",
+                limits.max_header_bytes
+            ),
         ));
     }
     Ok(())

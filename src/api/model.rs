@@ -176,9 +176,11 @@ mod tests {
 
     #[test]
     fn a_running_job_lasts_until_now_and_an_ended_one_as_flink_says() {
-        let running = job(serde_json::json!({"jid":"a","start-time":1000,"end-time":-1,"duration":5}));
+        let running =
+            job(serde_json::json!({"jid":"a","start-time":1000,"end-time":-1,"duration":5}));
         assert_eq!(effective_duration(&running, 61_000), 60_000);
-        let ended = job(serde_json::json!({"jid":"a","start-time":1000,"end-time":3000,"duration":2000}));
+        let ended =
+            job(serde_json::json!({"jid":"a","start-time":1000,"end-time":3000,"duration":2000}));
         assert_eq!(effective_duration(&ended, 61_000), 2000);
     }
 }

@@ -7,7 +7,9 @@ use utoipa::openapi::{Object, Required};
 
 use super::envelope::Envelope;
 use super::error::ErrorBody;
-use super::model::{ClusterView, JobStatusView, OverviewJob, OverviewView, StatusAndMetricsView, VertexView};
+use super::model::{
+    ClusterView, JobStatusView, OverviewJob, OverviewView, StatusAndMetricsView, VertexView,
+};
 use crate::clusters::{ClusterSource, JobMetrics};
 use crate::flink::dto::RootException;
 
@@ -77,12 +79,36 @@ mod paths {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "flink-monitor monitoring API", description = "Job status, metrics and exceptions of every discovered Flink cluster."),
-    paths(paths::status, paths::status_and_metrics, paths::stop, paths::overview, paths::exceptions,
-        paths::exceptions_singular, paths::version, paths::clusters, paths::cluster, paths::healthz,
-        paths::readyz, paths::metrics),
-    components(schemas(ErrorBody, JobStatusView, VertexView, StatusAndMetricsView, JobMetrics, OverviewView,
-        OverviewJob, RootException, ClusterView, ClusterSource))
+    info(
+        title = "flink-monitor monitoring API",
+        description = "Job status, metrics and exceptions of every discovered Flink cluster."
+    ),
+    paths(
+        paths::status,
+        paths::status_and_metrics,
+        paths::stop,
+        paths::overview,
+        paths::exceptions,
+        paths::exceptions_singular,
+        paths::version,
+        paths::clusters,
+        paths::cluster,
+        paths::healthz,
+        paths::readyz,
+        paths::metrics
+    ),
+    components(schemas(
+        ErrorBody,
+        JobStatusView,
+        VertexView,
+        StatusAndMetricsView,
+        JobMetrics,
+        OverviewView,
+        OverviewJob,
+        RootException,
+        ClusterView,
+        ClusterSource
+    ))
 )]
 struct ApiDoc;
 
@@ -104,8 +130,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .name("cluster")
         .parameter_in(ParameterIn::Path)
         .required(Required::True)
-        .description(Some("cluster id: <namespace>.<name>, or the name of a static cluster"))
-        .schema(Some(Object::with_type(utoipa::openapi::schema::Type::String)))
+        .description(Some(
+            "cluster id: <namespace>.<name>, or the name of a static cluster",
+        ))
+        .schema(Some(Object::with_type(
+            utoipa::openapi::schema::Type::String,
+        )))
         .build();
     let mut scoped = Vec::new();
     for path in PER_CLUSTER {
@@ -147,7 +177,9 @@ fn operations(item: &mut PathItem) -> [&mut Option<Operation>; 8] {
 /// OpenAPI wants every `operationId` unique; an operation served for several methods
 /// (stop: GET and POST) shares one, so the later methods get theirs suffixed.
 fn distinct_operation_ids(item: &mut PathItem) {
-    const METHODS: [&str; 8] = ["get", "post", "head", "put", "delete", "patch", "options", "trace"];
+    const METHODS: [&str; 8] = [
+        "get", "post", "head", "put", "delete", "patch", "options", "trace",
+    ];
     let mut seen = Vec::new();
     for (method, operation) in METHODS.into_iter().zip(operations(item)) {
         let Some(id) = operation.as_mut().and_then(|o| o.operation_id.as_mut()) else {
@@ -162,5 +194,7 @@ fn distinct_operation_ids(item: &mut PathItem) {
 }
 
 pub fn json() -> String {
-    document().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    document()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }

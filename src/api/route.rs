@@ -73,7 +73,10 @@ impl<'a> Route<'a> {
             Route::OpenApi => "/openapi.json",
             Route::Clusters => "/clusters",
             Route::Cluster(_) => "/clusters/{cluster}",
-            Route::Monitoring { cluster: None, endpoint } => match endpoint {
+            Route::Monitoring {
+                cluster: None,
+                endpoint,
+            } => match endpoint {
                 Status(_) => "/job/{uuid}/status/",
                 StatusAndMetrics(_) => "/job/{uuid}/statusAndMetrics/",
                 Stop(_) => "/job/{uuid}/stop/",
@@ -82,7 +85,10 @@ impl<'a> Route<'a> {
                 Overview => "/jobs/overview/",
                 Version => "/metainfo/getVersion/",
             },
-            Route::Monitoring { cluster: Some(_), endpoint } => match endpoint {
+            Route::Monitoring {
+                cluster: Some(_),
+                endpoint,
+            } => match endpoint {
                 Status(_) => "/clusters/{cluster}/job/{uuid}/status/",
                 StatusAndMetrics(_) => "/clusters/{cluster}/job/{uuid}/statusAndMetrics/",
                 Stop(_) => "/clusters/{cluster}/job/{uuid}/stop/",
@@ -153,8 +159,9 @@ pub fn decode_param(raw: &str, what: &str) -> Result<String, ApiError> {
             bytes.len()
         )));
     }
-    String::from_utf8(bytes)
-        .map_err(|_| ApiError::bad_parameter(format!("{what} is not valid UTF-8 once percent-decoded")))
+    String::from_utf8(bytes).map_err(|_| {
+        ApiError::bad_parameter(format!("{what} is not valid UTF-8 once percent-decoded"))
+    })
 }
 
 #[cfg(test)]
@@ -190,7 +197,14 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_4004() {
-        for path in ["/", "/job/a", "/job/a/status/extra", "/jobs//overview", "/clusters//jobs/overview", "/x"] {
+        for path in [
+            "/",
+            "/job/a",
+            "/job/a/status/extra",
+            "/jobs//overview",
+            "/clusters//jobs/overview",
+            "/x",
+        ] {
             assert_eq!(Route::parse(path).unwrap_err().code, 4004, "{path}");
         }
     }
@@ -198,8 +212,15 @@ mod tests {
     #[test]
     fn an_empty_uuid_segment_still_matches_so_it_can_be_4001() {
         let route = Route::parse("/job//status/").unwrap();
-        let Route::Monitoring { endpoint, .. } = route else { panic!("{route:?}") };
-        assert_eq!(decode_param(endpoint.raw_uuid().unwrap(), "uuid").unwrap_err().code, 4001);
+        let Route::Monitoring { endpoint, .. } = route else {
+            panic!("{route:?}")
+        };
+        assert_eq!(
+            decode_param(endpoint.raw_uuid().unwrap(), "uuid")
+                .unwrap_err()
+                .code,
+            4001
+        );
     }
 
     #[test]
@@ -207,7 +228,10 @@ mod tests {
         assert_eq!(decode_param("a%2Fb", "uuid").unwrap(), "a/b");
         assert_eq!(decode_param("%D0%B7%20x", "uuid").unwrap(), "з x");
         assert_eq!(decode_param("%FF", "uuid").unwrap_err().code, 4001);
-        assert_eq!(decode_param(&"a".repeat(1025), "uuid").unwrap_err().code, 4001);
+        assert_eq!(
+            decode_param(&"a".repeat(1025), "uuid").unwrap_err().code,
+            4001
+        );
         assert!(decode_param(&"a".repeat(1024), "uuid").is_ok());
     }
 }

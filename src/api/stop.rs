@@ -118,7 +118,9 @@ impl StopGuard {
                 if constant_time_eq(token.as_bytes(), expected.as_bytes()) {
                     Ok(Caller::named("holder of the stop token"))
                 } else {
-                    Err(ApiError::forbidden("the bearer token is not the stop token"))
+                    Err(ApiError::forbidden(
+                        "the bearer token is not the stop token",
+                    ))
                 }
             }
         }
@@ -222,14 +224,22 @@ mod tests {
     fn stop_query_modes() {
         assert_eq!(parse_stop_query(None).unwrap(), StopMode::Cancel);
         assert_eq!(
-            parse_stop_query(Some("mode=savepoint&targetDirectory=file%3A%2F%2F%2Ftmp%2Fsp&drain=true")).unwrap(),
+            parse_stop_query(Some(
+                "mode=savepoint&targetDirectory=file%3A%2F%2F%2Ftmp%2Fsp&drain=true"
+            ))
+            .unwrap(),
             StopMode::Savepoint {
                 target_directory: Some("file:///tmp/sp".into()),
                 drain: true
             }
         );
         assert_eq!(parse_stop_query(Some("mode=kill")).unwrap_err().code, 4001);
-        assert_eq!(parse_stop_query(Some("mode=savepoint&drain=yes")).unwrap_err().code, 4001);
+        assert_eq!(
+            parse_stop_query(Some("mode=savepoint&drain=yes"))
+                .unwrap_err()
+                .code,
+            4001
+        );
     }
 }
 
@@ -245,23 +255,40 @@ mod kubernetes_tests {
     fn guard() -> (StopGuard, Handle) {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = kube::Client::new(service, "default");
-        (StopGuard::Kubernetes(KubernetesReviewer::new(client)), handle)
+        (
+            StopGuard::Kubernetes(KubernetesReviewer::new(client)),
+            handle,
+        )
     }
 
     fn bearer(token: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
         h
     }
 
     /// Takes the next request, checks its path, answers `status` with `body`.
-    async fn answer(handle: &mut Handle, path: &str, status: u16, body: impl Fn(Value) -> Value) -> Value {
+    async fn answer(
+        handle: &mut Handle,
+        path: &str,
+        status: u16,
+        body: impl Fn(Value) -> Value,
+    ) -> Value {
         let (request, send) = handle.next_request().await.expect("an API request");
         assert_eq!(request.method(), Method::POST);
         assert_eq!(request.uri().path(), path);
-        let sent: Value = serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+        let sent: Value =
+            serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
         let reply = body(sent.clone());
-        send.send_response(Response::builder().status(status).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap());
+        send.send_response(
+            Response::builder()
+                .status(status)
+                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                .unwrap(),
+        );
         sent
     }
 
@@ -281,8 +308,20 @@ mod kubernetes_tests {
     async fn an_allowed_user_may_stop_and_the_reviews_ask_the_right_question() {
         let (guard, mut api) = guard();
         let server = tokio::spawn(async move {
-            let token_review = answer(&mut api, "/apis/authentication.k8s.io/v1/tokenreviews", 201, token_review_ok).await;
-            let access_review = answer(&mut api, "/apis/authorization.k8s.io/v1/subjectaccessreviews", 201, access(true)).await;
+            let token_review = answer(
+                &mut api,
+                "/apis/authentication.k8s.io/v1/tokenreviews",
+                201,
+                token_review_ok,
+            )
+            .await;
+            let access_review = answer(
+                &mut api,
+                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                201,
+                access(true),
+            )
+            .await;
             (token_review, access_review)
         });
         let caller = guard.authenticate(&bearer("sa-token")).await.unwrap();
@@ -302,13 +341,29 @@ mod kubernetes_tests {
     async fn a_user_rbac_denies_gets_403() {
         let (guard, mut api) = guard();
         let server = tokio::spawn(async move {
-            answer(&mut api, "/apis/authentication.k8s.io/v1/tokenreviews", 201, token_review_ok).await;
-            answer(&mut api, "/apis/authorization.k8s.io/v1/subjectaccessreviews", 201, access(false)).await;
+            answer(
+                &mut api,
+                "/apis/authentication.k8s.io/v1/tokenreviews",
+                201,
+                token_review_ok,
+            )
+            .await;
+            answer(
+                &mut api,
+                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                201,
+                access(false),
+            )
+            .await;
         });
         let caller = guard.authenticate(&bearer("sa-token")).await.unwrap();
         let denied = guard.authorize(&caller, Some("team-b")).await.unwrap_err();
         assert_eq!((denied.status.as_u16(), denied.code), (403, 4010));
-        assert!(denied.errors[0].contains("alice") && denied.errors[0].contains("team-b"), "{:?}", denied.errors);
+        assert!(
+            denied.errors[0].contains("alice") && denied.errors[0].contains("team-b"),
+            "{:?}",
+            denied.errors
+        );
         server.await.unwrap();
     }
 
@@ -317,7 +372,8 @@ mod kubernetes_tests {
         let (guard, mut api) = guard();
         let missing = guard.authenticate(&HeaderMap::new()).await.unwrap_err();
         assert_eq!((missing.status.as_u16(), missing.code), (401, 4010));
-        let asked = tokio::time::timeout(std::time::Duration::from_millis(100), api.next_request()).await;
+        let asked =
+            tokio::time::timeout(std::time::Duration::from_millis(100), api.next_request()).await;
         assert!(asked.is_err(), "no review may be made without a token");
     }
 
@@ -325,10 +381,15 @@ mod kubernetes_tests {
     async fn a_rejected_token_is_401() {
         let (guard, mut api) = guard();
         let server = tokio::spawn(async move {
-            answer(&mut api, "/apis/authentication.k8s.io/v1/tokenreviews", 201, |mut r| {
-                r["status"] = json!({"authenticated": false, "error": "token expired"});
-                r
-            })
+            answer(
+                &mut api,
+                "/apis/authentication.k8s.io/v1/tokenreviews",
+                201,
+                |mut r| {
+                    r["status"] = json!({"authenticated": false, "error": "token expired"});
+                    r
+                },
+            )
             .await;
         });
         let rejected = guard.authenticate(&bearer("old")).await.unwrap_err();
@@ -348,7 +409,11 @@ mod kubernetes_tests {
         });
         let failed = guard.authenticate(&bearer("sa-token")).await.unwrap_err();
         assert_eq!((failed.status.as_u16(), failed.code), (500, 5000));
-        assert!(failed.errors[0].contains("TokenReview"), "{:?}", failed.errors);
+        assert!(
+            failed.errors[0].contains("TokenReview"),
+            "{:?}",
+            failed.errors
+        );
         server.await.unwrap();
     }
 }

@@ -46,7 +46,12 @@ async fn app(limits: ServerLimits) -> axum::Router {
     let jobs = json!([{"jid": "a1", "name": "orders", "state": "RUNNING", "start-time": 1, "end-time": -1}]);
     // The silent JobManager makes the first poll time out; wait for it, then show jobs.
     add_cluster(&registry, info, jobs, true).await;
-    let state = AppState::with_limits(registry, Arc::new(Metrics::new()), StopGuard::Disabled, limits);
+    let state = AppState::with_limits(
+        registry,
+        Arc::new(Metrics::new()),
+        StopGuard::Disabled,
+        limits,
+    );
     router(Arc::new(state))
 }
 
@@ -54,7 +59,8 @@ async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value)
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
     (status, body)
 }
 
@@ -67,14 +73,25 @@ async fn oversized_targets_and_headers_are_refused_with_json() {
     let app = app(ServerLimits::default()).await;
     let long = format!("/job/{}/status/", "a".repeat(40 * 1024));
     let (status, body) = call(&app, get(&long)).await;
-    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::URI_TOO_LONG, Some(4001)));
+    assert_eq!(
+        (status, body["errorCode"].as_i64()),
+        (StatusCode::URI_TOO_LONG, Some(4001))
+    );
 
     let mut request = get("/jobs/overview/");
     for i in 0..40 {
-        request.headers_mut().insert(format!("x-filler-{i}").parse::<axum::http::HeaderName>().unwrap(), "v".repeat(500).parse().unwrap());
+        request.headers_mut().insert(
+            format!("x-filler-{i}")
+                .parse::<axum::http::HeaderName>()
+                .unwrap(),
+            "v".repeat(500).parse().unwrap(),
+        );
     }
     let (status, body) = call(&app, request).await;
-    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, Some(4001)));
+    assert_eq!(
+        (status, body["errorCode"].as_i64()),
+        (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, Some(4001))
+    );
 }
 
 #[tokio::test]
@@ -100,16 +117,31 @@ async fn odd_uuids_get_4001_or_4006() {
 #[tokio::test]
 async fn no_endpoint_takes_a_body() {
     let app = app(ServerLimits::default()).await;
-    let with_body = Request::get("/jobs/overview/").header("content-length", "5").body(Body::from("hello")).unwrap();
+    let with_body = Request::get("/jobs/overview/")
+        .header("content-length", "5")
+        .body(Body::from("hello"))
+        .unwrap();
     let (status, body) = call(&app, with_body).await;
-    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::BAD_REQUEST, Some(4001)));
-    let chunked = Request::post("/job/orders/stop/").header("transfer-encoding", "chunked").body(Body::from("x")).unwrap();
+    assert_eq!(
+        (status, body["errorCode"].as_i64()),
+        (StatusCode::BAD_REQUEST, Some(4001))
+    );
+    let chunked = Request::post("/job/orders/stop/")
+        .header("transfer-encoding", "chunked")
+        .body(Body::from("x"))
+        .unwrap();
     let (status, _) = call(&app, chunked).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // A wrong method is reported as such, before the body.
-    let wrong = Request::post("/jobs/overview/").header("content-length", "1").body(Body::from("x")).unwrap();
+    let wrong = Request::post("/jobs/overview/")
+        .header("content-length", "1")
+        .body(Body::from("x"))
+        .unwrap();
     let (status, body) = call(&app, wrong).await;
-    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::METHOD_NOT_ALLOWED, Some(4005)));
+    assert_eq!(
+        (status, body["errorCode"].as_i64()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some(4005))
+    );
 }
 
 #[tokio::test]
@@ -120,7 +152,10 @@ async fn a_request_that_takes_too_long_is_answered_504() {
     })
     .await;
     let (status, body) = call(&app, get("/job/orders/status/")).await;
-    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::GATEWAY_TIMEOUT, Some(5000)));
+    assert_eq!(
+        (status, body["errorCode"].as_i64()),
+        (StatusCode::GATEWAY_TIMEOUT, Some(5000))
+    );
 }
 
 #[tokio::test]
@@ -136,11 +171,20 @@ async fn beyond_the_concurrency_limit_requests_are_refused_at_once() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, body) = call(&app, get("/jobs/overview/")).await;
-    assert_eq!((status, body["errorCode"].as_i64()), (StatusCode::SERVICE_UNAVAILABLE, Some(5000)));
+    assert_eq!(
+        (status, body["errorCode"].as_i64()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some(5000))
+    );
     // The hanging one ends with the Flink timeout, as a 5005 naming the cluster.
     let (status, body) = hanging.await.unwrap();
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert!(body["errors"][0].as_str().unwrap().starts_with("cluster slow: "), "{body}");
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("cluster slow: "),
+        "{body}"
+    );
     let (status, _) = call(&app, get("/jobs/overview/")).await;
     assert_eq!(status, StatusCode::OK, "the slot is free again");
 }

@@ -5,7 +5,9 @@ use crate::flink::is_globally_terminal;
 
 /// Prefer jobs that are not globally terminal; among those (or among all, if every one is
 /// terminal) the newest `start-time`; ties broken by the greater `jid`.
-pub fn choose<'a>(candidates: impl IntoIterator<Item = &'a JobOverview>) -> Option<&'a JobOverview> {
+pub fn choose<'a>(
+    candidates: impl IntoIterator<Item = &'a JobOverview>,
+) -> Option<&'a JobOverview> {
     candidates.into_iter().max_by(|a, b| rank(a).cmp(&rank(b)))
 }
 
@@ -36,19 +38,31 @@ mod tests {
 
     #[test]
     fn among_terminal_jobs_the_newest_wins() {
-        let jobs = [job("a", "FAILED", 100), job("b", "FINISHED", 300), job("c", "CANCELED", 200)];
+        let jobs = [
+            job("a", "FAILED", 100),
+            job("b", "FINISHED", 300),
+            job("c", "CANCELED", 200),
+        ];
         assert_eq!(choose(&jobs).unwrap().jid, "b");
     }
 
     #[test]
     fn among_live_jobs_the_newest_wins_and_non_terminal_states_all_count_as_live() {
-        let jobs = [job("a", "RESTARTING", 100), job("b", "INITIALIZING", 150), job("c", "FINISHED", 900)];
+        let jobs = [
+            job("a", "RESTARTING", 100),
+            job("b", "INITIALIZING", 150),
+            job("c", "FINISHED", 900),
+        ];
         assert_eq!(choose(&jobs).unwrap().jid, "b");
     }
 
     #[test]
     fn ties_go_to_the_greater_jid() {
-        let jobs = [job("aa", "RUNNING", 100), job("ff", "RUNNING", 100), job("cc", "RUNNING", 100)];
+        let jobs = [
+            job("aa", "RUNNING", 100),
+            job("ff", "RUNNING", 100),
+            job("cc", "RUNNING", 100),
+        ];
         assert_eq!(choose(&jobs).unwrap().jid, "ff");
     }
 

@@ -87,7 +87,9 @@ pub struct Cluster {
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("id", &self.info.id).finish()
+        f.debug_struct("Cluster")
+            .field("id", &self.info.id)
+            .finish()
     }
 }
 

@@ -33,7 +33,10 @@ pub async fn fetch(
     let jid = details.jid.as_str();
     let counts = async {
         if terminal {
-            return Ok((source.counter("write-records"), sink.counter("read-records")));
+            return Ok((
+                source.counter("write-records"),
+                sink.counter("read-records"),
+            ));
         }
         let read = client.subtask_metrics(jid, &source.id, &["numRecordsOut"], "sum");
         let processed = client.subtask_metrics(jid, &sink.id, &["numRecordsIn"], "sum");
@@ -151,7 +154,10 @@ mod tests {
             metric("0.currentEventTsLag", ""),
             metric("0.numRecordsIn", ""),
         ];
-        assert_eq!(event_ts_names(&names), vec!["0.flinklab-map.currentEventTs"]);
+        assert_eq!(
+            event_ts_names(&names),
+            vec!["0.flinklab-map.currentEventTs"]
+        );
     }
 
     #[test]

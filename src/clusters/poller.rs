@@ -104,7 +104,10 @@ impl Poller {
         // The version can change when a JobManager comes back, so ask again after an outage.
         let flink_version = match (&previous.flink_version, previous.reachable) {
             (Some(version), true) => Some(version.clone()),
-            _ => self.flink_version().await.or(previous.flink_version.clone()),
+            _ => self
+                .flink_version()
+                .await
+                .or(previous.flink_version.clone()),
         };
         ClusterStatus {
             snapshot: Some(Arc::new(snapshot)),

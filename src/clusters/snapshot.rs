@@ -96,7 +96,9 @@ mod tests {
             5,
         );
         let c = JobsSnapshot::new(
-            jobs(serde_json::json!([{"jid": "1", "name": "x", "state": "CANCELED", "duration": 9}])),
+            jobs(
+                serde_json::json!([{"jid": "1", "name": "x", "state": "CANCELED", "duration": 9}]),
+            ),
             9,
         );
         assert!(!a.differs_from(&b));

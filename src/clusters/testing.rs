@@ -26,7 +26,12 @@ pub fn quiet_registry(client: ClientSettings) -> Arc<Registry> {
 }
 
 /// Adds `info` and, once its first real poll is done, makes it show `jobs`.
-pub async fn add_cluster(registry: &Registry, info: ClusterInfo, jobs: serde_json::Value, reachable: bool) {
+pub async fn add_cluster(
+    registry: &Registry,
+    info: ClusterInfo,
+    jobs: serde_json::Value,
+    reachable: bool,
+) {
     let id = info.id.clone();
     registry.upsert(info);
     let cluster = registry.get(&id).expect("just added");
@@ -40,7 +45,12 @@ pub async fn add_cluster(registry: &Registry, info: ClusterInfo, jobs: serde_jso
         ))),
         polled: true,
         reachable,
-        last_error: (!reachable).then(|| format!("failed to connect to {}: Connection refused", cluster.display_url())),
+        last_error: (!reachable).then(|| {
+            format!(
+                "failed to connect to {}: Connection refused",
+                cluster.display_url()
+            )
+        }),
         flink_version: Some("2.3.0".into()),
     });
 }

@@ -1,8 +1,8 @@
 //! Kubernetes Events on state transitions (Normal) and failures (Warning), rate-limited so
 //! a mass change (a JobManager with hundreds of jobs going away) cannot flood the API server.
 
-use std::sync::Mutex;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use std::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::crd::FlinkJobStatus;
@@ -23,9 +23,17 @@ pub fn transition_events(previous: Option<&FlinkJobStatus>, next: &FlinkJobStatu
                 .as_ref()
                 .map(|e| format!(": {}", e.message))
                 .unwrap_or_default();
-            events.push(event(EventType::Warning, "JobFailed", format!("job failed{was}{cause}")));
+            events.push(event(
+                EventType::Warning,
+                "JobFailed",
+                format!("job failed{was}{cause}"),
+            ));
         } else {
-            events.push(event(EventType::Normal, "StateChanged", format!("job is {state}{was}")));
+            events.push(event(
+                EventType::Normal,
+                "StateChanged",
+                format!("job is {state}{was}"),
+            ));
         }
     }
     if went_false(previous, next, CLUSTER_REACHABLE) {
@@ -40,11 +48,16 @@ pub fn transition_events(previous: Option<&FlinkJobStatus>, next: &FlinkJobStatu
 }
 
 fn condition_status<'a>(status: Option<&'a FlinkJobStatus>, type_: &str) -> Option<&'a str> {
-    status?.conditions.iter().find(|c| c.type_ == type_).map(|c| c.status.as_str())
+    status?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.as_str())
 }
 
 fn went_false(previous: Option<&FlinkJobStatus>, next: &FlinkJobStatus, type_: &str) -> bool {
-    condition_status(Some(next), type_) == Some("False") && condition_status(previous, type_) != Some("False")
+    condition_status(Some(next), type_) == Some("False")
+        && condition_status(previous, type_) != Some("False")
 }
 
 fn condition_message(status: &FlinkJobStatus, type_: &str) -> String {
@@ -115,17 +128,27 @@ impl EventPublisher {
 
     /// Returns how many events were published; the rest were dropped by the rate limit
     /// or failed (which is logged: an event is never worth failing a reconcile).
-    pub async fn publish(&self, events: &[Event], object: &k8s_openapi::api::core::v1::ObjectReference) -> usize {
+    pub async fn publish(
+        &self,
+        events: &[Event],
+        object: &k8s_openapi::api::core::v1::ObjectReference,
+    ) -> usize {
         let mut published = 0;
         for event in events {
-            let allowed = self.bucket.lock().map(|mut b| b.take(Instant::now())).unwrap_or(false);
+            let allowed = self
+                .bucket
+                .lock()
+                .map(|mut b| b.take(Instant::now()))
+                .unwrap_or(false);
             if !allowed {
                 tracing::debug!(reason = %event.reason, "event dropped by the rate limit");
                 continue;
             }
             match self.recorder.publish(event, object).await {
                 Ok(()) => published += 1,
-                Err(error) => tracing::warn!(reason = %event.reason, %error, "failed to publish an event"),
+                Err(error) => {
+                    tracing::warn!(reason = %event.reason, %error, "failed to publish an event")
+                }
             }
         }
         published

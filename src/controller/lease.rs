@@ -38,7 +38,12 @@ pub enum Decision {
     Standby { holder: String },
 }
 
-pub fn decide(lease: Option<&Lease>, identity: &str, now: Timestamp, default_duration: Duration) -> Decision {
+pub fn decide(
+    lease: Option<&Lease>,
+    identity: &str,
+    now: Timestamp,
+    default_duration: Duration,
+) -> Decision {
     let Some(lease) = lease else {
         return Decision::Create;
     };
@@ -56,7 +61,10 @@ pub fn decide(lease: Option<&Lease>, identity: &str, now: Timestamp, default_dur
         .unwrap_or(default_duration);
     let renewed = spec.renew_time.or(spec.acquire_time).map(|t| t.0);
     let expired = match renewed {
-        Some(at) => now.duration_since(at) > SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX),
+        Some(at) => {
+            now.duration_since(at)
+                > SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
+        }
         None => true,
     };
     if expired {
@@ -68,7 +76,12 @@ pub fn decide(lease: Option<&Lease>, identity: &str, now: Timestamp, default_dur
 
 /// The lease as we want it after `decision`; `base` carries the resourceVersion the
 /// decision was made on (the precondition of the replace).
-pub fn desired_lease(base: Option<&Lease>, config: &LeaseConfig, decision: &Decision, now: Timestamp) -> Lease {
+pub fn desired_lease(
+    base: Option<&Lease>,
+    config: &LeaseConfig,
+    decision: &Decision,
+    now: Timestamp,
+) -> Lease {
     let mut lease = base.cloned().unwrap_or_else(|| Lease {
         metadata: ObjectMeta {
             name: Some(config.name.clone()),
@@ -80,7 +93,8 @@ pub fn desired_lease(base: Option<&Lease>, config: &LeaseConfig, decision: &Deci
     let mut spec = lease.spec.take().unwrap_or_else(LeaseSpec::default);
     if matches!(decision, Decision::Create | Decision::TakeOver) {
         spec.acquire_time = Some(MicroTime(now));
-        spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + i32::from(*decision == Decision::TakeOver));
+        spec.lease_transitions =
+            Some(spec.lease_transitions.unwrap_or(0) + i32::from(*decision == Decision::TakeOver));
     }
     spec.holder_identity = Some(config.identity.clone());
     spec.lease_duration_seconds = Some(config.duration.as_secs() as i32);
@@ -91,7 +105,12 @@ pub fn desired_lease(base: Option<&Lease>, config: &LeaseConfig, decision: &Deci
 
 /// Keeps trying to hold the lease until shutdown, publishing whether we lead. Releases it
 /// on shutdown so another replica takes over at once instead of after the lease expires.
-pub async fn run(api: Api<Lease>, config: LeaseConfig, leading: watch::Sender<bool>, shutdown: CancellationToken) {
+pub async fn run(
+    api: Api<Lease>,
+    config: LeaseConfig,
+    leading: watch::Sender<bool>,
+    shutdown: CancellationToken,
+) {
     loop {
         let is_leader = match try_lead(&api, &config).await {
             Ok(is_leader) => is_leader,
@@ -127,7 +146,10 @@ async fn try_lead(api: &Api<Lease>, config: &LeaseConfig) -> Result<bool, kube::
     let result = match decision {
         Decision::Standby { .. } => return Ok(false),
         Decision::Create => api.create(&PostParams::default(), &desired).await,
-        Decision::Renew | Decision::TakeOver => api.replace(&config.name, &PostParams::default(), &desired).await,
+        Decision::Renew | Decision::TakeOver => {
+            api.replace(&config.name, &PostParams::default(), &desired)
+                .await
+        }
     };
     match result {
         Ok(_) => Ok(true),
@@ -148,7 +170,9 @@ async fn release(api: &Api<Lease>, config: &LeaseConfig) -> Result<(), kube::Err
         return Ok(());
     }
     spec.holder_identity = None;
-    api.replace(&config.name, &PostParams::default(), &lease).await.map(drop)
+    api.replace(&config.name, &PostParams::default(), &lease)
+        .await
+        .map(drop)
 }
 
 #[cfg(test)]
@@ -176,13 +200,22 @@ mod tests {
         let now = Timestamp::now();
         let d = Duration::from_secs(15);
         assert_eq!(decide(None, "a", now, d), Decision::Create);
-        assert_eq!(decide(Some(&lease(Some("a"), 5, now)), "a", now, d), Decision::Renew);
+        assert_eq!(
+            decide(Some(&lease(Some("a"), 5, now)), "a", now, d),
+            Decision::Renew
+        );
         assert_eq!(
             decide(Some(&lease(Some("b"), 5, now)), "a", now, d),
             Decision::Standby { holder: "b".into() }
         );
-        assert_eq!(decide(Some(&lease(Some("b"), 20, now)), "a", now, d), Decision::TakeOver);
-        assert_eq!(decide(Some(&lease(None, 1, now)), "a", now, d), Decision::TakeOver);
+        assert_eq!(
+            decide(Some(&lease(Some("b"), 20, now)), "a", now, d),
+            Decision::TakeOver
+        );
+        assert_eq!(
+            decide(Some(&lease(None, 1, now)), "a", now, d),
+            Decision::TakeOver
+        );
     }
 
     #[test]

@@ -77,7 +77,13 @@ pub fn desired_mirrors(cluster: &Cluster) -> Vec<FlinkJob> {
         .collect()
 }
 
-fn mirror(cluster_id: &str, cluster_name: &str, namespace: &str, owner: &OwnerRef, job_name: &str) -> FlinkJob {
+fn mirror(
+    cluster_id: &str,
+    cluster_name: &str,
+    namespace: &str,
+    owner: &OwnerRef,
+    job_name: &str,
+) -> FlinkJob {
     let mut job = FlinkJob::new(
         &mirror_name(cluster_id, cluster_name, job_name),
         FlinkJobSpec {
@@ -147,7 +153,16 @@ pub async fn sync(
     for job in missing_mirrors(registry, namespace, &existing) {
         let namespace = job.namespace().unwrap_or_default();
         let api: Api<FlinkJob> = Api::namespaced(client.clone(), &namespace);
-        match api.create(&PostParams { dry_run: false, field_manager: Some(crate::crd::FIELD_MANAGER.into()) }, &job).await {
+        match api
+            .create(
+                &PostParams {
+                    dry_run: false,
+                    field_manager: Some(crate::crd::FIELD_MANAGER.into()),
+                },
+                &job,
+            )
+            .await
+        {
             Ok(_) => {
                 created += 1;
                 tracing::info!(namespace = %namespace, name = %job.name_any(), job = %job.spec.job_name, "created mirrored FlinkJob");
@@ -169,10 +184,16 @@ mod tests {
     #[test]
     fn names_are_dns_safe_bounded_and_deterministic() {
         let name = mirror_name("team-a.orders", "orders", "Orders Enrichment (v2) — отчёт");
-        assert_eq!(name, mirror_name("team-a.orders", "orders", "Orders Enrichment (v2) — отчёт"));
+        assert_eq!(
+            name,
+            mirror_name("team-a.orders", "orders", "Orders Enrichment (v2) — отчёт")
+        );
         assert!(name.starts_with("orders-orders-enrichment-v2-"), "{name}");
         assert!(name.len() <= 63);
-        assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
         assert!(!name.starts_with('-') && !name.ends_with('-'));
         let long = mirror_name("ns.c", "c", &"x".repeat(500));
         assert_eq!(long.len(), 63);
@@ -181,7 +202,13 @@ mod tests {
 
     #[test]
     fn names_that_sanitise_alike_do_not_collide() {
-        assert_ne!(mirror_name("ns.c", "c", "Orders"), mirror_name("ns.c", "c", "orders"));
-        assert_ne!(mirror_name("ns.a", "a", "b-c"), mirror_name("ns.a-b", "a-b", "c"));
+        assert_ne!(
+            mirror_name("ns.c", "c", "Orders"),
+            mirror_name("ns.c", "c", "orders")
+        );
+        assert_ne!(
+            mirror_name("ns.a", "a", "b-c"),
+            mirror_name("ns.a-b", "a-b", "c")
+        );
     }
 }

@@ -26,7 +26,10 @@ use crate::metrics::Metrics;
 pub use events::{EVENT_BURST, EVENTS_PER_SECOND, EventPublisher, transition_events};
 pub use lease::LeaseConfig;
 pub use observe::{candidate_clusters, observe};
-pub use reconcile::{Context, ReconcileError, ReconcileOutcome, error_policy, reconcile, reconcile_inner, retry_delay, write_status};
+pub use reconcile::{
+    Context, ReconcileError, ReconcileOutcome, error_policy, reconcile, reconcile_inner,
+    retry_delay, write_status,
+};
 
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
@@ -41,13 +44,21 @@ pub struct ControllerConfig {
 
 /// The (apiGroup, resource, verbs) the controller needs, for the chart's RBAC check.
 pub const REQUIRED_RBAC: &[(&str, &str, &[&str])] = &[
-    ("flinkmonitor.dev", "flinkjobs", &["list", "watch", "create"]),
+    (
+        "flinkmonitor.dev",
+        "flinkjobs",
+        &["list", "watch", "create"],
+    ),
     ("flinkmonitor.dev", "flinkjobs/status", &["patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
 
 /// Lease RBAC, needed only with leader election.
-pub const LEASE_RBAC: &[(&str, &str, &[&str])] = &[("coordination.k8s.io", "leases", &["get", "create", "update"])];
+pub const LEASE_RBAC: &[(&str, &str, &[&str])] = &[(
+    "coordination.k8s.io",
+    "leases",
+    &["get", "create", "update"],
+)];
 
 /// Runs until `shutdown`.
 pub async fn run(
@@ -61,7 +72,12 @@ pub async fn run(
     let mut tasks = Vec::new();
     if let Some(lease) = config.lease.clone() {
         let api = Api::namespaced(client.clone(), &lease.namespace);
-        tasks.push(tokio::spawn(lease::run(api, lease, leading_tx, shutdown.clone())));
+        tasks.push(tokio::spawn(lease::run(
+            api,
+            lease,
+            leading_tx,
+            shutdown.clone(),
+        )));
     }
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -99,7 +115,10 @@ pub async fn run(
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            tracing::info!(namespace = namespace.as_deref().unwrap_or("(all)"), "FlinkJob controller started");
+            tracing::info!(
+                namespace = namespace.as_deref().unwrap_or("(all)"),
+                "FlinkJob controller started"
+            );
             controller
                 .reconcile_on(triggers)
                 .graceful_shutdown_on(shutdown.cancelled_owned())
@@ -172,7 +191,8 @@ async fn mirror_loop(
     }
     loop {
         if *leading.borrow() {
-            let (created, failed) = mirror::sync(&client, &registry, namespace.as_deref(), &store).await;
+            let (created, failed) =
+                mirror::sync(&client, &registry, namespace.as_deref(), &store).await;
             if created + failed > 0 {
                 tracing::info!(created, failed, "mirror pass done");
             }

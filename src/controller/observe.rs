@@ -49,7 +49,10 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Observed {
         Err(message) => return Observed::NoCluster { message },
     };
     match find_job(&clusters, &job.spec.job_name) {
-        Lookup::Found { cluster, job: found } => {
+        Lookup::Found {
+            cluster,
+            job: found,
+        } => {
             let status = cluster.status();
             let facts = JobFacts {
                 jid: found.jid.clone(),
@@ -57,9 +60,14 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Observed {
                 start_time: found.start_time,
                 end_time: found.end_time,
             };
-            let unreachable = (!status.reachable)
-                .then(|| status.last_error.clone().unwrap_or_else(|| "not polled yet".into()));
-            let exception = if unreachable.is_none() && needs_exception(job.status.as_ref(), &facts) {
+            let unreachable = (!status.reachable).then(|| {
+                status
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "not polled yet".into())
+            });
+            let exception = if unreachable.is_none() && needs_exception(job.status.as_ref(), &facts)
+            {
                 cluster.root_exception(&facts.jid).await.ok()
             } else {
                 None

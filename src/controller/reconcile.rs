@@ -39,7 +39,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The delay before retry `attempt` (1-based); `jitter` in [0, 1).
 pub fn retry_delay(attempt: u32, jitter: f64) -> Duration {
-    let exponential = RETRY_BASE.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
+    let exponential =
+        RETRY_BASE.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
     let capped = exponential.min(RETRY_MAX);
     capped.mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
 }
@@ -79,7 +80,9 @@ pub enum ReconcileOutcome {
 pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     let result = reconcile_inner(&job, &ctx).await;
-    ctx.metrics.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
     if result.is_ok()
         && let Ok(mut failures) = ctx.failures.lock()
     {
@@ -88,13 +91,21 @@ pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, 
     result.map(|_| Action::requeue(ctx.requeue_after))
 }
 
-pub async fn reconcile_inner(job: &FlinkJob, ctx: &Context) -> Result<ReconcileOutcome, ReconcileError> {
+pub async fn reconcile_inner(
+    job: &FlinkJob,
+    ctx: &Context,
+) -> Result<ReconcileOutcome, ReconcileError> {
     let name = job.name_any();
     let namespace = job
         .namespace()
         .ok_or_else(|| ReconcileError::MissingNamespace { name: name.clone() })?;
     let observed = observe(&ctx.registry, job).await;
-    let next = status::compute(job.status.as_ref(), job.metadata.generation, &observed, Timestamp::now());
+    let next = status::compute(
+        job.status.as_ref(),
+        job.metadata.generation,
+        &observed,
+        Timestamp::now(),
+    );
     if job.status.as_ref() == Some(&next) {
         return Ok(ReconcileOutcome::Unchanged);
     }
@@ -102,7 +113,8 @@ pub async fn reconcile_inner(job: &FlinkJob, ctx: &Context) -> Result<ReconcileO
         return Ok(ReconcileOutcome::NotLeader);
     }
     let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &namespace);
-    let written = match tokio::time::timeout(WRITE_TIMEOUT, write_status(&api, &name, &next)).await {
+    let written = match tokio::time::timeout(WRITE_TIMEOUT, write_status(&api, &name, &next)).await
+    {
         Ok(result) => result.map_err(|source| ReconcileError::WriteStatus {
             namespace: namespace.clone(),
             name: name.clone(),
@@ -113,8 +125,15 @@ pub async fn reconcile_inner(job: &FlinkJob, ctx: &Context) -> Result<ReconcileO
             name: name.clone(),
         }),
     };
-    let outcome = if written.is_ok() { Outcome::Success } else { Outcome::Error };
-    ctx.metrics.status_patches.get_or_create(&OutcomeLabels { outcome }).inc();
+    let outcome = if written.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Error
+    };
+    ctx.metrics
+        .status_patches
+        .get_or_create(&OutcomeLabels { outcome })
+        .inc();
     written?;
     tracing::debug!(%namespace, %name, state = ?next.state, "status written");
     let events = transition_events(job.status.as_ref(), &next);
@@ -126,15 +145,23 @@ pub async fn reconcile_inner(job: &FlinkJob, ctx: &Context) -> Result<ReconcileO
 }
 
 /// Server-side apply of the whole status under our one field manager.
-pub async fn write_status(api: &Api<FlinkJob>, name: &str, status: &FlinkJobStatus) -> Result<(), kube::Error> {
+pub async fn write_status(
+    api: &Api<FlinkJob>,
+    name: &str,
+    status: &FlinkJobStatus,
+) -> Result<(), kube::Error> {
     let patch = serde_json::json!({
         "apiVersion": FlinkJob::api_version(&()),
         "kind": FlinkJob::kind(&()),
         "status": status,
     });
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(patch))
-        .await
-        .map(drop)
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await
+    .map(drop)
 }
 
 /// A failed reconcile (the API server refused or did not answer a write) is retried with

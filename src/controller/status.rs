@@ -85,9 +85,19 @@ pub fn compute(
             if let Some(exception) = exception.as_ref().and_then(last_exception) {
                 status.last_exception = Some(exception);
             }
-            conditions.set(FOUND, true, "JobFound", format!("job {} on cluster {cluster}", job.jid));
+            conditions.set(
+                FOUND,
+                true,
+                "JobFound",
+                format!("job {} on cluster {cluster}", job.jid),
+            );
             match unreachable {
-                None => conditions.set(CLUSTER_REACHABLE, true, "Polled", format!("cluster {cluster} answers")),
+                None => conditions.set(
+                    CLUSTER_REACHABLE,
+                    true,
+                    "Polled",
+                    format!("cluster {cluster} answers"),
+                ),
                 Some(error) => conditions.set(
                     CLUSTER_REACHABLE,
                     false,
@@ -96,13 +106,37 @@ pub fn compute(
                 ),
             }
             let running = job.state == "RUNNING";
-            conditions.set(RUNNING, running, &pascal(&job.state), format!("the job is {}", job.state));
+            conditions.set(
+                RUNNING,
+                running,
+                &pascal(&job.state),
+                format!("the job is {}", job.state),
+            );
         }
-        Observed::NotFound { clusters, unreachable } if !unreachable.is_empty() => {
-            let lines: Vec<String> = unreachable.iter().map(|(id, why)| format!("cluster {id}: {why}")).collect();
-            conditions.keep_or_unknown(FOUND, "ClusterUnreachable", "the job may be on a cluster that cannot be asked");
-            conditions.set(CLUSTER_REACHABLE, false, "ClusterUnreachable", lines.join("; "));
-            conditions.keep_or_unknown(RUNNING, "ClusterUnreachable", "unknown while the cluster cannot be asked");
+        Observed::NotFound {
+            clusters,
+            unreachable,
+        } if !unreachable.is_empty() => {
+            let lines: Vec<String> = unreachable
+                .iter()
+                .map(|(id, why)| format!("cluster {id}: {why}"))
+                .collect();
+            conditions.keep_or_unknown(
+                FOUND,
+                "ClusterUnreachable",
+                "the job may be on a cluster that cannot be asked",
+            );
+            conditions.set(
+                CLUSTER_REACHABLE,
+                false,
+                "ClusterUnreachable",
+                lines.join("; "),
+            );
+            conditions.keep_or_unknown(
+                RUNNING,
+                "ClusterUnreachable",
+                "unknown while the cluster cannot be asked",
+            );
             let _ = clusters;
         }
         Observed::NotFound { clusters, .. } => {
@@ -112,8 +146,18 @@ pub fn compute(
                 "JobNotFound",
                 format!("no job with that name on {}", clusters.join(", ")),
             );
-            conditions.set(CLUSTER_REACHABLE, true, "Polled", format!("{} answers", clusters.join(", ")));
-            conditions.set(RUNNING, false, "JobNotFound", "the job is not listed by flink".to_string());
+            conditions.set(
+                CLUSTER_REACHABLE,
+                true,
+                "Polled",
+                format!("{} answers", clusters.join(", ")),
+            );
+            conditions.set(
+                RUNNING,
+                false,
+                "JobNotFound",
+                "the job is not listed by flink".to_string(),
+            );
         }
         Observed::NoCluster { message } => {
             conditions.set(FOUND, false, "ClusterNotFound", message.clone());
@@ -192,7 +236,9 @@ pub fn rfc3339(ms: i64) -> Option<String> {
 fn pascal(state: &str) -> String {
     let mut chars = state.chars();
     match chars.next() {
-        Some(first) => first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase(),
+        Some(first) => {
+            first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+        }
         None => "Unknown".to_string(),
     }
 }
@@ -229,20 +275,36 @@ mod tests {
     #[test]
     fn every_flink_state_is_written_as_is_and_only_running_is_running() {
         let states = [
-            "INITIALIZING", "CREATED", "RUNNING", "FAILING", "FAILED", "CANCELLING", "CANCELED", "FINISHED",
-            "RESTARTING", "SUSPENDED", "RECONCILING",
+            "INITIALIZING",
+            "CREATED",
+            "RUNNING",
+            "FAILING",
+            "FAILED",
+            "CANCELLING",
+            "CANCELED",
+            "FINISHED",
+            "RESTARTING",
+            "SUSPENDED",
+            "RECONCILING",
         ];
         for state in states {
             let status = compute(None, Some(1), &found(state, -1, None), now());
             assert_eq!(status.state.as_deref(), Some(state));
-            assert_eq!(status.job_id.as_deref(), Some("13b86a0c682093f8a099c3b4ca0207fa"));
+            assert_eq!(
+                status.job_id.as_deref(),
+                Some("13b86a0c682093f8a099c3b4ca0207fa")
+            );
             assert_eq!(status.cluster.as_deref(), Some("team-a.orders"));
             assert_eq!(status.flink_version.as_deref(), Some("2.3.0"));
             assert_eq!(status.observed_generation, Some(1));
             assert_eq!(condition(&status, FOUND).status, "True");
             assert_eq!(condition(&status, CLUSTER_REACHABLE).status, "True");
             let running = condition(&status, RUNNING);
-            assert_eq!(running.status, if state == "RUNNING" { "True" } else { "False" }, "{state}");
+            assert_eq!(
+                running.status,
+                if state == "RUNNING" { "True" } else { "False" },
+                "{state}"
+            );
             assert!(running.reason.chars().next().unwrap().is_ascii_uppercase());
         }
     }
@@ -250,7 +312,10 @@ mod tests {
     #[test]
     fn times_are_rfc3339_and_a_running_job_has_no_end() {
         let running = compute(None, None, &found("RUNNING", -1, None), now());
-        assert_eq!(running.start_time.as_deref(), Some("2026-11-25T11:33:56.846Z"));
+        assert_eq!(
+            running.start_time.as_deref(),
+            Some("2026-11-25T11:33:56.846Z")
+        );
         assert_eq!(running.end_time, None);
         let ended = compute(None, None, &found("FINISHED", T0 + 2293, None), now());
         assert_eq!(ended.end_time.as_deref(), Some("2026-11-25T11:33:59.139Z"));
@@ -268,18 +333,41 @@ mod tests {
     fn a_transition_moves_only_the_changed_conditions_time() {
         let first = compute(None, None, &found("RUNNING", -1, None), now());
         let later = Timestamp::from_millisecond(T0 + 600_000).unwrap();
-        let second = compute(Some(&first), None, &found("CANCELED", T0 + 500_000, None), later);
-        assert_eq!(condition(&second, RUNNING).last_transition_time, Time(later));
-        assert_eq!(condition(&second, FOUND).last_transition_time, condition(&first, FOUND).last_transition_time);
+        let second = compute(
+            Some(&first),
+            None,
+            &found("CANCELED", T0 + 500_000, None),
+            later,
+        );
+        assert_eq!(
+            condition(&second, RUNNING).last_transition_time,
+            Time(later)
+        );
+        assert_eq!(
+            condition(&second, FOUND).last_transition_time,
+            condition(&first, FOUND).last_transition_time
+        );
     }
 
     #[test]
     fn an_unreachable_cluster_keeps_the_last_state_and_says_why() {
         let before = compute(None, None, &found("RUNNING", -1, None), now());
-        let down = compute(Some(&before), None, &found("RUNNING", -1, Some("failed to connect to http://jm:8081/jobs/overview: Connection refused")), now());
+        let down = compute(
+            Some(&before),
+            None,
+            &found(
+                "RUNNING",
+                -1,
+                Some("failed to connect to http://jm:8081/jobs/overview: Connection refused"),
+            ),
+            now(),
+        );
         assert_eq!(down.state.as_deref(), Some("RUNNING"));
         let reachable = condition(&down, CLUSTER_REACHABLE);
-        assert_eq!((reachable.status.as_str(), reachable.reason.as_str()), ("False", "ClusterUnreachable"));
+        assert_eq!(
+            (reachable.status.as_str(), reachable.reason.as_str()),
+            ("False", "ClusterUnreachable")
+        );
         assert!(reachable.message.contains("Connection refused"));
 
         let lost = compute(
@@ -291,9 +379,17 @@ mod tests {
             },
             now(),
         );
-        assert_eq!(lost.state.as_deref(), Some("RUNNING"), "never erase what was known");
+        assert_eq!(
+            lost.state.as_deref(),
+            Some("RUNNING"),
+            "never erase what was known"
+        );
         assert_eq!(lost.job_id, before.job_id);
-        assert_eq!(condition(&lost, FOUND).status, "True", "found is kept while it cannot be known");
+        assert_eq!(
+            condition(&lost, FOUND).status,
+            "True",
+            "found is kept while it cannot be known"
+        );
         assert_eq!(condition(&lost, CLUSTER_REACHABLE).status, "False");
     }
 
@@ -312,7 +408,13 @@ mod tests {
         assert_eq!(expired.state.as_deref(), Some("FINISHED"));
         assert_eq!(expired.end_time, finished.end_time);
         let found_condition = condition(&expired, FOUND);
-        assert_eq!((found_condition.status.as_str(), found_condition.reason.as_str()), ("False", "JobNotFound"));
+        assert_eq!(
+            (
+                found_condition.status.as_str(),
+                found_condition.reason.as_str()
+            ),
+            ("False", "JobNotFound")
+        );
 
         let never = compute(
             None,
@@ -329,12 +431,27 @@ mod tests {
 
     #[test]
     fn ambiguous_names_and_missing_clusters_are_explained() {
-        let ambiguous = compute(None, None, &Observed::Ambiguous(vec!["a.x".into(), "b.y".into()]), now());
+        let ambiguous = compute(
+            None,
+            None,
+            &Observed::Ambiguous(vec!["a.x".into(), "b.y".into()]),
+            now(),
+        );
         let c = condition(&ambiguous, FOUND);
-        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "Ambiguous"));
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "Ambiguous")
+        );
         assert!(c.message.contains("a.x, b.y") && c.message.contains("spec.cluster"));
 
-        let none = compute(None, None, &Observed::NoCluster { message: "no cluster \"x\" is known".into() }, now());
+        let none = compute(
+            None,
+            None,
+            &Observed::NoCluster {
+                message: "no cluster \"x\" is known".into(),
+            },
+            now(),
+        );
         assert_eq!(condition(&none, FOUND).reason, "ClusterNotFound");
         assert_eq!(condition(&none, CLUSTER_REACHABLE).status, "False");
     }
@@ -351,14 +468,20 @@ mod tests {
         }
         let status = compute(None, None, &observed, now());
         let last = status.last_exception.unwrap();
-        assert_eq!(last.message, "org.apache.flink.runtime.JobException: Recovery is suppressed");
+        assert_eq!(
+            last.message,
+            "org.apache.flink.runtime.JobException: Recovery is suppressed"
+        );
         assert_eq!(last.timestamp.as_deref(), Some("2026-11-25T11:33:57.676Z"));
         let long = RootException {
             root_exception: Some("e".repeat(5000)),
             timestamp: None,
             truncated: true,
         };
-        assert_eq!(last_exception(&long).unwrap().message.len(), MAX_EXCEPTION_CHARS);
+        assert_eq!(
+            last_exception(&long).unwrap().message.len(),
+            MAX_EXCEPTION_CHARS
+        );
     }
 
     #[test]
@@ -386,6 +509,10 @@ mod tests {
         };
         let after = compute(Some(&before), None, &resubmitted, now());
         assert_eq!(after.last_exception, None);
-        assert_eq!(after.flink_version.as_deref(), Some("2.3.0"), "a version not re-read is kept");
+        assert_eq!(
+            after.flink_version.as_deref(),
+            Some("2.3.0"),
+            "a version not re-read is kept"
+        );
     }
 }

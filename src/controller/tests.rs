@@ -24,14 +24,24 @@ type ApiServerHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 struct ApiServerVerifier(ApiServerHandle);
 
 impl ApiServerVerifier {
-    async fn next(&mut self) -> (Request<Body>, Value, tower_test::mock::SendResponse<Response<Body>>) {
+    async fn next(
+        &mut self,
+    ) -> (
+        Request<Body>,
+        Value,
+        tower_test::mock::SendResponse<Response<Body>>,
+    ) {
         let (request, send) = tokio::time::timeout(Duration::from_secs(5), self.0.next_request())
             .await
             .expect("the reconciler made no further request")
             .expect("the client was dropped");
         let (parts, body) = request.into_parts();
         let bytes = body.collect_bytes().await.unwrap();
-        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
         (Request::from_parts(parts, Body::empty()), value, send)
     }
 
@@ -40,28 +50,49 @@ impl ApiServerVerifier {
         assert_eq!(request.method(), http::Method::PATCH);
         assert_eq!(
             request.uri().to_string(),
-            format!("/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs/{name}/status?&force=true&fieldManager=flink-monitor")
+            format!(
+                "/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs/{name}/status?&force=true&fieldManager=flink-monitor"
+            )
         );
-        assert_eq!(request.headers()["content-type"], "application/apply-patch+yaml");
+        assert_eq!(
+            request.headers()["content-type"],
+            "application/apply-patch+yaml"
+        );
         assert_eq!(body["apiVersion"], "flinkmonitor.dev/v1alpha1");
         assert_eq!(body["kind"], "FlinkJob");
         let mut answer = flink_job(name, "orders-enrichment");
         answer.status = serde_json::from_value(body["status"].clone()).unwrap();
-        send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&answer).unwrap())).unwrap());
+        send.send_response(
+            Response::builder()
+                .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                .unwrap(),
+        );
         body
     }
 
     async fn expect_event(&mut self) -> Value {
         let (request, body, send) = self.next().await;
         assert_eq!(request.method(), http::Method::POST);
-        assert_eq!(request.uri().path(), "/apis/events.k8s.io/v1/namespaces/team-a/events");
-        send.send_response(Response::builder().status(201).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap());
+        assert_eq!(
+            request.uri().path(),
+            "/apis/events.k8s.io/v1/namespaces/team-a/events"
+        );
+        send.send_response(
+            Response::builder()
+                .status(201)
+                .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap(),
+        );
         body
     }
 
     async fn expect_nothing(&mut self) {
         let next = tokio::time::timeout(Duration::from_millis(200), self.0.next_request()).await;
-        assert!(next.is_err(), "unexpected request: {:?}", next.ok().flatten().map(|(r, _)| r.uri().clone()));
+        assert!(
+            next.is_err(),
+            "unexpected request: {:?}",
+            next.ok().flatten().map(|(r, _)| r.uri().clone())
+        );
     }
 }
 
@@ -104,7 +135,10 @@ fn running_jobs() -> Value {
     json!([{"jid": "13b86a0c682093f8a099c3b4ca0207fa", "name": "orders-enrichment", "state": "RUNNING", "start-time": 1795606436846i64, "end-time": -1}])
 }
 
-fn context(registry: Arc<Registry>, leading: bool) -> (Context, ApiServerVerifier, watch::Sender<bool>) {
+fn context(
+    registry: Arc<Registry>,
+    leading: bool,
+) -> (Context, ApiServerVerifier, watch::Sender<bool>) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let (tx, rx) = watch::channel(leading);
@@ -132,10 +166,18 @@ async fn a_new_status_is_applied_once_with_an_event_and_then_left_alone() {
     });
     let applied = api.expect_status_apply("orders").await;
     assert_eq!(applied["status"]["state"], "RUNNING");
-    assert_eq!(applied["status"]["jobId"], "13b86a0c682093f8a099c3b4ca0207fa");
+    assert_eq!(
+        applied["status"]["jobId"],
+        "13b86a0c682093f8a099c3b4ca0207fa"
+    );
     assert_eq!(applied["status"]["cluster"], "team-a.orders");
     assert_eq!(applied["status"]["observedGeneration"], 1);
-    let types: Vec<&str> = applied["status"]["conditions"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = applied["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
     assert_eq!(types, ["Found", "ClusterReachable", "Running"]);
     let event = api.expect_event().await;
     assert_eq!(event["type"], "Normal");
@@ -143,7 +185,15 @@ async fn a_new_status_is_applied_once_with_an_event_and_then_left_alone() {
     assert_eq!(event["regarding"]["name"], "orders");
     let (first, mut job, ctx) = reconciler.await.unwrap();
     assert_eq!(first, ReconcileOutcome::Written);
-    assert_eq!(ctx.metrics.status_patches.get_or_create(&crate::metrics::OutcomeLabels { outcome: crate::metrics::Outcome::Success }).get(), 1);
+    assert_eq!(
+        ctx.metrics
+            .status_patches
+            .get_or_create(&crate::metrics::OutcomeLabels {
+                outcome: crate::metrics::Outcome::Success
+            })
+            .get(),
+        1
+    );
 
     // What the API server now holds: the same computation must not write again.
     job.status = serde_json::from_value(applied["status"].clone()).unwrap();
@@ -157,7 +207,8 @@ async fn an_unreachable_cluster_is_a_condition_and_a_warning_not_a_lost_state() 
     let registry = registry_with(running_jobs(), true).await;
     let (ctx, mut api, _leading) = context(registry.clone(), true);
     let job = flink_job("orders", "orders-enrichment");
-    let handle = tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job, ctx) });
+    let handle =
+        tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job, ctx) });
     let applied = api.expect_status_apply("orders").await;
     api.expect_event().await;
     let (_, mut job, ctx) = handle.await.unwrap();
@@ -167,17 +218,35 @@ async fn an_unreachable_cluster_is_a_condition_and_a_warning_not_a_lost_state() 
     let cluster = registry.get("team-a.orders").unwrap();
     let mut status = (*cluster.status()).clone();
     status.reachable = false;
-    status.last_error = Some("failed to connect to http://127.0.0.1:9/jobs/overview: Connection refused".into());
+    status.last_error =
+        Some("failed to connect to http://127.0.0.1:9/jobs/overview: Connection refused".into());
     cluster.set_status(status);
 
     let handle = tokio::spawn(async move { reconcile_inner(&job, &ctx).await.unwrap() });
     let applied = api.expect_status_apply("orders").await;
-    assert_eq!(applied["status"]["state"], "RUNNING", "the last known state stays");
-    let reachable = applied["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ClusterReachable").unwrap().clone();
+    assert_eq!(
+        applied["status"]["state"], "RUNNING",
+        "the last known state stays"
+    );
+    let reachable = applied["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ClusterReachable")
+        .unwrap()
+        .clone();
     assert_eq!(reachable["status"], "False");
-    assert!(reachable["message"].as_str().unwrap().contains("Connection refused"));
+    assert!(
+        reachable["message"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused")
+    );
     let event = api.expect_event().await;
-    assert_eq!((event["type"].as_str(), event["reason"].as_str()), (Some("Warning"), Some("ClusterUnreachable")));
+    assert_eq!(
+        (event["type"].as_str(), event["reason"].as_str()),
+        (Some("Warning"), Some("ClusterUnreachable"))
+    );
     assert_eq!(handle.await.unwrap(), ReconcileOutcome::Written);
 }
 
@@ -186,7 +255,10 @@ async fn a_standby_replica_does_not_write() {
     let registry = registry_with(running_jobs(), true).await;
     let (ctx, mut api, _leading) = context(registry, false);
     let job = flink_job("orders", "orders-enrichment");
-    assert_eq!(reconcile_inner(&job, &ctx).await.unwrap(), ReconcileOutcome::NotLeader);
+    assert_eq!(
+        reconcile_inner(&job, &ctx).await.unwrap(),
+        ReconcileOutcome::NotLeader
+    );
     api.expect_nothing().await;
 }
 
@@ -198,7 +270,12 @@ async fn a_refused_write_is_an_error_for_the_retry_policy() {
     let handle = tokio::spawn(async move { reconcile_inner(&job, &ctx).await });
     let (_, _, send) = api.next().await;
     let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "conflict", "reason": "Conflict", "code": 409});
-    send.send_response(Response::builder().status(409).body(Body::from(serde_json::to_vec(&status).unwrap())).unwrap());
+    send.send_response(
+        Response::builder()
+            .status(409)
+            .body(Body::from(serde_json::to_vec(&status).unwrap()))
+            .unwrap(),
+    );
     let error = handle.await.unwrap().unwrap_err();
     assert!(error.to_string().contains("team-a/orders"), "{error}");
 }
@@ -218,17 +295,46 @@ async fn mirrors_are_created_with_an_owner_reference_and_user_jobs_are_left_alon
     let (store, mut writer) = reflector::store::<FlinkJob>();
     writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(users));
     let client = ctx.client.clone();
-    let handle = tokio::spawn(async move { mirror::sync(&client, &registry, Some("team-a"), &store).await });
+    let handle =
+        tokio::spawn(async move { mirror::sync(&client, &registry, Some("team-a"), &store).await });
 
     let (request, body, send) = api.next().await;
     assert_eq!(request.method(), http::Method::POST);
-    assert_eq!(request.uri().to_string(), "/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs?&fieldManager=flink-monitor");
-    assert_eq!(body["spec"], json!({"jobName": "orders-enrichment", "cluster": "orders"}));
-    assert_eq!(body["metadata"]["labels"]["flinkmonitor.dev/mirrored"], "true");
+    assert_eq!(
+        request.uri().to_string(),
+        "/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs?&fieldManager=flink-monitor"
+    );
+    assert_eq!(
+        body["spec"],
+        json!({"jobName": "orders-enrichment", "cluster": "orders"})
+    );
+    assert_eq!(
+        body["metadata"]["labels"]["flinkmonitor.dev/mirrored"],
+        "true"
+    );
     let owner = &body["metadata"]["ownerReferences"][0];
-    assert_eq!((owner["kind"].as_str(), owner["name"].as_str(), owner["uid"].as_str()), (Some("Service"), Some("orders-rest"), Some("uid-of-the-service")));
-    assert_eq!(body["metadata"]["name"], mirror::mirror_name("team-a.orders", "orders", "orders-enrichment"));
-    send.send_response(Response::builder().status(201).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap());
+    assert_eq!(
+        (
+            owner["kind"].as_str(),
+            owner["name"].as_str(),
+            owner["uid"].as_str()
+        ),
+        (
+            Some("Service"),
+            Some("orders-rest"),
+            Some("uid-of-the-service")
+        )
+    );
+    assert_eq!(
+        body["metadata"]["name"],
+        mirror::mirror_name("team-a.orders", "orders", "orders-enrichment")
+    );
+    send.send_response(
+        Response::builder()
+            .status(201)
+            .body(Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap(),
+    );
     assert_eq!(handle.await.unwrap(), (1, 0));
     api.expect_nothing().await;
 }
@@ -257,7 +363,12 @@ async fn refused_writes_are_retried_until_the_truth_is_written() {
         });
         let (_, _, send) = api.next().await;
         let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code});
-        send.send_response(Response::builder().status(code).body(Body::from(serde_json::to_vec(&status).unwrap())).unwrap());
+        send.send_response(
+            Response::builder()
+                .status(code)
+                .body(Body::from(serde_json::to_vec(&status).unwrap()))
+                .unwrap(),
+        );
         let error = handle.await.unwrap().unwrap_err();
         super::error_policy(job.clone(), &error, ctx.clone());
     }
@@ -274,10 +385,16 @@ async fn refused_writes_are_retried_until_the_truth_is_written() {
         async move { super::reconcile(job, ctx).await }
     });
     let applied = api.expect_status_apply("orders").await;
-    assert_eq!(applied["status"]["state"], "CANCELED", "the write that succeeds carries the current truth");
+    assert_eq!(
+        applied["status"]["state"], "CANCELED",
+        "the write that succeeds carries the current truth"
+    );
     api.expect_event().await;
     assert!(handle.await.unwrap().is_ok());
-    assert!(ctx.failures.lock().unwrap().is_empty(), "success resets the backoff");
+    assert!(
+        ctx.failures.lock().unwrap().is_empty(),
+        "success resets the backoff"
+    );
 }
 
 #[tokio::test]
@@ -293,6 +410,9 @@ async fn after_a_restart_the_same_truth_causes_no_write() {
     job.status = serde_json::from_value(applied["status"].clone()).unwrap();
 
     let (restarted, mut api, _leading) = context(registry, true);
-    assert_eq!(reconcile_inner(&job, &restarted).await.unwrap(), ReconcileOutcome::Unchanged);
+    assert_eq!(
+        reconcile_inner(&job, &restarted).await.unwrap(),
+        ReconcileOutcome::Unchanged
+    );
     api.expect_nothing().await;
 }

@@ -288,7 +288,10 @@ impl FlinkClient {
             url: self.display_url(path),
             limit,
         };
-        if response.content_length().is_some_and(|len| len > limit as u64) {
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
             return Err(too_large());
         }
         let mut buf = BytesMut::new();

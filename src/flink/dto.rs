@@ -80,9 +80,7 @@ impl VertexDetails {
     /// An integer counter of the vertex metrics object, e.g. `write-records`.
     pub fn counter(&self, key: &str) -> Option<i64> {
         let value = self.metrics.as_ref()?.get(key)?;
-        value
-            .as_i64()
-            .or_else(|| value.as_f64().map(|f| f as i64))
+        value.as_i64().or_else(|| value.as_f64().map(|f| f as i64))
     }
 }
 

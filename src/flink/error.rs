@@ -20,7 +20,9 @@ pub enum FlinkError {
         message: String,
     },
 
-    #[error("{url} answered more than {limit} bytes; raise --max-response-bytes if this is expected")]
+    #[error(
+        "{url} answered more than {limit} bytes; raise --max-response-bytes if this is expected"
+    )]
     TooLarge { url: String, limit: usize },
 
     #[error("{url} answered a body that is not the expected JSON: {reason}")]

@@ -237,3 +237,88 @@ mod tests {
         assert_eq!(spec.renew_time, Some(MicroTime(now)));
     }
 }
+
+#[cfg(test)]
+mod api_tests {
+    use super::*;
+    use axum::http::{Method, Request, Response};
+    use kube::client::Body;
+    use serde_json::json;
+
+    fn config() -> LeaseConfig {
+        LeaseConfig {
+            name: "flink-monitor".into(),
+            namespace: "ops".into(),
+            identity: "replica-a".into(),
+            duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        }
+    }
+
+    fn expired_lease_of_b() -> serde_json::Value {
+        json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "flink-monitor", "namespace": "ops", "resourceVersion": "42"},
+            "spec": {"holderIdentity": "replica-b", "leaseDurationSeconds": 15, "renewTime": "2020-01-01T00:00:00.000000Z"}
+        })
+    }
+
+    async fn take_over_answered(status: u16) -> (bool, serde_json::Value) {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let api: Api<Lease> = Api::namespaced(kube::Client::new(service, "ops"), "ops");
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.unwrap();
+            assert_eq!(
+                (request.method(), request.uri().path()),
+                (
+                    &Method::GET,
+                    "/apis/coordination.k8s.io/v1/namespaces/ops/leases/flink-monitor"
+                )
+            );
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(expired_lease_of_b().to_string().into_bytes()))
+                    .unwrap(),
+            );
+            let (request, send) = handle.next_request().await.unwrap();
+            assert_eq!(
+                request.method(),
+                Method::PUT,
+                "a take-over replaces the lease it read"
+            );
+            let body: serde_json::Value =
+                serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap())
+                    .unwrap();
+            let answer = if status == 200 {
+                body.clone()
+            } else {
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409})
+            };
+            send.send_response(
+                Response::builder()
+                    .status(status)
+                    .body(Body::from(answer.to_string().into_bytes()))
+                    .unwrap(),
+            );
+            body
+        });
+        let won = try_lead(&api, &config()).await.unwrap();
+        (won, server.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_with_its_resource_version_as_precondition() {
+        let (won, sent) = take_over_answered(200).await;
+        assert!(won);
+        assert_eq!(sent["metadata"]["resourceVersion"], "42");
+        assert_eq!(sent["spec"]["holderIdentity"], "replica-a");
+        assert_eq!(sent["spec"]["leaseTransitions"], 1);
+    }
+
+    #[tokio::test]
+    async fn losing_the_race_for_a_lease_means_standing_by() {
+        // Another replica renewed or took it first: the API server answers 409.
+        let (won, _) = take_over_answered(409).await;
+        assert!(!won, "two replicas must never both lead");
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use kube::runtime::controller::Controller;
+use kube::runtime::controller::{Controller, Error as ControllerError};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
@@ -124,8 +124,12 @@ pub async fn run(
                 .graceful_shutdown_on(shutdown.cancelled_owned())
                 .run(reconcile, error_policy, ctx)
                 .for_each(|result| async move {
-                    if let Err(error) = result {
-                        tracing::debug!(%error, "reconcile did not complete");
+                    match result {
+                        Ok(_) | Err(ControllerError::ReconcilerFailed(..)) | Err(ControllerError::ObjectNotFound(_)) => {}
+                        Err(error) => tracing::warn!(
+                            %error,
+                            "watching FlinkJobs failed; is the CRD installed (kubectl apply -f crds/) and may flink-monitor list them? retrying"
+                        ),
                     }
                 })
                 .await;

@@ -700,6 +700,62 @@ async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint
     assert_eq!(calls, expected);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_status_and_exceptions_requests_share_their_flink_calls() {
+    let options = Options {
+        cache_ttl: Duration::from_secs(60),
+        ..Options::default()
+    };
+    let (fake, app) = one_cluster(FlinkVersion::V1_20, options).await;
+    let jid = fake.jid_of("lab-fail");
+    let gate = Gate::new();
+    for path in [format!("/jobs/{jid}"), format!("/jobs/{jid}/exceptions")] {
+        fake.inject(Method::GET, &path, Fault::held(&gate));
+    }
+    fake.forget_requests();
+    let paths = [
+        "/job/lab-fail/status/",
+        "/jobs/lab-fail/exceptions/",
+        "/job/lab-fail/exceptions",
+    ];
+    let requests: Vec<_> = (0..150)
+        .map(|i| {
+            let router = app.router.clone();
+            let request = Request::get(paths[i % 3])
+                .body(Body::empty())
+                .expect("request");
+            tokio::spawn(async move { router.oneshot(request).await })
+        })
+        .collect();
+    eventually("the first calls to Flink", || async {
+        fake.calls(&format!("/jobs/{jid}")) >= 1
+            && fake.calls(&format!("/jobs/{jid}/exceptions")) >= 1
+    })
+    .await;
+    // Give requests that did not join the calls in flight the time to make their own.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.open();
+    for request in requests {
+        let response = request.await.expect("no panic").expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(fake.calls(&format!("/jobs/{jid}")), 1);
+    assert_eq!(fake.calls(&format!("/jobs/{jid}/exceptions")), 1);
+}
+
+#[tokio::test]
+async fn a_slow_flink_within_the_timeout_is_waited_for() {
+    let (fake, app) = one_cluster(FlinkVersion::V2_3, Options::default()).await;
+    let jid = fake.jid_of("lab-stream");
+    fake.inject(
+        Method::GET,
+        &format!("/jobs/{jid}"),
+        Fault::slow(Duration::from_millis(300)),
+    );
+    let response = app.get("/job/lab-stream/status").await.response();
+    assert_eq!(response["jid"], jid);
+}
+
 // ---------------------------------------------------------------------------------------
 // exceptions
 

@@ -1254,6 +1254,7 @@ async fn openapi_documents_every_path_at_the_root_and_under_a_cluster() {
         "/healthz",
         "/readyz",
         "/metrics",
+        "/openapi.json",
     ]
     .map(String::from)
     .to_vec();

@@ -75,6 +75,10 @@ mod paths {
     #[utoipa::path(get, path = "/metrics", tag = "service",
         responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
     pub fn metrics() {}
+
+    #[utoipa::path(get, path = "/openapi.json", tag = "service",
+        responses((status = 200, description = "this OpenAPI 3 document", content_type = "application/json")))]
+    pub fn openapi() {}
 }
 
 #[derive(OpenApi)]
@@ -95,7 +99,8 @@ mod paths {
         paths::cluster,
         paths::healthz,
         paths::readyz,
-        paths::metrics
+        paths::metrics,
+        paths::openapi
     ),
     components(schemas(
         ErrorBody,

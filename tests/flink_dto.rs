@@ -15,7 +15,7 @@ use flink_monitor::flink::dto::{
     AggregatedMetric, DashboardConfig, ErrorBody, JobDetails, JobExceptions, JobOverview,
     JobsOverview, MetricValue, RootException, SavepointOutcome, SavepointStatus, TriggerResponse,
 };
-use flink_monitor::flink::{ClientSettings, FlinkClient};
+use flink_monitor::flink::{ClientSettings, FlinkClient, StopRequest};
 use flink_monitor::metrics::Metrics;
 use http_body_util::BodyExt;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -25,7 +25,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use support::fake_flink::{FlinkVersion, Recorded, fixture, fixture_bytes, fixture_path};
+use support::fake_flink::{
+    FakeFlink, FakeJob, FlinkVersion, Recorded, fixture, fixture_bytes, fixture_path,
+};
 
 #[track_caller]
 fn parse<T: DeserializeOwned>(version: FlinkVersion, file: &str) -> T {
@@ -490,6 +492,181 @@ fn error_bodies_summarise_to_first_lines() {
         );
         let accepted: ErrorBody = parse(version, "cancel_running.json");
         assert_eq!(accepted.summary(), "");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The real client against the fake Flink: the fake replays the recordings faithfully
+
+fn sorted_ids(metrics: &[MetricValue]) -> Vec<(String, Option<String>)> {
+    let mut ids: Vec<_> = metrics
+        .iter()
+        .map(|m| (m.id.clone(), m.value.clone()))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn the_client_reads_the_fake_as_it_read_the_real_flink() {
+    for version in FlinkVersion::ALL {
+        let fake = FakeFlink::start(version).await;
+        let client = FlinkClient::new(
+            FlinkClient::http_client().expect("an HTTP client"),
+            fake.url(),
+            ClientSettings::default(),
+        );
+        let recorded: JobsOverview = parse(version, "jobs_overview.json");
+        let served = client.jobs_overview().await.expect("jobs overview");
+        let jids = |o: &JobsOverview| o.jobs.iter().map(|j| j.jid.clone()).collect::<Vec<_>>();
+        assert_eq!(jids(&served), jids(&recorded));
+        assert_eq!(
+            client
+                .config()
+                .await
+                .expect("config")
+                .flink_version
+                .as_deref(),
+            Some(version.as_str())
+        );
+
+        for kind in Recorded::ALL {
+            let prefix = kind.prefix();
+            let jid = fake.jid_of(kind.name());
+            let details = client.job(&jid).await.expect("details");
+            let raw = fixture(version, &format!("{prefix}.json"));
+            assert_eq!(details.vertices.len(), 2);
+            assert_eq!(details.state.as_deref(), raw["state"].as_str());
+            let exceptions = client.exceptions(&jid).await.expect("exceptions");
+            let expected: JobExceptions = parse(version, &format!("{prefix}_exceptions.json"));
+            assert_eq!(exceptions.root(), expected.root());
+            for (i, vertex) in details.vertices.iter().enumerate() {
+                let names = client
+                    .vertex_metric_names(&jid, &vertex.id)
+                    .await
+                    .expect("names");
+                let recorded: Vec<MetricValue> =
+                    parse(version, &format!("{prefix}_v{i}_metrics_list.json"));
+                assert_eq!(sorted_ids(&names), sorted_ids(&recorded), "{prefix} v{i}");
+                let recorded: Vec<MetricValue> =
+                    parse(version, &format!("{prefix}_v{i}_metrics_values.json"));
+                let wanted: Vec<&str> = recorded.iter().map(|m| m.id.as_str()).collect();
+                let values = client
+                    .vertex_metric_values(&jid, &vertex.id, &wanted)
+                    .await
+                    .expect("values");
+                assert_eq!(sorted_ids(&values), sorted_ids(&recorded), "{prefix} v{i}");
+                let agg = client
+                    .subtask_metrics(
+                        &jid,
+                        &vertex.id,
+                        &["numRecordsIn", "numRecordsOut"],
+                        "sum,max",
+                    )
+                    .await
+                    .expect("aggregates");
+                let recorded =
+                    fixture(version, &format!("{prefix}_v{i}_subtasks_metrics_agg.json"));
+                let agg: Vec<Value> = agg
+                    .iter()
+                    .map(|m| serde_json::json!({"id": m.id, "max": m.max, "sum": m.sum}))
+                    .collect();
+                assert_eq!(Value::from(agg), recorded, "{prefix} v{i}");
+            }
+        }
+
+        // Errors as recorded.
+        let unknown = "00000000000000000000000000000000";
+        assert_eq!(
+            client.job(unknown).await.expect_err("unknown").status(),
+            Some(404)
+        );
+        assert_eq!(
+            client
+                .job("not-a-job-id")
+                .await
+                .expect_err("bad id")
+                .status(),
+            Some(400)
+        );
+        let finished = fake.jid_of("lab-finish");
+        let failed = fake.jid_of("lab-fail");
+        for jid in [&finished, &failed] {
+            let refused = client.cancel(jid).await.expect_err("an ended job");
+            assert_eq!(refused.status(), Some(409));
+            assert!(
+                refused
+                    .to_string()
+                    .contains("already reached another terminal state"),
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            client.cancel(unknown).await.expect_err("unknown").status(),
+            Some(404)
+        );
+
+        // Cancel, twice: 202 both times.
+        let running = fake.jid_of("lab-stream");
+        client.cancel(&running).await.expect("cancel");
+        assert_eq!(
+            fake.edit(|m| m.state(&running)).as_deref(),
+            Some("CANCELED")
+        );
+        client.cancel(&running).await.expect("cancel again");
+
+        // Stop with a savepoint: in progress, then a location.
+        let stream = fake.add_job(FakeJob::new("to-stop", "RUNNING"));
+        let request = StopRequest {
+            target_directory: Some("file:///tmp/sp".into()),
+            drain: false,
+        };
+        let trigger = client
+            .stop_with_savepoint(&stream, &request)
+            .await
+            .expect("a trigger");
+        let poll = client
+            .savepoint_status(&stream, &trigger)
+            .await
+            .expect("a poll");
+        assert_eq!(poll.outcome(), SavepointOutcome::InProgress);
+        let poll = client
+            .savepoint_status(&stream, &trigger)
+            .await
+            .expect("a poll");
+        let SavepointOutcome::Completed { location } = poll.outcome() else {
+            panic!("{poll:?}");
+        };
+        assert!(
+            location.starts_with("file:///tmp/sp/savepoint-"),
+            "{location}"
+        );
+        assert_eq!(fake.edit(|m| m.state(&stream)).as_deref(), Some("FINISHED"));
+        // A stop of an ended job is accepted, then fails, as recorded.
+        let trigger = client
+            .stop_with_savepoint(&finished, &StopRequest::default())
+            .await
+            .expect("a trigger");
+        let _ = client
+            .savepoint_status(&finished, &trigger)
+            .await
+            .expect("a poll");
+        let poll = client
+            .savepoint_status(&finished, &trigger)
+            .await
+            .expect("a poll");
+        let SavepointOutcome::Failed { cause } = poll.outcome() else {
+            panic!("{poll:?}");
+        };
+        assert!(
+            cause.contains(&format!("Could not find Flink job ({finished})")),
+            "{cause}"
+        );
+        let missing = client
+            .savepoint_status(&finished, unknown)
+            .await
+            .expect_err("unknown trigger");
+        assert_eq!(missing.status(), Some(404));
     }
 }
 

@@ -19,6 +19,9 @@ What it checks, for the default values, ci/all-on-values.yaml and a few more val
      in the ClusterRole exactly when stop is enabled; the Lease Role exactly when
      replicaCount > 1; every binding points at them and at the release's ServiceAccount.
   4. The chart's CRD equals crds/flinkjobs.flinkmonitor.dev.yaml and `flink-monitor crd`.
+  5. The Dockerfile (no Docker engine here): hadolint finds nothing; multi-stage, the
+     binary as ENTRYPOINT, CMD ["run"], EXPOSE 8080, a numeric non-root USER equal to the
+     chart's runAsUser; .dockerignore lets in what it copies.
 
 Exit status 0 when everything passed, 1 with a list of failures otherwise.
 The flink-monitor binary comes from $FLINK_MONITOR_BIN, else `cargo build` (debug).
@@ -241,6 +244,37 @@ def check_crd(report: Report) -> None:
     report.check(not others, "the chart's crds/ holds only the FlinkJob CRD", ", ".join(others))
     if len(report.failures) == before:
         report.note(f"charts/flink-monitor/crds/{CRD_NAME} = crds/{CRD_NAME} = `flink-monitor crd`")
+
+
+def check_dockerfile(report: Report) -> None:
+    """No Docker engine here: hadolint, and the facts the chart relies on."""
+    report.section("Dockerfile")
+    dockerfile = ROOT / "Dockerfile"
+    text = dockerfile.read_text()
+    hadolint = Path(sys.executable).parent / "hadolint"
+    done = subprocess.run([str(hadolint), "--no-color", str(dockerfile)], capture_output=True, text=True)
+    report.check(done.returncode == 0, "hadolint finds nothing in the Dockerfile", (done.stdout + done.stderr).strip())
+    instructions = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    froms = [line for line in instructions if line.upper().startswith("FROM ")]
+    report.check(len(froms) >= 2, "the Dockerfile is multi-stage", f"{len(froms)} FROM")
+    final = instructions[instructions.index(froms[-1]):]
+    report.check('ENTRYPOINT ["/usr/local/bin/flink-monitor"]' in final, "ENTRYPOINT is the flink-monitor binary")
+    report.check('CMD ["run"]' in final, 'CMD ["run"]')
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    report.check("EXPOSE 8080" in final, "EXPOSE 8080 (the chart's containerPort)")
+    user = next((line.split()[1] for line in final if line.upper().startswith("USER ")), "")
+    uid = user.split(":")[0]
+    report.check(uid.isdigit() and int(uid) != 0, "the final stage runs as a numeric non-root USER", user)
+    report.check(uid == str(values["podSecurityContext"]["runAsUser"]),
+                 "the image's user is the chart's default runAsUser", f"{user} vs {values['podSecurityContext']['runAsUser']}")
+    ignore = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    sources = [word for line in instructions if line.upper().startswith("COPY ") and "--from" not in line
+               for word in line.split()[1:-1]]
+    missing = [src for src in sources if ignore[:1] == ["*"] and f"!{src.rstrip('/')}" not in
+               {i.rstrip("/") for i in ignore}]
+    report.check(not missing, ".dockerignore lets in every file the Dockerfile copies", ", ".join(missing))
+    report.note(f"Dockerfile: hadolint clean, {len(froms)} stages, USER {user}, copies {', '.join(sources)}")
 
 
 def check_lint(report: Report, name: str, values: dict | None, workdir: Path) -> None:
@@ -518,6 +552,8 @@ def check_render(report: Report, name: str, values: dict | None, permissions_for
 def run_checks(report: Report, only: list[str] | None = None, rejected: bool = True) -> None:
     """Every check of the chart at CHART; `only` limits the value sets (by name)."""
     check_crd(report)
+    if only is None:
+        check_dockerfile(report)
 
     cache: dict[tuple[bool, bool], dict] = {}
 

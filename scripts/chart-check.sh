@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/chart-check.sh - lint, render and validate the Helm chart (charts/flink-monitor).
 #
-#   scripts/chart-check.sh
+#   scripts/chart-check.sh               the checks (chart, RBAC, CRD copy, Dockerfile)
+#   scripts/chart-check.sh --self-test   only: breakages of a chart copy must be caught
+#   scripts/chart-check.sh --all         both (what CI should run)
 #
 # Installs what scripts/chart-check.py needs from PyPI (scripts/chart-check-requirements.txt)
 # into a venv under target/ (once; again when the requirements change), then runs it. It

@@ -1,0 +1,1280 @@
+//! End-to-end tests of `flink-monitor run` against a real Kubernetes cluster and a real
+//! Flink. They are `#[ignore]`d, because they need a cluster (`KUBECONFIG`, with the right
+//! to create namespaces and CRDs), Java 17 and Python; run them by hand (see `docs/e2e.md`):
+//!
+//! ```text
+//! KUBECONFIG=~/.kube/config cargo test --test kubernetes_e2e -- --ignored --test-threads=1
+//! ```
+//!
+//! Every test
+//! 1. server-side applies the FlinkJob CRD of this build and waits until it is Established;
+//! 2. starts its own Flink session cluster with `scripts/local-flink.sh` on a port of
+//!    18400-18499, leased with a lock file so that two runs at once never share one;
+//! 3. creates a temporary namespace `fm-e2e-<scenario>-<random>` (labelled
+//!    `flinkmonitor.dev/e2e=true`) holding a Service that selects `app=flink,
+//!    component=jobmanager` and sends flink-monitor to the local Flink with the
+//!    `flinkmonitor.dev/rest-url` annotation (no pods: discovery reads only the Service);
+//! 4. runs the real binary on this host, outside the cluster: `flink-monitor run
+//!    --kubernetes on --namespaces <ns> --listen 127.0.0.1:<free port> --poll-interval 1s`.
+//!
+//! Guards undo it all in reverse order when the test ends, passed or failed: the monitor is
+//! stopped, Flink is stopped, the namespace is deleted with everything in it. The monitor and
+//! Flink are also stopped if the test process is killed (they watch a pipe from it); a
+//! namespace left by a killed run is found with `kubectl get ns -l flinkmonitor.dev/e2e=true`.
+//!
+//! Waits poll with a deadline and fail with what they saw last (the object as YAML, or the
+//! answer of `/clusters`), the tail of the monitor's log and where Flink's logs are.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::fs::{File, OpenOptions};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, CustomResourceExt, ResourceExt};
+use serde::Serialize;
+use serde_json::Value;
+
+use flink_monitor::controller::mirror::mirror_name as expected_mirror_name;
+use flink_monitor::crd::{FIELD_MANAGER, FlinkJob, FlinkJobSpec, MIRRORED_LABEL};
+use flink_monitor::discovery::REST_URL_ANNOTATION;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_flink-monitor");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-flink.sh");
+const FLINK_VERSION: &str = "2.3.0";
+const FLINK_PORTS: std::ops::Range<u16> = 18400..18500;
+
+/// How long a change may take to show before a wait gives up: a bound for failing, not a
+/// timing assertion (with `--poll-interval 1s` most changes show within a few seconds).
+const PATIENCE: Duration = Duration::from_secs(60);
+/// The monitor's poll interval; "stays so" checks wait a few of them.
+const POLL: Duration = Duration::from_secs(1);
+
+/// On every namespace these tests create, to find ones a killed run left behind.
+const E2E_LABEL: &str = "flinkmonitor.dev/e2e";
+/// The field manager of the test's own writes (the CRD).
+const E2E_MANAGER: &str = "flink-monitor-e2e";
+/// Set to 1 to keep the namespace of a failed test (it is deleted otherwise).
+const KEEP_NAMESPACE: &str = "E2E_KEEP_NAMESPACE";
+/// The name of the JobManager Service in each test namespace.
+const SERVICE: &str = "flink-jobmanager";
+
+// ------------------------------------------------------------------------------ scenarios
+
+/// A running job is discovered and mirrored with its status; a cancel on Flink shows up as
+/// CANCELED and as a StateChanged Event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes cluster (KUBECONFIG), Java 17 and Python; see docs/e2e.md"]
+async fn a_running_job_is_mirrored_with_its_status_and_its_cancel_is_seen() {
+    let mut env = Env::new("mirror").await;
+    let name = unique("orders-stream");
+    let jid = env.flink.submit(&name, Kind::Stream).await;
+    let service = env.create_service().await;
+    env.start_monitor().await;
+
+    let cluster = env
+        .wait_cluster("the cluster listed and reachable", |c| {
+            c.is_some_and(|c| c["reachable"] == true)
+        })
+        .await
+        .unwrap_or_default();
+    env.check(
+        cluster["namespace"] == env.ns()
+            && cluster["name"] == SERVICE
+            && cluster["source"] == "service"
+            && cluster["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with(&env.flink.url)),
+        "/clusters shows the Service's namespace, name, source `service` and the annotated URL",
+        &cluster,
+    );
+
+    let mirror = env.wait_mirror(&name).await;
+    let mirror_name = mirror.name_any();
+    env.check(
+        mirror_name == expected_mirror_name(&env.cluster_id(), SERVICE, &name),
+        "the mirror has the deterministic name mirror_name(cluster id, Service, job name)",
+        &mirror,
+    );
+    env.check(
+        mirror.spec.cluster.as_deref() == Some(SERVICE),
+        format_args!("the mirror's spec.cluster is the Service name {SERVICE}"),
+        &mirror,
+    );
+    let expected_owner = OwnerReference {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        name: SERVICE.into(),
+        uid: service.uid().unwrap_or_default(),
+        controller: Some(false),
+        block_owner_deletion: Some(false),
+    };
+    env.check(
+        mirror.owner_references() == [expected_owner],
+        "the mirror has exactly one owner reference, to the Service (by uid)",
+        &mirror,
+    );
+
+    let running = env
+        .wait_job(&mirror_name, "the mirror RUNNING with the job id", |j| {
+            state(j) == Some("RUNNING")
+                && job_id(j) == Some(jid.as_str())
+                && condition_is(j, "Running", "True")
+        })
+        .await;
+    let status = running.status.clone().unwrap_or_default();
+    env.check(
+        status.cluster.as_deref() == Some(env.cluster_id().as_str()),
+        format_args!("status.cluster is the cluster id {}", env.cluster_id()),
+        &running,
+    );
+    env.check(
+        status.flink_version.as_deref() == Some(FLINK_VERSION),
+        format_args!("status.flinkVersion is {FLINK_VERSION}"),
+        &running,
+    );
+    env.check(
+        status.start_time.is_some() && status.end_time.is_none(),
+        "a running job has a startTime and no endTime",
+        &running,
+    );
+    for type_ in ["Found", "ClusterReachable", "Running"] {
+        env.check(
+            condition_is(&running, type_, "True"),
+            format_args!("condition {type_} is True"),
+            &running,
+        );
+    }
+    env.check(
+        status.observed_generation.is_some()
+            && status.observed_generation == running.metadata.generation,
+        "status.observedGeneration is the object's generation",
+        &running,
+    );
+
+    env.flink.cancel(&jid).await;
+    let canceled = env
+        .wait_job(&mirror_name, "the mirror CANCELED", |j| {
+            state(j) == Some("CANCELED")
+        })
+        .await;
+    env.check(
+        job_id(&canceled) == Some(jid.as_str())
+            && condition_is(&canceled, "Found", "True")
+            && condition_is(&canceled, "ClusterReachable", "True")
+            && condition_is(&canceled, "Running", "False")
+            && canceled
+                .status
+                .as_ref()
+                .is_some_and(|s| s.end_time.is_some()),
+        "a canceled job keeps its id, has an endTime, Found and ClusterReachable True, Running False",
+        &canceled,
+    );
+    let event = env
+        .wait_event(&mirror_name, "a StateChanged event saying CANCELED", |e| {
+            e.reason.as_deref() == Some("StateChanged")
+                && e.type_.as_deref() == Some("Normal")
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("job is CANCELED"))
+        })
+        .await;
+    env.check(
+        event.reporting_controller.as_deref() == Some("flink-monitor")
+            && event
+                .regarding
+                .as_ref()
+                .is_some_and(|r| r.kind.as_deref() == Some("FlinkJob") && r.uid == canceled.uid()),
+        "the event is reported by flink-monitor and regards the mirror (by uid)",
+        &event,
+    );
+}
+
+/// A FlinkJob a user created gets the status of the finished job it names, nothing else of
+/// it changes, and no mirror is made beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes cluster (KUBECONFIG), Java 17 and Python; see docs/e2e.md"]
+async fn a_user_flinkjob_gets_the_status_and_no_mirror_beside_it() {
+    let mut env = Env::new("user").await;
+    let finished = unique("nightly-batch");
+    let witness = unique("witness-stream");
+
+    // Created before flink-monitor starts, so that its first mirror pass already knows it.
+    let user = user_flinkjob("my-batch", &finished);
+    let created = env
+        .jobs()
+        .create(&PostParams::default(), &user)
+        .await
+        .unwrap_or_else(|e| panic!("creating FlinkJob {}/my-batch: {e}", env.ns()));
+    let finished_jid = env.flink.submit(&finished, Kind::Finish).await;
+    // Started after the batch job ended: every snapshot that lists it lists the batch job.
+    env.flink.submit(&witness, Kind::Stream).await;
+    env.create_service().await;
+    env.start_monitor().await;
+
+    let done = env
+        .wait_job("my-batch", "the user's FlinkJob FINISHED", |j| {
+            state(j) == Some("FINISHED") && job_id(j) == Some(finished_jid.as_str())
+        })
+        .await;
+    let status = done.status.clone().unwrap_or_default();
+    env.check(
+        status.cluster.as_deref() == Some(env.cluster_id().as_str())
+            && status.start_time.is_some()
+            && status.end_time.is_some(),
+        "status.cluster is the cluster id; a finished job has a startTime and an endTime",
+        &done,
+    );
+    env.check(
+        condition_is(&done, "Found", "True")
+            && condition_is(&done, "ClusterReachable", "True")
+            && condition_is(&done, "Running", "False")
+            && condition(&done, "Running").is_some_and(|c| c.reason == "Finished"),
+        "Found and ClusterReachable True, Running False with reason Finished",
+        &done,
+    );
+
+    // A mirror pass created the witness's mirror with the batch job in the same snapshot, so
+    // it has considered the batch job and left it to the user's FlinkJob.
+    let witness_mirror = env.wait_mirror(&witness).await;
+    tokio::time::sleep(3 * POLL).await;
+    let all = env.list_jobs(&ListParams::default()).await;
+    let mut names: Vec<String> = all.iter().map(ResourceExt::name_any).collect();
+    names.sort();
+    let mut expected = vec!["my-batch".to_string(), witness_mirror.name_any()];
+    expected.sort();
+    env.check(
+        names == expected,
+        format_args!(
+            "the namespace holds only the user's FlinkJob and the witness's mirror {expected:?}, \
+             no mirror of {finished:?}; found {names:?}"
+        ),
+        &all,
+    );
+
+    let now = env
+        .jobs()
+        .get("my-batch")
+        .await
+        .unwrap_or_else(|e| panic!("GET FlinkJob {}/my-batch: {e}", env.ns()));
+    env.check(
+        now.spec == created.spec
+            && now.metadata.labels == created.metadata.labels
+            && now.metadata.annotations == created.metadata.annotations
+            && now.metadata.owner_references == created.metadata.owner_references
+            && now.metadata.finalizers == created.metadata.finalizers
+            && now.metadata.generation == created.metadata.generation,
+        "the user's spec, labels, annotations, owner references, finalizers and generation are \
+         as created",
+        &now,
+    );
+    let foreign: Vec<String> = now
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| {
+            m.manager.as_deref() == Some(FIELD_MANAGER)
+                && m.subresource.as_deref() != Some("status")
+        })
+        .map(|m| format!("{:?} {:?}", m.operation, m.subresource))
+        .collect();
+    env.check(
+        foreign.is_empty(),
+        format_args!("flink-monitor wrote only the status subresource; it also wrote {foreign:?}"),
+        &now,
+    );
+}
+
+/// Deleting the Service removes the cluster from `/clusters`, and garbage collection
+/// removes its mirrors; a user's FlinkJob stays and says its cluster is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes cluster (KUBECONFIG), Java 17 and Python; see docs/e2e.md"]
+async fn deleting_the_service_forgets_the_cluster_and_collects_the_mirrors() {
+    let mut env = Env::new("gc").await;
+    let name = unique("clicks-stream");
+    let user = user_flinkjob("bystander", &unique("never-submitted"));
+    let bystander = env
+        .jobs()
+        .create(&PostParams::default(), &user)
+        .await
+        .unwrap_or_else(|e| panic!("creating FlinkJob {}/bystander: {e}", env.ns()));
+    env.flink.submit(&name, Kind::Stream).await;
+    env.create_service().await;
+    env.start_monitor().await;
+
+    env.wait_cluster("the cluster listed and reachable", |c| {
+        c.is_some_and(|c| c["reachable"] == true)
+    })
+    .await;
+    let mirror = env.wait_mirror(&name).await;
+    let mirror_name = mirror.name_any();
+    env.wait_job(&mirror_name, "the mirror RUNNING", |j| {
+        state(j) == Some("RUNNING")
+    })
+    .await;
+    env.wait_job(
+        "bystander",
+        "the bystander not found on a reachable cluster",
+        |j| condition(j, "Found").is_some_and(|c| c.status == "False" && c.reason == "JobNotFound"),
+    )
+    .await;
+
+    env.services()
+        .delete(SERVICE, &DeleteParams::background())
+        .await
+        .unwrap_or_else(|e| panic!("deleting Service {}/{SERVICE}: {e}", env.ns()));
+
+    env.wait_cluster("the cluster gone from /clusters", |c| c.is_none())
+        .await;
+    let mirrored = ListParams::default().labels(&format!("{MIRRORED_LABEL}=true"));
+    env.wait_until("the mirrors garbage-collected", async || {
+        let left = env.list_jobs(&mirrored).await;
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(show(&left))
+        }
+    })
+    .await;
+    let after = env
+        .wait_job("bystander", "the bystander's cluster not found", |j| {
+            condition(j, "Found")
+                .is_some_and(|c| c.status == "False" && c.reason == "ClusterNotFound")
+        })
+        .await;
+    env.check(
+        after.uid() == bystander.uid(),
+        "the user's FlinkJob is the one created, not deleted with the Service",
+        &after,
+    );
+
+    // Nothing comes back: no mirror is created again for a cluster that is gone.
+    tokio::time::sleep(3 * POLL).await;
+    let left = env.list_jobs(&mirrored).await;
+    env.check(left.is_empty(), "no mirror is created again", &left);
+    let clusters = env.clusters().await;
+    env.check(
+        clusters
+            .as_ref()
+            .is_ok_and(|c| c.iter().all(|c| c["id"] != env.cluster_id().as_str())),
+        "the cluster stays gone from /clusters",
+        &clusters,
+    );
+}
+
+/// A JobManager that goes away leaves the FlinkJob with its last known state, and
+/// `ClusterReachable=False`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes cluster (KUBECONFIG), Java 17 and Python; see docs/e2e.md"]
+async fn an_unreachable_jobmanager_leaves_the_last_state_with_cluster_reachable_false() {
+    let mut env = Env::new("unreachable").await;
+    let name = unique("payments-stream");
+    let jid = env.flink.submit(&name, Kind::Stream).await;
+    env.create_service().await;
+    env.start_monitor().await;
+    let mirror = env.wait_mirror(&name).await;
+    let mirror_name = mirror.name_any();
+    env.wait_job(
+        &mirror_name,
+        "the mirror RUNNING on a reachable cluster",
+        |j| state(j) == Some("RUNNING") && condition_is(j, "ClusterReachable", "True"),
+    )
+    .await;
+
+    // The JobManager dies at once (SIGKILL), as in a crash: the last state flink-monitor can
+    // have seen is RUNNING. A graceful `local-flink.sh stop` stops the TaskManager first, and
+    // the job may be seen RESTARTING before the JobManager's REST endpoint goes away.
+    env.flink.kill_jobmanager();
+    env.flink.stop().await;
+
+    let unreachable = env
+        .wait_job(&mirror_name, "ClusterReachable False", |j| {
+            condition_is(j, "ClusterReachable", "False")
+        })
+        .await;
+    env.check(
+        state(&unreachable) == Some("RUNNING")
+            && job_id(&unreachable) == Some(jid.as_str())
+            && condition(&unreachable, "ClusterReachable").is_some_and(|c| {
+                c.reason == "ClusterUnreachable" && c.message.contains(&env.cluster_id())
+            }),
+        "the last state RUNNING and the job id are kept; ClusterReachable False with reason \
+         ClusterUnreachable names the cluster",
+        &unreachable,
+    );
+    let cluster = env
+        .wait_cluster("the cluster listed unreachable", |c| {
+            c.is_some_and(|c| c["reachable"] == false)
+        })
+        .await;
+    env.check(
+        cluster
+            .as_ref()
+            .is_some_and(|c| c["lastError"].is_string() && c["jobs"] == 1),
+        "/clusters shows a lastError and still the one job of the last snapshot",
+        &cluster,
+    );
+    env.wait_event(&mirror_name, "a ClusterUnreachable warning", |e| {
+        e.reason.as_deref() == Some("ClusterUnreachable") && e.type_.as_deref() == Some("Warning")
+    })
+    .await;
+
+    // And it stays so: polls that keep failing do not erase what was known.
+    tokio::time::sleep(3 * POLL).await;
+    let later = env
+        .jobs()
+        .get(&mirror_name)
+        .await
+        .unwrap_or_else(|e| panic!("GET FlinkJob {}/{mirror_name}: {e}", env.ns()));
+    env.check(
+        state(&later) == Some("RUNNING")
+            && job_id(&later) == Some(jid.as_str())
+            && condition_is(&later, "ClusterReachable", "False"),
+        "several failed polls later the last state is still kept",
+        &later,
+    );
+}
+
+// ------------------------------------------------------------------------ the environment
+
+/// One test's world: a Kubernetes client, a local Flink, a temporary namespace and, once
+/// started, the monitor. Fields drop in order: the monitor, Flink, then the namespace.
+struct Env {
+    monitor: Option<Monitor>,
+    flink: LocalFlink,
+    namespace: TempNamespace,
+    client: Client,
+    http: reqwest::Client,
+}
+
+impl Env {
+    /// The CRD first (fails fast without a cluster), then Flink, then the namespace.
+    async fn new(scenario: &str) -> Self {
+        let client = Client::try_default().await.unwrap_or_else(|e| {
+            panic!("no Kubernetes client: {e}; set KUBECONFIG to a cluster (see docs/e2e.md)")
+        });
+        apply_crd(&client).await;
+        let flink = LocalFlink::start().await;
+        let namespace = TempNamespace::create(&client, scenario).await;
+        Self {
+            monitor: None,
+            flink,
+            namespace,
+            client,
+            http: http_client(),
+        }
+    }
+
+    fn ns(&self) -> &str {
+        &self.namespace.name
+    }
+
+    /// `<namespace>.<service>`: the id flink-monitor gives the discovered cluster.
+    fn cluster_id(&self) -> String {
+        format!("{}.{SERVICE}", self.ns())
+    }
+
+    fn jobs(&self) -> Api<FlinkJob> {
+        Api::namespaced(self.client.clone(), self.ns())
+    }
+
+    fn services(&self) -> Api<Service> {
+        Api::namespaced(self.client.clone(), self.ns())
+    }
+
+    fn monitor(&self) -> &Monitor {
+        self.monitor
+            .as_ref()
+            .unwrap_or_else(|| panic!("the test asked the monitor before starting it"))
+    }
+
+    /// Where to look when a check fails.
+    fn context(&self) -> String {
+        let monitor = self
+            .monitor
+            .as_ref()
+            .map_or_else(|| "monitor: not started".to_string(), Monitor::context);
+        format!(
+            "namespace: {} (deleted at the end; {KEEP_NAMESPACE}=1 keeps it if the test \
+             fails)\n{}\n{monitor}",
+            self.ns(),
+            self.flink.describe()
+        )
+    }
+
+    /// Fails the test with `what`, the object as YAML and the context, unless `ok`.
+    fn check(&self, ok: bool, what: impl Display, seen: &impl Serialize) {
+        if !ok {
+            panic!("{what}\nseen:\n{}\n{}", show(seen), self.context());
+        }
+    }
+
+    /// Calls `probe` until it answers Ok, for at most `PATIENCE`; then fails with `what` and
+    /// the last Err (what was seen).
+    async fn wait_until<T>(
+        &self,
+        what: &str,
+        mut probe: impl AsyncFnMut() -> Result<T, String>,
+    ) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match probe().await {
+                Ok(value) => return value,
+                Err(seen) if Instant::now() >= deadline => panic!(
+                    "{what}: not seen within {PATIENCE:?}\nlast seen:\n{seen}\n{}",
+                    self.context()
+                ),
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    /// The JobManager Service of the test: selects `app=flink, component=jobmanager`, port
+    /// `rest` 8081, and the annotation that sends flink-monitor to the local Flink.
+    async fn create_service(&self) -> Service {
+        let service = Service {
+            metadata: ObjectMeta {
+                name: Some(SERVICE.into()),
+                annotations: Some(BTreeMap::from([(
+                    REST_URL_ANNOTATION.to_string(),
+                    self.flink.url.clone(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ServiceSpec {
+                selector: Some(BTreeMap::from([
+                    ("app".to_string(), "flink".to_string()),
+                    ("component".to_string(), "jobmanager".to_string()),
+                ])),
+                ports: Some(vec![ServicePort {
+                    name: Some("rest".into()),
+                    port: 8081,
+                    target_port: Some(IntOrString::Int(8081)),
+                    protocol: Some("TCP".into()),
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        };
+        self.services()
+            .create(&PostParams::default(), &service)
+            .await
+            .unwrap_or_else(|e| panic!("creating Service {}/{SERVICE}: {e}", self.ns()))
+    }
+
+    async fn start_monitor(&mut self) {
+        let monitor = Monitor::start(self.ns()).await;
+        self.monitor = Some(monitor);
+    }
+
+    /// `/clusters` of the monitor, or why not.
+    async fn clusters(&self) -> Result<Vec<Value>, String> {
+        let url = format!("{}/clusters", self.monitor().base);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        match body["response"].as_array() {
+            Some(clusters) if status.is_success() => Ok(clusters.clone()),
+            _ => Err(format!("GET {url} -> {status}: {text}")),
+        }
+    }
+
+    /// Waits until this test's cluster, as `/clusters` lists it (None: not listed), is `ok`.
+    async fn wait_cluster(&self, what: &str, ok: impl Fn(Option<&Value>) -> bool) -> Option<Value> {
+        let id = self.cluster_id();
+        self.wait_until(what, async || {
+            let clusters = self.clusters().await?;
+            let ours = clusters.iter().find(|c| c["id"] == id.as_str());
+            if ok(ours) {
+                Ok(ours.cloned())
+            } else {
+                Err(format!("GET /clusters: {}", Value::Array(clusters)))
+            }
+        })
+        .await
+    }
+
+    async fn list_jobs(&self, params: &ListParams) -> Vec<FlinkJob> {
+        self.jobs()
+            .list(params)
+            .await
+            .unwrap_or_else(|e| panic!("listing FlinkJobs in {}: {e}", self.ns()))
+            .items
+    }
+
+    /// Waits until the FlinkJob `name` exists and is `ok`.
+    async fn wait_job(&self, name: &str, what: &str, ok: impl Fn(&FlinkJob) -> bool) -> FlinkJob {
+        let api = self.jobs();
+        self.wait_until(what, async || match api.get_opt(name).await {
+            Ok(Some(job)) if ok(&job) => Ok(job),
+            Ok(Some(job)) => Err(show(&job)),
+            Ok(None) => Err(format!("FlinkJob {}/{name} does not exist", self.ns())),
+            Err(e) => Err(format!("GET FlinkJob {}/{name}: {e}", self.ns())),
+        })
+        .await
+    }
+
+    /// Waits for the mirrored FlinkJob of the Flink job `job_name`.
+    async fn wait_mirror(&self, job_name: &str) -> FlinkJob {
+        let mirrored = ListParams::default().labels(&format!("{MIRRORED_LABEL}=true"));
+        let what = format!("a mirrored FlinkJob for the job {job_name:?}");
+        self.wait_until(&what, async || {
+            let jobs = self.list_jobs(&mirrored).await;
+            match jobs.iter().find(|j| j.spec.job_name == job_name) {
+                Some(job) => Ok(job.clone()),
+                None => Err(format!(
+                    "FlinkJobs labelled {MIRRORED_LABEL}=true:\n{}",
+                    show(&jobs)
+                )),
+            }
+        })
+        .await
+    }
+
+    /// Waits for an `events.k8s.io/v1` Event about the FlinkJob `name` that is `ok`.
+    async fn wait_event(&self, name: &str, what: &str, ok: impl Fn(&Event) -> bool) -> Event {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), self.ns());
+        self.wait_until(what, async || {
+            let events = api
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| format!("listing Events in {}: {e}", self.ns()))?;
+            let about: Vec<&Event> = events
+                .items
+                .iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+                .collect();
+            match about.iter().find(|e| ok(e)) {
+                Some(event) => Ok((*event).clone()),
+                None => Err(format!("Events about FlinkJob {name}:\n{}", show(&about))),
+            }
+        })
+        .await
+    }
+}
+
+/// A FlinkJob as a user would write it: naming a job on the test's Service, with labels
+/// and annotations of its own that flink-monitor must leave alone.
+fn user_flinkjob(name: &str, job_name: &str) -> FlinkJob {
+    let mut job = FlinkJob::new(
+        name,
+        FlinkJobSpec {
+            job_name: job_name.to_string(),
+            cluster: Some(SERVICE.to_string()),
+        },
+    );
+    job.metadata.labels = Some(BTreeMap::from([("team".to_string(), "data".to_string())]));
+    job.metadata.annotations = Some(BTreeMap::from([(
+        "example.com/owner".to_string(),
+        "e2e".to_string(),
+    )]));
+    job
+}
+
+fn state(job: &FlinkJob) -> Option<&str> {
+    job.status.as_ref()?.state.as_deref()
+}
+
+fn job_id(job: &FlinkJob) -> Option<&str> {
+    job.status.as_ref()?.job_id.as_deref()
+}
+
+fn condition<'a>(job: &'a FlinkJob, type_: &str) -> Option<&'a Condition> {
+    job.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+fn condition_is(job: &FlinkJob, type_: &str, status: &str) -> bool {
+    condition(job, type_).is_some_and(|c| c.status == status)
+}
+
+/// An object as YAML, without `managedFields` (noise in a failure message).
+fn show(seen: &impl Serialize) -> String {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.remove("managedFields");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    match serde_json::to_value(seen) {
+        Ok(mut value) => {
+            strip(&mut value);
+            serde_yaml::to_string(&value).unwrap_or_else(|e| format!("<not printable: {e}>"))
+        }
+        Err(e) => format!("<not printable: {e}>"),
+    }
+}
+
+/// A name no other job of this run uses, DNS-friendly.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", random_hex(6))
+}
+
+fn random_hex(len: usize) -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let bits = RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now()));
+    format!("{bits:016x}").chars().take(len).collect()
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"))
+}
+
+/// Where leases, Flink state dirs and monitor logs go.
+fn run_dir() -> PathBuf {
+    std::env::temp_dir().join("flink-monitor-e2e")
+}
+
+// ------------------------------------------------------------------------------ Kubernetes
+
+/// Server-side applies the FlinkJob CRD of this build and waits until it is Established.
+async fn apply_crd(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = FlinkJob::crd();
+    let name = crd.name_any();
+    api.patch(
+        &name,
+        &PatchParams::apply(E2E_MANAGER).force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "applying CRD {name}: {e} (does KUBECONFIG name a cluster where you may create CRDs?)"
+        )
+    });
+    let established = await_condition(api, &name, conditions::is_crd_established());
+    match tokio::time::timeout(PATIENCE, established).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("watching CRD {name}: {e}"),
+        Err(_) => panic!("CRD {name} was not Established within {PATIENCE:?}"),
+    }
+}
+
+/// A namespace for one test, deleted (with everything in it) when the guard drops, also
+/// when the test panics.
+struct TempNamespace {
+    name: String,
+}
+
+impl TempNamespace {
+    async fn create(client: &Client, scenario: &str) -> Self {
+        let name = format!("fm-e2e-{scenario}-{}", random_hex(6));
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(BTreeMap::from([(
+                    E2E_LABEL.to_string(),
+                    "true".to_string(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        eprintln!("kubernetes_e2e: namespace {name}");
+        let guard = Self { name };
+        // Established does not promise that every API server already serves the new kind:
+        // wait until FlinkJobs can be listed here.
+        let jobs: Api<FlinkJob> = Api::namespaced(client.clone(), &guard.name);
+        let deadline = Instant::now() + PATIENCE;
+        while let Err(e) = jobs.list(&ListParams::default().limit(1)).await {
+            assert!(
+                Instant::now() < deadline,
+                "FlinkJobs cannot be listed in {} within {PATIENCE:?}: {e}",
+                guard.name
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        guard
+    }
+}
+
+impl Drop for TempNamespace {
+    fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os(KEEP_NAMESPACE).is_some_and(|v| v == "1") {
+            eprintln!(
+                "kubernetes_e2e: {KEEP_NAMESPACE}=1: namespace {} is kept for a look; delete it \
+                 with `kubectl delete namespace {}`",
+                self.name, self.name
+            );
+            return;
+        }
+        // Drop cannot await, and the test's runtime may be unwinding: delete from a thread
+        // with a runtime and a client of its own.
+        let name = self.name.clone();
+        let deleted = std::thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("no runtime: {e}"))?;
+            runtime.block_on(async {
+                let client = Client::try_default()
+                    .await
+                    .map_err(|e| format!("no Kubernetes client: {e}"))?;
+                let api: Api<Namespace> = Api::all(client);
+                let params = DeleteParams::background();
+                let delete = api.delete(&name, &params);
+                match tokio::time::timeout(Duration::from_secs(30), delete).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(kube::Error::Api(status))) if status.is_not_found() => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("no answer within 30s".to_string()),
+                }
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the deleting thread panicked".to_string()));
+        match deleted {
+            Ok(()) => eprintln!("kubernetes_e2e: namespace {} deleted", self.name),
+            Err(e) => eprintln!(
+                "kubernetes_e2e: failed to delete namespace {}: {e}; delete it with \
+                 `kubectl delete namespace {}`",
+                self.name, self.name
+            ),
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------- local Flink
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Runs until cancelled; `--wait` returns once it is RUNNING.
+    Stream,
+    /// 200 records, then FINISHED; `--wait` returns once it is FINISHED.
+    Finish,
+}
+
+/// A Flink session cluster of this test on a leased port, stopped when dropped.
+struct LocalFlink {
+    url: String,
+    state: PathBuf,
+    http: reqwest::Client,
+    /// Closing it makes the watchdog stop the cluster (also if this process is killed).
+    watchdog: Option<ChildStdin>,
+    /// The port lease: an exclusive lock, held as long as the cluster may run.
+    _lease: File,
+}
+
+impl LocalFlink {
+    async fn start() -> Self {
+        let dir = run_dir();
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let (port, lease) = lease_port();
+        let state = dir.join(format!("flink-{port}"));
+        let watchdog = spawn_watchdog(&state, &lock_path(port));
+        let mut flink = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            state,
+            http: http_client(),
+            watchdog: Some(watchdog),
+            _lease: lease,
+        };
+        let started = Instant::now();
+        let port = port.to_string();
+        let args = [
+            "start",
+            "--port",
+            port.as_str(),
+            "--version",
+            FLINK_VERSION,
+            "--timeout",
+            "240",
+        ];
+        flink.url = flink.script(&args).await;
+        eprintln!(
+            "kubernetes_e2e: Flink {FLINK_VERSION} at {} in {:.1}s (logs: {})",
+            flink.url,
+            started.elapsed().as_secs_f64(),
+            flink.state.join("log").display()
+        );
+        flink
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Flink {FLINK_VERSION} at {} (state and logs: {})",
+            self.url,
+            self.state.display()
+        )
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(SCRIPT);
+        command
+            .args(args)
+            .env("LOCAL_FLINK_STATE", &self.state)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `local-flink.sh ARGS` and answers its stdout.
+    async fn script(&self, args: &[&str]) -> String {
+        let output = tokio::process::Command::from(self.command(args))
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("cannot run {SCRIPT}: {e}"));
+        script_result(args, &output).unwrap_or_else(|e| panic!("{e}\n{}", self.describe()))
+    }
+
+    /// Submits the test job `name`, waits until it is RUNNING (stream) or FINISHED, and
+    /// answers its job id.
+    async fn submit(&self, name: &str, kind: Kind) -> String {
+        let kind = match kind {
+            Kind::Stream => "stream",
+            Kind::Finish => "finish",
+        };
+        self.script(&["submit", name, kind, "--wait", "--timeout", "180"])
+            .await
+    }
+
+    /// Cancels a job through Flink's REST API: `PATCH /jobs/<jid>?mode=cancel`.
+    async fn cancel(&self, jid: &str) {
+        let url = format!("{}/jobs/{jid}?mode=cancel", self.url);
+        let response = self
+            .http
+            .patch(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PATCH {url}: {e}\n{}", self.describe()));
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(
+            status.as_u16(),
+            202,
+            "PATCH {url} answered {status}: {body}\n{}",
+            self.describe()
+        );
+    }
+
+    /// Kills the JobManager with SIGKILL: the pid `local-flink.sh start` recorded, after
+    /// checking that it is still the JobManager it started (its environment is marked).
+    fn kill_jobmanager(&self) {
+        let pid_file = self.state.join("jm.pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", pid_file.display()));
+        let pid = pid.trim();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let marker = format!("LOCAL_FLINK_STATE_DIR={}", self.state.display());
+        let ours = |wanted: &[u8]| environ.split(|b| *b == 0).any(|v| v == wanted);
+        assert!(
+            ours(b"LOCAL_FLINK_ROLE=jobmanager") && ours(marker.as_bytes()),
+            "pid {pid} from {} is not this test's running JobManager\n{}",
+            pid_file.display(),
+            self.describe()
+        );
+        let status = Command::new("bash")
+            .args(["-c", r#"kill -KILL "$1""#, "kill", pid])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+        assert!(status.success(), "kill -KILL {pid} failed: {status}");
+    }
+
+    /// Stops what is left of the cluster (`local-flink.sh stop`).
+    async fn stop(&self) {
+        self.script(&["stop"]).await;
+    }
+}
+
+impl Drop for LocalFlink {
+    fn drop(&mut self) {
+        let args = ["stop"];
+        match self.command(&args).output() {
+            Ok(output) => {
+                if let Err(e) = script_result(&args, &output) {
+                    eprintln!("kubernetes_e2e: {e}");
+                }
+            }
+            Err(e) => eprintln!("kubernetes_e2e: cannot run {SCRIPT} stop: {e}"),
+        }
+        // The watchdog finds nothing left to stop.
+        drop(self.watchdog.take());
+    }
+}
+
+fn lock_path(port: u16) -> PathBuf {
+    run_dir().join(format!("port-{port}.lock"))
+}
+
+/// Takes the first port of 18400-18499 whose lock is free and that nothing listens on.
+fn lease_port() -> (u16, File) {
+    for port in FLINK_PORTS {
+        let path = lock_path(port);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+        if file.try_lock().is_err() {
+            continue;
+        }
+        // Ours now: a cluster still running from this state dir was left by a dead run.
+        let state = run_dir().join(format!("flink-{port}"));
+        if state.join("jm.pid").exists() || state.join("tm.pid").exists() {
+            let _ = Command::new(SCRIPT)
+                .arg("stop")
+                .env("LOCAL_FLINK_STATE", &state)
+                .stdin(Stdio::null())
+                .output();
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return (port, file);
+        }
+    }
+    panic!(
+        "no free port in {}-{} (leases in {})",
+        FLINK_PORTS.start,
+        FLINK_PORTS.end - 1,
+        run_dir().display()
+    );
+}
+
+/// A shell that runs `local-flink.sh stop` once its stdin closes: when the guard drops or
+/// this process exits, however it exits. It takes the port's lock before stopping, so no
+/// other run leases the port meanwhile, and ignores SIGINT and SIGHUP (a Ctrl-C of the
+/// test run still ends in a clean stop).
+// Never waited for: it must outlive the guard, and it waits for the lease the guard holds.
+#[allow(clippy::zombie_processes)]
+fn spawn_watchdog(state: &Path, lock: &Path) -> ChildStdin {
+    let log_path = run_dir().join(format!(
+        "{}.watchdog.log",
+        state
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("flink")
+    ));
+    let log = File::create(&log_path)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
+    let log2 = log
+        .try_clone()
+        .unwrap_or_else(|e| panic!("cannot clone a file handle: {e}"));
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(r#"trap '' INT HUP; cat >/dev/null; exec 8>>"$1"; flock 8; exec "$0" stop"#)
+        .arg(SCRIPT)
+        .arg(lock)
+        .env("LOCAL_FLINK_STATE", state)
+        .stdin(Stdio::piped())
+        .stdout(log)
+        .stderr(log2)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the Flink watchdog shell: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap_or_else(|| panic!("the Flink watchdog has no stdin"))
+}
+
+fn script_result(args: &[&str], output: &std::process::Output) -> Result<String, String> {
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "local-flink.sh {} failed ({}); stdout: {stdout}; stderr:\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+// --------------------------------------------------------------------------------- monitor
+
+/// The real `flink-monitor run`, outside the cluster, watching one namespace.
+struct Monitor {
+    base: String,
+    log: PathBuf,
+    /// A shell running the binary; it stops it (SIGTERM, then SIGKILL) once `stdin` closes,
+    /// so no monitor outlives the test process, even a killed one.
+    wrapper: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Monitor {
+    /// Starts the monitor and waits until its HTTP server answers `/healthz`.
+    async fn start(namespace: &str) -> Self {
+        let log = run_dir().join(format!("{namespace}.monitor.log"));
+        let mut attempt = 1;
+        loop {
+            let port = free_port();
+            let mut monitor = Self::spawn(namespace, port, &log);
+            match monitor.wait_healthy().await {
+                Ok(()) => return monitor,
+                // Another process took the port between the probe and the bind: another one.
+                Err(why) if why.contains("failed to listen") && attempt < 5 => attempt += 1,
+                // Panics while the monitor is alive, so that its Drop keeps the log.
+                Err(why) => panic!(
+                    "flink-monitor did not start: {why}\n(log: {})",
+                    log.display()
+                ),
+            }
+        }
+    }
+
+    fn spawn(namespace: &str, port: u16, log: &Path) -> Self {
+        let out =
+            File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        let err = out
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot clone a file handle: {e}"));
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            // fd 3 is this test's pipe: once it closes, the monitor gets SIGTERM, then SIGKILL.
+            .arg(concat!(
+                r#"exec 3<&0; bin=$0; "$bin" "$@" </dev/null 3<&- & pid=$!; "#,
+                r#"{ cat <&3 >/dev/null; kill -TERM "$pid" 2>/dev/null || exit 0; "#,
+                r#"for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; "#,
+                r#"kill -KILL "$pid" 2>/dev/null; } & "#,
+                r#"wait "$pid""#
+            ))
+            .arg(BINARY)
+            .args(["run", "--kubernetes", "on", "--namespaces", namespace])
+            .args([
+                "--listen",
+                format!("127.0.0.1:{port}").as_str(),
+                "--poll-interval",
+                "1s",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .env("RUST_LOG", "info,flink_monitor=debug")
+            // Plain log lines without colour codes: the log is read from a file.
+            .env("NO_COLOR", "1");
+        // The developer's own settings must not leak into the flags under test.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("FLINK_MONITOR_") {
+                command.env_remove(name);
+            }
+        }
+        // The monitor reaches Flink on 127.0.0.1: never through a proxy. KUBECONFIG (and any
+        // proxy the API server needs) is inherited.
+        for variable in ["NO_PROXY", "no_proxy"] {
+            let mut value = std::env::var(variable).unwrap_or_default();
+            if !value.is_empty() {
+                value.push(',');
+            }
+            value.push_str("127.0.0.1,localhost");
+            command.env(variable, value);
+        }
+        let mut wrapper = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
+        let stdin = wrapper.stdin.take();
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            log: log.to_path_buf(),
+            wrapper,
+            stdin,
+        }
+    }
+
+    async fn wait_healthy(&mut self) -> Result<(), String> {
+        let http = http_client();
+        let url = format!("{}/healthz", self.base);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(Some(status)) = self.wrapper.try_wait() {
+                return Err(format!(
+                    "flink-monitor exited ({status}):\n{}",
+                    self.log_text()
+                ));
+            }
+            let answer = match http.get(&url).send().await {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) => format!("HTTP {}", response.status()),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{url} did not answer within {PATIENCE:?}: {answer}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log's path and its last lines.
+    fn context(&self) -> String {
+        let log = self.log_text();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(25)..].join("\n");
+        format!(
+            "monitor {} (log: {}), last log lines:\n{tail}",
+            self.base,
+            self.log.display()
+        )
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        // Closing the pipe makes the wrapper stop the monitor with SIGTERM.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.wrapper.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if matches!(self.wrapper.try_wait(), Ok(None)) {
+            let _ = self.wrapper.kill();
+            let _ = self.wrapper.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "kubernetes_e2e: the monitor's log is kept in {}",
+                self.log.display()
+            );
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// A port nothing listens on right now (the monitor binds it a moment later; a lost race is
+/// retried).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+}

@@ -8,21 +8,33 @@ use crate::crd::{FlinkJob, FlinkJobStatus};
 
 use super::status::{JobFacts, Observed};
 
-/// The clusters a FlinkJob may mean: `spec.cluster` as an id, else as a name in the
-/// FlinkJob's namespace; without it, every cluster discovered in that namespace.
+/// The clusters a FlinkJob may mean: `spec.cluster` as a name in the FlinkJob's namespace,
+/// else as a cluster id; without it, every cluster discovered in that namespace. A
+/// FlinkJob only sees clusters of its own namespace and static ones, so a tenant cannot
+/// read another namespace's jobs through it.
 pub fn candidate_clusters(
     registry: &Registry,
     namespace: &str,
     wanted: Option<&str>,
 ) -> Result<Vec<Arc<Cluster>>, String> {
     match wanted.filter(|w| !w.is_empty()) {
-        Some(wanted) => registry
-            .get(wanted)
-            .or_else(|| registry.get(&format!("{namespace}.{wanted}")))
-            .map(|c| vec![c])
-            .ok_or_else(|| {
-                format!("no cluster {wanted:?} is known (as an id, or as {namespace}.{wanted}); GET /clusters lists them")
-            }),
+        Some(wanted) => {
+            let cluster = registry
+                .get(&format!("{namespace}.{wanted}"))
+                .or_else(|| registry.get(wanted))
+                .ok_or_else(|| {
+                    format!(
+                        "no cluster {wanted:?} is known (as {namespace}.{wanted}, or as an id); GET /clusters lists them"
+                    )
+                })?;
+            match cluster.info().namespace.as_deref() {
+                Some(other) if other != namespace => Err(format!(
+                    "cluster {} is in namespace {other}; a FlinkJob may track clusters of its own namespace ({namespace}) or static ones",
+                    cluster.id()
+                )),
+                _ => Ok(vec![cluster]),
+            }
+        }
         None => {
             let clusters: Vec<_> = registry
                 .list()
@@ -31,7 +43,7 @@ pub fn candidate_clusters(
                 .collect();
             if clusters.is_empty() {
                 Err(format!(
-                    "no Flink cluster was discovered in namespace {namespace}; set spec.cluster to a cluster id"
+                    "no Flink cluster was discovered in namespace {namespace}; set spec.cluster to a static cluster's name"
                 ))
             } else {
                 Ok(clusters)
@@ -96,4 +108,75 @@ fn needs_exception(previous: Option<&FlinkJobStatus>, job: &JobFacts) -> bool {
             && p.last_exception.is_some()
     });
     failing && !known
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clusters::testing::{add_cluster, quiet_registry};
+    use crate::clusters::{ClusterInfo, ClusterSource};
+    use crate::flink::ClientSettings;
+
+    fn info(id: &str, namespace: Option<&str>, name: &str) -> ClusterInfo {
+        ClusterInfo {
+            id: id.into(),
+            namespace: namespace.map(String::from),
+            name: name.into(),
+            source: if namespace.is_some() {
+                ClusterSource::Service
+            } else {
+                ClusterSource::Static
+            },
+            url: "http://127.0.0.1:9".parse().unwrap(),
+            owner: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn names_in_the_own_namespace_win_and_other_namespaces_are_off_limits() {
+        let registry = quiet_registry(ClientSettings::default());
+        let none = serde_json::json!([]);
+        add_cluster(
+            &registry,
+            info("orders", None, "orders"),
+            none.clone(),
+            true,
+        )
+        .await;
+        add_cluster(
+            &registry,
+            info("team-a.orders", Some("team-a"), "orders"),
+            none.clone(),
+            true,
+        )
+        .await;
+        add_cluster(
+            &registry,
+            info("team-b.billing", Some("team-b"), "billing"),
+            none,
+            true,
+        )
+        .await;
+
+        let ids = |r: Result<Vec<Arc<Cluster>>, String>| {
+            r.map(|cs| cs.iter().map(|c| c.id().to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            ids(candidate_clusters(&registry, "team-a", Some("orders"))),
+            Ok(vec!["team-a.orders".to_string()])
+        );
+        assert_eq!(
+            ids(candidate_clusters(&registry, "team-b", Some("orders"))),
+            Ok(vec!["orders".to_string()]),
+            "static clusters are for everyone"
+        );
+        assert_eq!(
+            ids(candidate_clusters(&registry, "team-a", None)),
+            Ok(vec!["team-a.orders".to_string()])
+        );
+        let refused = candidate_clusters(&registry, "team-a", Some("team-b.billing")).unwrap_err();
+        assert!(refused.contains("namespace team-b"), "{refused}");
+        assert!(candidate_clusters(&registry, "team-c", None).is_err());
+        assert!(candidate_clusters(&registry, "team-a", Some("nope")).is_err());
+    }
 }

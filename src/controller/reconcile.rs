@@ -34,6 +34,8 @@ pub struct Context {
 /// of failures (an API server restart) does not come back as one burst.
 const RETRY_BASE: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(300);
+/// Failure counts kept at most; past that the counts restart (only the backoff resets).
+const MAX_TRACKED_FAILURES: usize = 10_000;
 /// A status write that takes longer than this is given up and retried.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -170,6 +172,11 @@ pub async fn write_status(
 pub fn error_policy(job: Arc<FlinkJob>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     let attempt = match ctx.failures.lock() {
         Ok(mut failures) => {
+            // FlinkJobs deleted while failing are never reconciled again: forget them
+            // rather than keep their counts forever.
+            if failures.len() >= MAX_TRACKED_FAILURES {
+                failures.clear();
+            }
             let count = failures.entry(object_key(&job)).or_insert(0);
             *count = count.saturating_add(1);
             *count

@@ -1,0 +1,61 @@
+# scripts/bench/lib.sh - helpers shared by the benchmark scripts (sourced, not run).
+# Every process a script starts goes through start_bg, and the EXIT trap stops exactly
+# those (by pid), also when the script fails.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+BIN="$ROOT/target/release/flink-monitor"
+EXAMPLES="$ROOT/target/release/examples"
+OUT="${BENCH_OUT:-$ROOT/target/bench}"
+RESULTS="$OUT/results.txt"
+CLK_TCK=$(getconf CLK_TCK)
+# The real interpreter, not a pyenv shim, so $! is the Python process itself.
+PY="$(python3 -c 'import sys; print(sys.executable)')"
+mkdir -p "$OUT"
+
+BG_PIDS=()
+log() { echo "bench: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+
+start_bg() { # LOGFILE CMD... ; sets BG_PID
+  local logfile=$1; shift
+  "$@" >"$logfile" 2>&1 &
+  BG_PID=$!
+  BG_PIDS+=("$BG_PID")
+}
+
+stop_pid() { # PID: TERM, then KILL after 5 s
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill "$pid" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+stop_all_bg() {
+  local pid
+  for pid in "${BG_PIDS[@]}"; do stop_pid "$pid"; done
+  BG_PIDS=()
+}
+
+wait_http() { # URL TIMEOUT_S: until it answers 200
+  local url=$1 timeout=${2:-30} t0
+  t0=$(date +%s)
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    [ $(( $(date +%s) - t0 )) -lt "$timeout" ] || return 1
+    sleep 0.05
+  done
+}
+
+cpu_ticks() { # PID: utime+stime in clock ticks (fields after the ")" of the comm)
+  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+status_kib() { # PID FIELD (VmRSS, VmHWM)
+  awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"
+}
+
+result() { # BENCH key=value...
+  echo "RESULT $*" | tee -a "$RESULTS"
+}
+
+load_avg() { cut -d' ' -f1-3 /proc/loadavg; }

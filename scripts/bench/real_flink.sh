@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# scripts/bench/real_flink.sh - benchmarks 1 (read path) and 3 (freshness) on a real Flink 2.3.
+#
+# Starts a real Flink 2.3.0 session cluster with scripts/local-flink.sh (REST 127.0.0.1:18320,
+# state in $BENCH_FLINK_STATE, default /tmp/flink-monitor-bench-flink, 20 slots) with 20 jobs:
+# 14 `stream` jobs at 1 record/s, 4 finished and 2 failed ones. flink-monitor watches it twice:
+# on 18321 with the default 5 s poll interval and on 18322 with 1 s.
+#  1. Read path: wrk -t1 -c32 (BENCH_WRK_SECONDS, default 10 s, after a 5 s warm-up; no CPU
+#     pinning: server and load generator share the 2 cores) against flink-monitor's
+#     jobs/overview/ and job/{uuid}/status/, and Flink's /jobs/overview and /jobs/{jid}.
+#  2. Freshness: cancel 8 stream jobs one by one through Flink's PATCH /jobs/{jid}?mode=cancel
+#     at a random moment and time until each monitor's job/{uuid}/status/ says CANCELED.
+# Flink, both monitors and everything else it started are stopped at the end, also on failure.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+FLINK_PORT=18320
+export LOCAL_FLINK_STATE="${BENCH_FLINK_STATE:-/tmp/flink-monitor-bench-flink}"
+LF="$ROOT/scripts/local-flink.sh"
+WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
+STREAMS=14
+FRESHNESS_JOBS=8
+cleanup() {
+  stop_all_bg
+  "$LF" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+command -v wrk >/dev/null || die "wrk is missing (apt-get install -y wrk; run-all.sh does it)"
+[ -x "$BIN" ] || die "build first: cargo build --release --bin flink-monitor"
+
+log "starting Flink 2.3.0 on 127.0.0.1:$FLINK_PORT (state $LOCAL_FLINK_STATE)"
+FLINK=$("$LF" start --port "$FLINK_PORT" --version 2.3.0 --slots 20 --tm-memory 1792m)
+for i in $(seq -w 0 $((STREAMS - 1))); do
+  "$LF" submit "bench-stream-$i" stream --rate 1 --wait >/dev/null
+done
+for i in 0 1 2 3; do "$LF" submit "bench-finish-$i" finish --count 20 --wait >/dev/null; done
+for i in 0 1; do "$LF" submit "bench-fail-$i" fail --count 5 --wait >/dev/null; done
+NJOBS=$(curl -fsS "$FLINK/jobs/overview" | "$PY" -c 'import json, sys; print(len(json.load(sys.stdin)["jobs"]))')
+log "Flink has $NJOBS jobs"
+
+start_bg "$OUT/monitor-5s.log" env RUST_LOG=warn "$BIN" run --listen 127.0.0.1:18321 --kubernetes off \
+  --cluster "flink=$FLINK" --poll-interval 5s
+start_bg "$OUT/monitor-1s.log" env RUST_LOG=warn "$BIN" run --listen 127.0.0.1:18322 --kubernetes off \
+  --cluster "flink=$FLINK" --poll-interval 1s
+MON=http://127.0.0.1:18321
+wait_http "$MON/readyz" 30 || die "flink-monitor (5s) not ready"
+wait_http "http://127.0.0.1:18322/readyz" 30 || die "flink-monitor (1s) not ready"
+JID=$(curl -fsS "$FLINK/jobs/overview" | "$PY" -c 'import json, sys
+print(next(j["jid"] for j in json.load(sys.stdin)["jobs"] if j["name"] == "bench-stream-00"))')
+# The monitors must list all jobs (at most one poll interval after the last submit).
+sleep 6
+
+wrk_run() { # LABEL URL
+  local label=$1 url=$2 out
+  wrk -t1 -c32 -d5s "$url" >/dev/null 2>&1 || true   # warm-up (JIT, connections, caches)
+  out=$(wrk -t1 -c32 -d"${WRK_SECONDS}s" --latency "$url")
+  echo "$out" > "$OUT/wrk-$label.txt"
+  echo "$out" | "$PY" "$ROOT/scripts/bench/parse_wrk.py" | { read -r line; result "read-$label" "$line" load="$(load_avg | tr ' ' '/')"; }
+}
+
+log "read path: wrk -t1 -c32 -d${WRK_SECONDS}s, 5 s warm-up each (load $(load_avg))"
+wrk_run monitor-overview "$MON/jobs/overview/"
+wrk_run flink-overview "$FLINK/jobs/overview"
+wrk_run monitor-status "$MON/job/bench-stream-00/status/"
+wrk_run flink-job "$FLINK/jobs/$JID"
+
+log "freshness: $FRESHNESS_JOBS cancels through Flink's REST API"
+JOBS=$(seq -w $((STREAMS - FRESHNESS_JOBS)) $((STREAMS - 1)) | sed 's/^/bench-stream-/' | paste -sd,)
+"$PY" "$ROOT/scripts/bench/freshness.py" --flink "$FLINK" --monitor "interval-5s=$MON" \
+  --monitor "interval-1s=http://127.0.0.1:18322" --jobs "$JOBS" --max-wait 5 | tee -a "$RESULTS"

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# scripts/bench/scale.sh - benchmark 2: 1,000 simulated JobManagers x 10 jobs.
+#
+# Starts the Flink REST *simulator* (examples/flink_sim: one process, JobManager i on
+# 127.0.1.1+i:18300, control on 127.0.0.1:18301), then measures, one after the other and
+# the same way, flink-monitor (127.0.0.1:18310) and the plain-Python peer
+# scripts/bench/py_peer.py (127.0.0.1:18311), each polling all 1,000 every 10 s:
+#   - time to ready: process start -> /readyz 200;
+#   - average CPU over BENCH_WINDOW s (default 60) from /proc/PID/stat, after a 12 s settle;
+#   - VmRSS / VmHWM at the end of the window;
+#   - poll cadence from the simulator: /jobs/overview calls per cluster in the window, and
+#     the shortest / longest gap between two polls of one cluster;
+#   - latency of the root jobs/overview/ (10,000 jobs): BENCH_OVERVIEW_N (20) sequential curls.
+# Needs target/release/flink-monitor and target/release/examples/flink_sim (run-all.sh builds them).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+trap stop_all_bg EXIT
+
+CLUSTERS=${BENCH_CLUSTERS:-1000}
+JOBS=${BENCH_JOBS:-10}
+WINDOW=${BENCH_WINDOW:-60}
+SETTLE=${BENCH_SETTLE:-12}
+OVERVIEW_N=${BENCH_OVERVIEW_N:-20}
+INTERVAL=10
+SIM_CTL=http://127.0.0.1:18301
+LIST="$OUT/sim-clusters.txt"
+[ -x "$BIN" ] && [ -x "$EXAMPLES/flink_sim" ] || die "build first: cargo build --release --bin flink-monitor --example flink_sim"
+# 1,000 listeners in the simulator and 1,000 keep-alive connections in each poller.
+ulimit -n 16384 2>/dev/null || true
+
+rm -f "$LIST"
+start_bg "$OUT/flink_sim.log" "$EXAMPLES/flink_sim" --clusters "$CLUSTERS" --jobs "$JOBS" \
+  --first-ip 127.0.1.1 --port 18300 --control 127.0.0.1:18301 --list-file "$LIST" --max-runtime 900s
+SIM_PID=$BG_PID
+wait_http "$SIM_CTL/stats" 60 || die "the simulator did not start; see $OUT/flink_sim.log"
+log "simulator up: $CLUSTERS JobManagers x $JOBS jobs (pid $SIM_PID)"
+
+measure() { # NAME PORT CMD...
+  local name=$1 port=$2; shift 2
+  local base="http://127.0.0.1:$port" t0 t1 ready_ms pid ticks0 ticks1 cpu rss hwm stats polls0 polls1
+  t0=$(date +%s%N)
+  start_bg "$OUT/$name.log" "$@"
+  pid=$BG_PID
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz" 2>/dev/null)" = 200 ]; do
+    kill -0 "$pid" 2>/dev/null || die "$name exited; see $OUT/$name.log"
+    [ $(( ($(date +%s%N) - t0) / 1000000000 )) -lt 120 ] || die "$name not ready in 120 s"
+    sleep 0.005
+  done
+  t1=$(date +%s%N)
+  ready_ms=$(( (t1 - t0) / 1000000 ))
+  log "$name ready in $ready_ms ms (pid $pid); settling ${SETTLE}s, then a ${WINDOW}s window (load $(load_avg))"
+  sleep "$SETTLE"
+  curl -fsS -X POST "$SIM_CTL/reset" >/dev/null
+  polls0=$(curl -fsS "$base/metrics" 2>/dev/null | awk '/^flink_monitor_polls_total/ {s += $NF} END {print s + 0}')
+  ticks0=$(cpu_ticks "$pid")
+  sleep "$WINDOW"
+  ticks1=$(cpu_ticks "$pid")
+  stats=$(curl -fsS "$SIM_CTL/stats")
+  polls1=$(curl -fsS "$base/metrics" 2>/dev/null | awk '/^flink_monitor_polls_total/ {s += $NF} END {print s + 0}')
+  rss=$(status_kib "$pid" VmRSS); hwm=$(status_kib "$pid" VmHWM)
+  cpu=$(awk -v d=$((ticks1 - ticks0)) -v hz="$CLK_TCK" -v w="$WINDOW" 'BEGIN {printf "%.4f", d / hz / w}')
+  # The root overview of every job, after the window so it does not count in the CPU.
+  local times size
+  times=$(for i in $(seq "$OVERVIEW_N"); do
+    curl -s -o /dev/null -w '%{time_total} %{size_download} %{http_code}\n' "$base/jobs/overview/"; done)
+  echo "$times" > "$OUT/$name-overview-times.txt"
+  size=$(echo "$times" | awk 'NR == 1 {print $2}')
+  local lat
+  lat=$(echo "$times" | awk '$3 == 200 {print $1 * 1000}' | sort -n | awk '{a[NR] = $1} END {
+    if (NR == 0) {print "nan nan nan nan"; exit}
+    printf "%.1f %.1f %.1f %d", a[int((NR + 1) / 2)], a[int(NR * 0.9 + 0.5) > 0 ? int(NR * 0.9 + 0.5) : 1], a[NR], NR}')
+  local p50 p90 pmax nok
+  read -r p50 p90 pmax nok <<<"$lat"
+  local cad
+  cad=$(echo "$stats" | "$PY" -c 'import json, sys
+s = json.load(sys.stdin)
+p, g = s["polls_per_cluster"], s["poll_gap_ms"]
+print(p["min"], p["max"], p["never"], round(g["min"] or 0), round(g["max"] or 0), s["calls"]["jobs_overview"], s["calls"]["config"])')
+  local pmin pmaxc never gmin gmax total configs
+  read -r pmin pmaxc never gmin gmax total configs <<<"$cad"
+  result "scale-$name" clusters="$CLUSTERS" jobs=$((CLUSTERS * JOBS)) ready_ms="$ready_ms" cpu_cores="$cpu" \
+    rss_mib="$(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}')" hwm_mib="$(awk -v k="$hwm" 'BEGIN {printf "%.1f", k / 1024}')" \
+    window_s="$WINDOW" polls_in_window="$total" polls_per_cluster_min="$pmin" polls_per_cluster_max="$pmaxc" \
+    clusters_not_polled="$never" poll_gap_min_ms="$gmin" poll_gap_max_ms="$gmax" \
+    self_counted_polls=$((polls1 - polls0)) config_calls="$configs" \
+    overview_p50_ms="$p50" overview_p90_ms="$p90" overview_max_ms="$pmax" overview_ok="$nok/$OVERVIEW_N" overview_bytes="$size" \
+    load="$(load_avg | tr ' ' '/')"
+  stop_pid "$pid"
+}
+
+export FLINK_MONITOR_CLUSTERS
+FLINK_MONITOR_CLUSTERS=$(cat "$LIST")
+measure flink-monitor 18310 env RUST_LOG=warn "$BIN" run --listen 127.0.0.1:18310 --kubernetes off \
+  --poll-interval "${INTERVAL}s"
+unset FLINK_MONITOR_CLUSTERS
+measure py-peer 18311 "$PY" "$ROOT/scripts/bench/py_peer.py" --listen 127.0.0.1:18311 --interval "$INTERVAL" \
+  --clusters-file "$LIST" --max-runtime 600

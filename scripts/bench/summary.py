@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""summary.py RESULTS_FILE - the figures of one run-all.sh run as a table: ours vs peer,
+ratios, and each target met or missed."""
+import sys
+
+rows = {}
+for line in open(sys.argv[1]):
+    if not line.startswith("RESULT "):
+        continue
+    parts = line.split()
+    rows[parts[1]] = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
+
+
+def f(bench, key):
+    try:
+        return float(rows[bench][key])
+    except (KeyError, ValueError):
+        return None
+
+
+out = []
+
+
+def row(what, ours, peer, ratio, target, met):
+    out.append((what, ours, peer, ratio, target, "-" if met is None else ("MET" if met else "MISSED")))
+
+
+def fmt(v, spec="%.0f"):
+    return "n/a" if v is None else spec % v
+
+
+# 1. read path
+for label, ours, peer, want in [("jobs/overview/ vs Flink /jobs/overview", "read-monitor-overview", "read-flink-overview", 20),
+                                 ("job/{uuid}/status/ vs Flink /jobs/{jid}", "read-monitor-status", "read-flink-job", 5)]:
+    a, b = f(ours, "rps"), f(peer, "rps")
+    ratio = a / b if a and b else None
+    row(label + ": req/s", fmt(a), fmt(b), fmt(ratio, "%.1fx"), ">= %dx" % want, None if ratio is None else ratio >= want)
+    row(label + ": p50 ms", fmt(f(ours, "p50_ms"), "%.3f"), fmt(f(peer, "p50_ms"), "%.3f"), "", "", None)
+    p99 = f(ours, "p99_ms")
+    row(label + ": p99 ms", fmt(p99, "%.3f"), fmt(f(peer, "p99_ms"), "%.3f"), "", "<= 2 ms", None if p99 is None else p99 <= 2)
+
+# 2. scale
+o, p = "scale-flink-monitor", "scale-py-peer"
+
+
+def scale(what, key, spec, target, ok):
+    a, b = f(o, key), f(p, key)
+    ratio = b / a if a and b else None
+    row(what, fmt(a, spec), fmt(b, spec), fmt(ratio, "%.1fx less") if ratio else "", target,
+        None if ok is None or a is None else ok(a))
+
+
+scale("scale: time to ready (ms)", "ready_ms", "%.0f", "<= 1000 ms", lambda v: v <= 1000)
+scale("scale: average CPU (cores)", "cpu_cores", "%.4f", "<= 0.02", lambda v: v <= 0.02)
+scale("scale: VmRSS (MiB)", "rss_mib", "%.1f", "<= 40 MiB", lambda v: v <= 40)
+scale("scale: VmHWM (MiB)", "hwm_mib", "%.1f", "", None)
+scale("scale: root jobs/overview/ p50 (ms)", "overview_p50_ms", "%.1f", "<= 50 ms", lambda v: v <= 50)
+scale("scale: root jobs/overview/ max (ms)", "overview_max_ms", "%.1f", "", None)
+if o in rows:
+    for name in (o, p):
+        r = rows.get(name)
+        if not r:
+            continue
+        window, per = float(r["window_s"]), float(r["window_s"]) / 10
+        ok = (float(r["polls_per_cluster_min"]) >= per - 1 and float(r["polls_per_cluster_max"]) <= per + 1
+              and float(r["clusters_not_polled"]) == 0 and 9000 <= float(r["poll_gap_min_ms"])
+              and float(r["poll_gap_max_ms"]) <= 11000)
+        row("scale: cadence (%s)" % name.replace("scale-", ""),
+            "%s polls in %ss; per cluster %s..%s; gap %s..%s ms" % (r["polls_in_window"], r["window_s"],
+                                                                  r["polls_per_cluster_min"], r["polls_per_cluster_max"],
+                                                                  r["poll_gap_min_ms"], r["poll_gap_max_ms"]),
+            "", "", "1 poll / cluster / 10 s", ok)
+
+# 3. freshness
+for interval, key in [(5, "freshness-interval-5s"), (1, "freshness-interval-1s")]:
+    mx, med = f(key, "max_s"), f(key, "median_s")
+    row("freshness, poll every %d s: median / max (s)" % interval,
+        "%s / %s" % (fmt(med, "%.2f"), fmt(mx, "%.2f")),
+        "Flink itself: %s / %s" % (fmt(f("freshness-flink_jobsoverview", "median_s"), "%.2f"),
+                                   fmt(f("freshness-flink_jobsoverview", "max_s"), "%.2f")),
+        "", "<= %d s" % (interval + 1), None if mx is None else mx <= interval + 1)
+
+# 4. write amplification
+w = rows.get("write_amplification")
+if w:
+    row("writes: PATCH in steady rounds (10,000 jobs)", w["steady_patches"] + " in %s rounds" % w["steady_rounds"], "", "",
+        "0", w["steady_patches"] == "0")
+    row("writes: one PATCH per state change", w["changes_written_once"], "", "", "exactly 1", w["changes_written_once"].lower() == "true")
+    row("writes: steady reconcile of 10,000 jobs (ms)", w["steady_reconcile_ms_per_10k"], "", "", "", None)
+
+# 5. coalescing
+c = rows.get("coalescing")
+if c:
+    row("coalescing: Flink calls for 200 concurrent statusAndMetrics",
+        "%s (+%s spread over 0.5 s)" % (c["calls_burst"], c["calls_spread_same_ttl"]),
+        "cache off: %s" % c["calls_uncached"], c["ratio_uncached_vs_cached"] + "x fewer", "<= 1 set (6)",
+        c["ok"].lower() == "true")
+
+widths = [max(len(str(r[i])) for r in out + [("what", "ours", "peer", "ratio", "target", "")]) for i in range(6)]
+head = ("figure", "flink-monitor", "peer", "ratio", "target", "")
+print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
+print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+for r in out:
+    print("| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths)) + " |")

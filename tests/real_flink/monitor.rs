@@ -53,7 +53,15 @@ impl Answer {
 
 impl fmt::Display for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text: String = self.text.chars().take(4000).collect();
+        // Long bodies keep their start and their end, where `metrics` and `messages` are.
+        let chars: Vec<char> = self.text.chars().collect();
+        let text: String = if chars.len() > 4000 {
+            let head: String = chars[..2500].iter().collect();
+            let tail: String = chars[chars.len() - 1500..].iter().collect();
+            format!("{head} [... {} characters ...] {tail}", chars.len() - 4000)
+        } else {
+            self.text.clone()
+        };
         write!(
             f,
             "{} {} -> HTTP {}: {text}",
@@ -143,7 +151,8 @@ impl Monitor {
             .stdin(Stdio::piped())
             .stdout(out)
             .stderr(err)
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
         // The developer's own settings must not leak into the flags under test.
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("FLINK_MONITOR_") {

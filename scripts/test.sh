@@ -132,7 +132,7 @@ install_flink
 cleanup_clusters
 trap cleanup_clusters EXIT
 
-say "cargo test --all-targets $* (the real-Flink tests start Flink ${FLINK_VERSIONS[*]} on ports 18100-18199)"
+say "cargo test --all-targets${*:+ $*} (the real-Flink tests start Flink ${FLINK_VERSIONS[*]} on ports 18100-18199)"
 T1=$(date +%s)
 status=0
 cargo test --all-targets "$@" || status=$?

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh - THE test command: every test of flink-monitor, the real-Flink ones included.
 #
-#   scripts/test.sh [ARGS...]      runs `cargo test --all-targets ARGS...`
+#   scripts/test.sh [ARGS...]      runs `cargo test --all-targets ARGS...`, then the Helm
+#                                  chart checks (scripts/chart-check.sh --all)
 #
 # Before that it makes sure that what the real-Flink tests (tests/real_flink.rs) need is there:
 #   - a JDK 11+ with javac (17 preferred), curl, python3 with pip: installed with apt-get when
@@ -137,4 +138,12 @@ T1=$(date +%s)
 status=0
 cargo test --all-targets "$@" || status=$?
 say "cargo test finished in $(( $(date +%s) - T1 ))s with exit code $status"
+[ "$status" = 0 ] || exit "$status"
+
+# The Helm chart: helm lint (a real Helm engine), render + Kubernetes schema validation,
+# RBAC equal to `flink-monitor rbac`, the CRD copy; then the checks' own self-test.
+say "scripts/chart-check.sh --all"
+T1=$(date +%s)
+FLINK_MONITOR_BIN="${FLINK_MONITOR_BIN:-$ROOT/target/debug/flink-monitor}" "$ROOT/scripts/chart-check.sh" --all || status=$?
+say "chart checks finished in $(( $(date +%s) - T1 ))s with exit code $status"
 exit "$status"

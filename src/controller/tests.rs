@@ -356,7 +356,11 @@ async fn refused_writes_are_retried_until_the_truth_is_written() {
     let ctx = Arc::new(ctx);
     let job = Arc::new(flink_job("orders", "orders-enrichment"));
     // The job changes state while the API server refuses writes.
-    for (code, reason) in [(500, "InternalError"), (409, "Conflict")] {
+    for (code, reason) in [
+        (500, "InternalError"),
+        (409, "Conflict"),
+        (429, "TooManyRequests"),
+    ] {
         let handle = tokio::spawn({
             let (job, ctx) = (job.clone(), ctx.clone());
             async move { super::reconcile(job, ctx).await }
@@ -372,7 +376,7 @@ async fn refused_writes_are_retried_until_the_truth_is_written() {
         let error = handle.await.unwrap().unwrap_err();
         super::error_policy(job.clone(), &error, ctx.clone());
     }
-    assert_eq!(ctx.failures.lock().unwrap().get("team-a/orders"), Some(&2));
+    assert_eq!(ctx.failures.lock().unwrap().get("team-a/orders"), Some(&3));
     let cluster = registry.get("team-a.orders").unwrap();
     let mut status = (*cluster.status()).clone();
     status.snapshot = Some(Arc::new(crate::clusters::JobsSnapshot::new(
@@ -415,4 +419,21 @@ async fn after_a_restart_the_same_truth_causes_no_write() {
         ReconcileOutcome::Unchanged
     );
     api.expect_nothing().await;
+}
+
+#[tokio::test]
+async fn a_write_the_api_server_never_answers_is_given_up_and_retried() {
+    let registry = registry_with(running_jobs(), true).await;
+    let (ctx, mut api, _leading) = context(registry, true);
+    let job = flink_job("orders", "orders-enrichment");
+    // From here on, time only moves when every task waits: the timeout fires at once.
+    tokio::time::pause();
+    let handle = tokio::spawn(async move { reconcile_inner(&job, &ctx).await });
+    let (request, _held_answer) = api.0.next_request().await.expect("the status write");
+    assert_eq!(request.method(), http::Method::PATCH);
+    let error = handle.await.unwrap().unwrap_err();
+    assert!(
+        matches!(error, super::ReconcileError::WriteTimeout { .. }),
+        "{error}"
+    );
 }

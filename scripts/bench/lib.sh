@@ -3,7 +3,7 @@
 # those (by pid), also when the script fails.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
-BIN="$ROOT/target/release/flink-monitor"
+BIN="${BENCH_BIN:-$ROOT/target/release/flink-monitor}"
 EXAMPLES="$ROOT/target/release/examples"
 OUT="${BENCH_OUT:-$ROOT/target/bench}"
 RESULTS="$OUT/results.txt"

@@ -5,9 +5,11 @@
 # state in $BENCH_FLINK_STATE, default /tmp/flink-monitor-bench-flink, 20 slots) with 20 jobs:
 # 14 `stream` jobs at 1 record/s, 4 finished and 2 failed ones. flink-monitor watches it twice:
 # on 18321 with the default 5 s poll interval and on 18322 with 1 s.
-#  1. Read path: wrk -t1 -c32 (BENCH_WRK_SECONDS, default 10 s, after a 5 s warm-up; no CPU
-#     pinning: server and load generator share the 2 cores) against flink-monitor's
-#     jobs/overview/ and job/{uuid}/status/, and Flink's /jobs/overview and /jobs/{jid}.
+#  1. Read path: wrk -t1 -c32 (BENCH_WRK_SECONDS, default 10 s, after a 5 s warm-up) against flink-monitor's
+#     jobs/overview/ and job/{uuid}/status/, and Flink's /jobs/overview and /jobs/{jid}; and
+#     flink-monitor's /healthz, the ceiling of what wrk and a server reach here. Twice: first
+#     with no pinning (servers and wrk share the 2 cores), then pinned with taskset (every
+#     thread of Flink's JM and TM and of flink-monitor on CPU 1, wrk on CPU 0).
 #  2. Freshness: cancel 8 stream jobs one by one through Flink's PATCH /jobs/{jid}?mode=cancel
 #     at a random moment and time until each monitor's job/{uuid}/status/ says CANCELED.
 # Flink, both monitors and everything else it started are stopped at the end, also on failure.
@@ -50,19 +52,31 @@ print(next(j["jid"] for j in json.load(sys.stdin)["jobs"] if j["name"] == "bench
 # The monitors must list all jobs (at most one poll interval after the last submit).
 sleep 6
 
+WRK=(wrk)
 wrk_run() { # LABEL URL
   local label=$1 url=$2 out
-  wrk -t1 -c32 -d5s "$url" >/dev/null 2>&1 || true   # warm-up (JIT, connections, caches)
-  out=$(wrk -t1 -c32 -d"${WRK_SECONDS}s" --latency "$url")
+  "${WRK[@]}" -t1 -c32 -d5s "$url" >/dev/null 2>&1 || true   # warm-up (JIT, connections, caches)
+  out=$("${WRK[@]}" -t1 -c32 -d"${WRK_SECONDS}s" --latency "$url")
   echo "$out" > "$OUT/wrk-$label.txt"
   echo "$out" | "$PY" "$ROOT/scripts/bench/parse_wrk.py" | { read -r line; result "read-$label" "$line" load="$(load_avg | tr ' ' '/')"; }
 }
 
-log "read path: wrk -t1 -c32 -d${WRK_SECONDS}s, 5 s warm-up each (load $(load_avg))"
-wrk_run monitor-overview "$MON/jobs/overview/"
-wrk_run flink-overview "$FLINK/jobs/overview"
-wrk_run monitor-status "$MON/job/bench-stream-00/status/"
-wrk_run flink-job "$FLINK/jobs/$JID"
+read_path() { # LABEL-PREFIX
+  wrk_run "${1}monitor-overview" "$MON/jobs/overview/"
+  wrk_run "${1}flink-overview" "$FLINK/jobs/overview"
+  wrk_run "${1}monitor-status" "$MON/job/bench-stream-00/status/"
+  wrk_run "${1}flink-job" "$FLINK/jobs/$JID"
+  # The ceiling of this setup: flink-monitor's cheapest endpoint (no snapshot, no Flink).
+  wrk_run "${1}monitor-healthz" "$MON/healthz"
+}
+SERVER_PIDS=("$(cat "$LOCAL_FLINK_STATE/jm.pid")" "$(cat "$LOCAL_FLINK_STATE/tm.pid")" "${BG_PIDS[@]}")
+log "read path, shared cores: wrk -t1 -c32 -d${WRK_SECONDS}s, 5 s warm-up each (load $(load_avg))"
+read_path ""
+log "read path, pinned: every thread of Flink (JM, TM) and flink-monitor on CPU 1, wrk on CPU 0 (load $(load_avg))"
+for pid in "${SERVER_PIDS[@]}"; do taskset -a -cp 1 "$pid" >/dev/null; done
+WRK=(taskset -c 0 wrk)
+read_path "pinned-"
+for pid in "${SERVER_PIDS[@]}"; do taskset -a -cp 0-1 "$pid" >/dev/null; done
 
 log "freshness: $FRESHNESS_JOBS cancels through Flink's REST API"
 JOBS=$(seq -w $((STREAMS - FRESHNESS_JOBS)) $((STREAMS - 1)) | sed 's/^/bench-stream-/' | paste -sd,)

@@ -7,7 +7,7 @@
 # scripts/bench/py_peer.py (127.0.0.1:18311), each polling all 1,000 every 10 s:
 #   - time to ready: process start -> /readyz 200;
 #   - average CPU over BENCH_WINDOW s (default 60) from /proc/PID/stat, after a 12 s settle;
-#   - VmRSS / VmHWM at the end of the window;
+#   - VmRSS / VmHWM / RssAnon (VmRSS less the mapped binary and libraries) at the end of the window;
 #   - poll cadence from the simulator: /jobs/overview calls per cluster in the window, and
 #     the shortest / longest gap between two polls of one cluster;
 #   - latency of the root jobs/overview/ (10,000 jobs): BENCH_OVERVIEW_N (20) sequential curls.
@@ -37,7 +37,7 @@ log "simulator up: $CLUSTERS JobManagers x $JOBS jobs (pid $SIM_PID)"
 
 measure() { # NAME PORT CMD...
   local name=$1 port=$2; shift 2
-  local base="http://127.0.0.1:$port" t0 t1 ready_ms pid ticks0 ticks1 cpu rss hwm stats polls0 polls1
+  local base="http://127.0.0.1:$port" t0 t1 ready_ms pid ticks0 ticks1 cpu rss hwm anon stats polls0 polls1
   t0=$(date +%s%N)
   start_bg "$OUT/$name.log" "$@"
   pid=$BG_PID
@@ -51,13 +51,13 @@ measure() { # NAME PORT CMD...
   log "$name ready in $ready_ms ms (pid $pid); settling ${SETTLE}s, then a ${WINDOW}s window (load $(load_avg))"
   sleep "$SETTLE"
   curl -fsS -X POST "$SIM_CTL/reset" >/dev/null
-  polls0=$(curl -fsS "$base/metrics" 2>/dev/null | awk '/^flink_monitor_polls_total/ {s += $NF} END {print s + 0}')
+  polls0=$({ curl -fsS "$base/metrics" 2>/dev/null || true; } | awk '/^flink_monitor_polls_total/ {s += $NF} END {print s + 0}')
   ticks0=$(cpu_ticks "$pid")
   sleep "$WINDOW"
   ticks1=$(cpu_ticks "$pid")
   stats=$(curl -fsS "$SIM_CTL/stats")
-  polls1=$(curl -fsS "$base/metrics" 2>/dev/null | awk '/^flink_monitor_polls_total/ {s += $NF} END {print s + 0}')
-  rss=$(status_kib "$pid" VmRSS); hwm=$(status_kib "$pid" VmHWM)
+  polls1=$({ curl -fsS "$base/metrics" 2>/dev/null || true; } | awk '/^flink_monitor_polls_total/ {s += $NF} END {print s + 0}')
+  rss=$(status_kib "$pid" VmRSS); hwm=$(status_kib "$pid" VmHWM); anon=$(status_kib "$pid" RssAnon)
   cpu=$(awk -v d=$((ticks1 - ticks0)) -v hz="$CLK_TCK" -v w="$WINDOW" 'BEGIN {printf "%.4f", d / hz / w}')
   # The root overview of every job, after the window so it does not count in the CPU.
   local times size
@@ -68,7 +68,8 @@ measure() { # NAME PORT CMD...
   local lat
   lat=$(echo "$times" | awk '$3 == 200 {print $1 * 1000}' | sort -n | awk '{a[NR] = $1} END {
     if (NR == 0) {print "nan nan nan nan"; exit}
-    printf "%.1f %.1f %.1f %d", a[int((NR + 1) / 2)], a[int(NR * 0.9 + 0.5) > 0 ? int(NR * 0.9 + 0.5) : 1], a[NR], NR}')
+    i = int(NR * 0.9 + 0.5); if (i < 1) i = 1
+    printf "%.1f %.1f %.1f %d", a[int((NR + 1) / 2)], a[i], a[NR], NR}')
   local p50 p90 pmax nok
   read -r p50 p90 pmax nok <<<"$lat"
   local cad
@@ -80,6 +81,7 @@ print(p["min"], p["max"], p["never"], round(g["min"] or 0), round(g["max"] or 0)
   read -r pmin pmaxc never gmin gmax total configs <<<"$cad"
   result "scale-$name" clusters="$CLUSTERS" jobs=$((CLUSTERS * JOBS)) ready_ms="$ready_ms" cpu_cores="$cpu" \
     rss_mib="$(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}')" hwm_mib="$(awk -v k="$hwm" 'BEGIN {printf "%.1f", k / 1024}')" \
+    rss_anon_mib="$(awk -v k="$anon" 'BEGIN {printf "%.1f", k / 1024}')" \
     window_s="$WINDOW" polls_in_window="$total" polls_per_cluster_min="$pmin" polls_per_cluster_max="$pmaxc" \
     clusters_not_polled="$never" poll_gap_min_ms="$gmin" poll_gap_max_ms="$gmax" \
     self_counted_polls=$((polls1 - polls0)) config_calls="$configs" \

@@ -30,14 +30,21 @@ def fmt(v, spec="%.0f"):
 
 
 # 1. read path
-for label, ours, peer, want in [("jobs/overview/ vs Flink /jobs/overview", "read-monitor-overview", "read-flink-overview", 20),
-                                 ("job/{uuid}/status/ vs Flink /jobs/{jid}", "read-monitor-status", "read-flink-job", 5)]:
+for pin, how in [("", "shared cores"), ("pinned-", "pinned")]:
+  for label, ours, peer, want in [("jobs/overview/ vs Flink /jobs/overview", "read-%smonitor-overview" % pin, "read-%sflink-overview" % pin, 20),
+                                   ("job/{uuid}/status/ vs Flink /jobs/{jid}", "read-%smonitor-status" % pin, "read-%sflink-job" % pin, 5)]:
+    if ours not in rows:
+        continue
+    label = "%s (%s)" % (label, how)
     a, b = f(ours, "rps"), f(peer, "rps")
     ratio = a / b if a and b else None
     row(label + ": req/s", fmt(a), fmt(b), fmt(ratio, "%.1fx"), ">= %dx" % want, None if ratio is None else ratio >= want)
     row(label + ": p50 ms", fmt(f(ours, "p50_ms"), "%.3f"), fmt(f(peer, "p50_ms"), "%.3f"), "", "", None)
     p99 = f(ours, "p99_ms")
     row(label + ": p99 ms", fmt(p99, "%.3f"), fmt(f(peer, "p99_ms"), "%.3f"), "", "<= 2 ms", None if p99 is None else p99 <= 2)
+  h = f("read-%smonitor-healthz" % pin, "rps")
+  if h:
+    row("ceiling (%s): flink-monitor /healthz req/s, p99 ms" % how, "%s, %s" % (fmt(h), fmt(f("read-%smonitor-healthz" % pin, "p99_ms"), "%.3f")), "", "", "", None)
 
 # 2. scale
 o, p = "scale-flink-monitor", "scale-py-peer"
@@ -54,6 +61,7 @@ scale("scale: time to ready (ms)", "ready_ms", "%.0f", "<= 1000 ms", lambda v: v
 scale("scale: average CPU (cores)", "cpu_cores", "%.4f", "<= 0.02", lambda v: v <= 0.02)
 scale("scale: VmRSS (MiB)", "rss_mib", "%.1f", "<= 40 MiB", lambda v: v <= 40)
 scale("scale: VmHWM (MiB)", "hwm_mib", "%.1f", "", None)
+scale("scale: RssAnon (MiB; VmRSS less mapped files)", "rss_anon_mib", "%.1f", "", None)
 scale("scale: root jobs/overview/ p50 (ms)", "overview_p50_ms", "%.1f", "<= 50 ms", lambda v: v <= 50)
 scale("scale: root jobs/overview/ max (ms)", "overview_max_ms", "%.1f", "", None)
 if o in rows:

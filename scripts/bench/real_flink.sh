@@ -8,8 +8,9 @@
 #  1. Read path: wrk -t1 -c32 (BENCH_WRK_SECONDS, default 10 s, after a 5 s warm-up) against flink-monitor's
 #     jobs/overview/ and job/{uuid}/status/, and Flink's /jobs/overview and /jobs/{jid}; and
 #     flink-monitor's /healthz, the ceiling of what wrk and a server reach here. Twice: first
-#     with no pinning (servers and wrk share the 2 cores), then pinned with taskset (every
-#     thread of Flink's JM and TM and of flink-monitor on CPU 1, wrk on CPU 0).
+#     with no pinning (servers and wrk share the 2 cores), then pinned with taskset: every
+#     thread of the measured server (Flink's JM and TM, or flink-monitor) alone on CPU 1,
+#     wrk and the other servers on CPU 0.
 #  2. Freshness: cancel 8 stream jobs one by one through Flink's PATCH /jobs/{jid}?mode=cancel
 #     at a random moment and time until each monitor's job/{uuid}/status/ says CANCELED.
 # Flink, both monitors and everything else it started are stopped at the end, also on failure.
@@ -61,22 +62,36 @@ wrk_run() { # LABEL URL
   echo "$out" | "$PY" "$ROOT/scripts/bench/parse_wrk.py" | { read -r line; result "read-$label" "$line" load="$(load_avg | tr ' ' '/')"; }
 }
 
-read_path() { # LABEL-PREFIX
-  wrk_run "${1}monitor-overview" "$MON/jobs/overview/"
-  wrk_run "${1}flink-overview" "$FLINK/jobs/overview"
-  wrk_run "${1}monitor-status" "$MON/job/bench-stream-00/status/"
-  wrk_run "${1}flink-job" "$FLINK/jobs/$JID"
-  # The ceiling of this setup: flink-monitor's cheapest endpoint (no snapshot, no Flink).
-  wrk_run "${1}monitor-healthz" "$MON/healthz"
+FLINK_PIDS=("$(cat "$LOCAL_FLINK_STATE/jm.pid")" "$(cat "$LOCAL_FLINK_STATE/tm.pid")")
+MON_PID=${BG_PIDS[0]} MON1_PID=${BG_PIDS[1]}
+pin() { # CPUS PID... : every thread of each process
+  local cpus=$1 pid; shift
+  for pid in "$@"; do taskset -a -cp "$cpus" "$pid" >/dev/null; done
 }
-SERVER_PIDS=("$(cat "$LOCAL_FLINK_STATE/jm.pid")" "$(cat "$LOCAL_FLINK_STATE/tm.pid")" "${BG_PIDS[@]}")
+PIN=0
+pin_for() { # monitor|flink: the measured server alone on CPU 1, everything else on CPU 0
+  [ "$PIN" = 1 ] || return 0
+  if [ "$1" = monitor ]; then
+    pin 1 "$MON_PID"; pin 0 "${FLINK_PIDS[@]}" "$MON1_PID"
+  else
+    pin 1 "${FLINK_PIDS[@]}"; pin 0 "$MON_PID" "$MON1_PID"
+  fi
+}
+read_path() { # LABEL-PREFIX
+  pin_for monitor; wrk_run "${1}monitor-overview" "$MON/jobs/overview/"
+  pin_for flink; wrk_run "${1}flink-overview" "$FLINK/jobs/overview"
+  pin_for monitor; wrk_run "${1}monitor-status" "$MON/job/bench-stream-00/status/"
+  pin_for flink; wrk_run "${1}flink-job" "$FLINK/jobs/$JID"
+  # The ceiling of this setup: flink-monitor's cheapest endpoint (no snapshot, no Flink).
+  pin_for monitor; wrk_run "${1}monitor-healthz" "$MON/healthz"
+}
 log "read path, shared cores: wrk -t1 -c32 -d${WRK_SECONDS}s, 5 s warm-up each (load $(load_avg))"
 read_path ""
-log "read path, pinned: every thread of Flink (JM, TM) and flink-monitor on CPU 1, wrk on CPU 0 (load $(load_avg))"
-for pid in "${SERVER_PIDS[@]}"; do taskset -a -cp 1 "$pid" >/dev/null; done
+log "read path, pinned: the measured server alone on CPU 1; wrk and the other servers on CPU 0 (load $(load_avg))"
+PIN=1
 WRK=(taskset -c 0 wrk)
 read_path "pinned-"
-for pid in "${SERVER_PIDS[@]}"; do taskset -a -cp 0-1 "$pid" >/dev/null; done
+pin 0-1 "${FLINK_PIDS[@]}" "$MON_PID" "$MON1_PID"
 
 log "freshness: $FRESHNESS_JOBS cancels through Flink's REST API"
 JOBS=$(seq -w $((STREAMS - FRESHNESS_JOBS)) $((STREAMS - 1)) | sed 's/^/bench-stream-/' | paste -sd,)

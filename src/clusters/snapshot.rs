@@ -16,7 +16,9 @@ pub struct JobsSnapshot {
 }
 
 impl JobsSnapshot {
-    pub fn new(jobs: Vec<JobOverview>, taken_at_ms: i64) -> Self {
+    pub fn new(mut jobs: Vec<JobOverview>, taken_at_ms: i64) -> Self {
+        // Kept for a whole poll interval, for every cluster: no spare capacity.
+        jobs.shrink_to_fit();
         let mut by_name: Vec<u32> = (0..jobs.len() as u32).collect();
         by_name.sort_by(|a, b| jobs[*a as usize].name.cmp(&jobs[*b as usize].name));
         Self {

@@ -8,9 +8,9 @@
 #  1. Read path: wrk -t1 -c32 (BENCH_WRK_SECONDS, default 10 s, after a 5 s warm-up) against flink-monitor's
 #     jobs/overview/ and job/{uuid}/status/, and Flink's /jobs/overview and /jobs/{jid}; and
 #     flink-monitor's /healthz, the ceiling of what wrk and a server reach here. Twice: first
-#     with no pinning (servers and wrk share the 2 cores), then pinned with taskset: every
-#     thread of the measured server (Flink's JM and TM, or flink-monitor) alone on CPU 1,
-#     wrk and the other servers on CPU 0.
+#     with no pinning (servers and wrk share the 2 cores), then pinned with taskset: the
+#     measured server alone on CPU 1 (Flink's JM and TM: every thread moved there; for
+#     flink-monitor a third instance, 18323, started on CPU 1), wrk and the rest on CPU 0.
 #  2. Freshness: cancel 8 stream jobs one by one through Flink's PATCH /jobs/{jid}?mode=cancel
 #     at a random moment and time until each monitor's job/{uuid}/status/ says CANCELED.
 # Flink, both monitors and everything else it started are stopped at the end, also on failure.
@@ -45,9 +45,14 @@ start_bg "$OUT/monitor-5s.log" env RUST_LOG=warn "$BIN" run --listen 127.0.0.1:1
   --cluster "flink=$FLINK" --poll-interval 5s
 start_bg "$OUT/monitor-1s.log" env RUST_LOG=warn "$BIN" run --listen 127.0.0.1:18322 --kubernetes off \
   --cluster "flink=$FLINK" --poll-interval 1s
+# For the pinned read path: started on CPU 1 alone, so it sizes its runtime for one core
+# (tokio takes its worker count from the CPUs it may run on).
+start_bg "$OUT/monitor-pinned.log" taskset -c 1 env RUST_LOG=warn "$BIN" run --listen 127.0.0.1:18323 \
+  --kubernetes off --cluster "flink=$FLINK" --poll-interval 5s
 MON=http://127.0.0.1:18321
 wait_http "$MON/readyz" 30 || die "flink-monitor (5s) not ready"
 wait_http "http://127.0.0.1:18322/readyz" 30 || die "flink-monitor (1s) not ready"
+wait_http "http://127.0.0.1:18323/readyz" 30 || die "flink-monitor (pinned) not ready"
 JID=$(curl -fsS "$FLINK/jobs/overview" | "$PY" -c 'import json, sys
 print(next(j["jid"] for j in json.load(sys.stdin)["jobs"] if j["name"] == "bench-stream-00"))')
 # The monitors must list all jobs (at most one poll interval after the last submit).
@@ -63,7 +68,7 @@ wrk_run() { # LABEL URL
 }
 
 FLINK_PIDS=("$(cat "$LOCAL_FLINK_STATE/jm.pid")" "$(cat "$LOCAL_FLINK_STATE/tm.pid")")
-MON_PID=${BG_PIDS[0]} MON1_PID=${BG_PIDS[1]}
+MON_PID=${BG_PIDS[0]} MON1_PID=${BG_PIDS[1]} MONP_PID=${BG_PIDS[2]}
 pin() { # CPUS PID... : every thread of each process
   local cpus=$1 pid; shift
   for pid in "$@"; do taskset -a -cp "$cpus" "$pid" >/dev/null; done
@@ -71,26 +76,27 @@ pin() { # CPUS PID... : every thread of each process
 PIN=0
 pin_for() { # monitor|flink: the measured server alone on CPU 1, everything else on CPU 0
   [ "$PIN" = 1 ] || return 0
+  # The pinned flink-monitor (18323) lives on CPU 1 throughout; it is idle while Flink is measured.
   if [ "$1" = monitor ]; then
-    pin 1 "$MON_PID"; pin 0 "${FLINK_PIDS[@]}" "$MON1_PID"
+    pin 0 "${FLINK_PIDS[@]}" "$MON_PID" "$MON1_PID"
   else
     pin 1 "${FLINK_PIDS[@]}"; pin 0 "$MON_PID" "$MON1_PID"
   fi
 }
-read_path() { # LABEL-PREFIX
-  pin_for monitor; wrk_run "${1}monitor-overview" "$MON/jobs/overview/"
+read_path() { # LABEL-PREFIX MONITOR-URL
+  pin_for monitor; wrk_run "${1}monitor-overview" "$2/jobs/overview/"
   pin_for flink; wrk_run "${1}flink-overview" "$FLINK/jobs/overview"
-  pin_for monitor; wrk_run "${1}monitor-status" "$MON/job/bench-stream-00/status/"
+  pin_for monitor; wrk_run "${1}monitor-status" "$2/job/bench-stream-00/status/"
   pin_for flink; wrk_run "${1}flink-job" "$FLINK/jobs/$JID"
   # The ceiling of this setup: flink-monitor's cheapest endpoint (no snapshot, no Flink).
-  pin_for monitor; wrk_run "${1}monitor-healthz" "$MON/healthz"
+  pin_for monitor; wrk_run "${1}monitor-healthz" "$2/healthz"
 }
 log "read path, shared cores: wrk -t1 -c32 -d${WRK_SECONDS}s, 5 s warm-up each (load $(load_avg))"
-read_path ""
+read_path "" "$MON"
 log "read path, pinned: the measured server alone on CPU 1; wrk and the other servers on CPU 0 (load $(load_avg))"
 PIN=1
 WRK=(taskset -c 0 wrk)
-read_path "pinned-"
+read_path "pinned-" http://127.0.0.1:18323
 pin 0-1 "${FLINK_PIDS[@]}" "$MON_PID" "$MON1_PID"
 
 log "freshness: $FRESHNESS_JOBS cancels through Flink's REST API"

@@ -10,7 +10,7 @@
 # 5. examples/coalescing: Flink calls for 200 concurrent statusAndMetrics requests.
 # Then prints the table of figures (ours vs peer, ratios, targets). Raw output goes to
 # target/bench/ (results.txt has one RESULT line per measurement).
-# Ports: 18300 (on 127.0.1.1-127.0.4.232), 18301, 18310-18311, 18320-18322, 18330-18333,
+# Ports: 18300 (on 127.0.1.1-127.0.4.232), 18301, 18310-18311, 18320-18323, 18330-18333,
 # 18340 (on 127.0.6.x). BENCH_ONLY="scale real_flink write_amplification coalescing"
 # picks a subset. Needs root for apt-get when wrk is missing.
 set -euo pipefail

@@ -322,3 +322,80 @@ mod api_tests {
         assert!(!won, "two replicas must never both lead");
     }
 }
+
+#[cfg(test)]
+mod shutdown_tests {
+    use super::*;
+    use axum::http::{Method, Request, Response};
+    use kube::client::Body;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn the_lease_is_released_on_shutdown() {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let api: Api<Lease> = Api::namespaced(kube::Client::new(service, "ops"), "ops");
+        let config = LeaseConfig {
+            name: "flink-monitor".into(),
+            namespace: "ops".into(),
+            identity: "replica-a".into(),
+            duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(3600),
+        };
+        let (leading_tx, mut leading) = watch::channel(false);
+        let shutdown = CancellationToken::new();
+        let elector = tokio::spawn(run(api, config, leading_tx, shutdown.clone()));
+
+        let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404});
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.method(), Method::GET);
+        send.send_response(
+            Response::builder()
+                .status(404)
+                .body(Body::from(not_found.to_string().into_bytes()))
+                .unwrap(),
+        );
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.method(), Method::POST, "no lease yet: create it");
+        let mut held: serde_json::Value =
+            serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+        held["metadata"]["resourceVersion"] = "7".into();
+        send.send_response(
+            Response::builder()
+                .status(201)
+                .body(Body::from(held.to_string().into_bytes()))
+                .unwrap(),
+        );
+        leading.wait_for(|l| *l).await.unwrap();
+
+        shutdown.cancel();
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.method(), Method::GET);
+        send.send_response(
+            Response::builder()
+                .body(Body::from(held.to_string().into_bytes()))
+                .unwrap(),
+        );
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(
+            request.method(),
+            Method::PUT,
+            "the holder gives the lease up"
+        );
+        let released: serde_json::Value =
+            serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+        assert!(
+            released["spec"]
+                .get("holderIdentity")
+                .is_none_or(|h| h.is_null()),
+            "{released}"
+        );
+        assert_eq!(released["metadata"]["resourceVersion"], "7");
+        send.send_response(
+            Response::builder()
+                .body(Body::from(released.to_string().into_bytes()))
+                .unwrap(),
+        );
+        elector.await.unwrap();
+        assert!(!*leading.borrow(), "no longer leading once released");
+    }
+}

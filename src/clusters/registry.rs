@@ -54,10 +54,6 @@ impl Registry {
         }
     }
 
-    pub fn poll_interval(&self) -> Duration {
-        self.settings.poll_interval
-    }
-
     /// Adds a cluster, or replaces it when its address or identity changed, and starts
     /// polling it. Must be called within a tokio runtime. Returns whether anything changed.
     pub fn upsert(&self, info: ClusterInfo) -> bool {

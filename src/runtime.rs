@@ -85,6 +85,10 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     for cluster in &args.clusters {
         registry.upsert(cluster.info());
     }
+    if kubernetes.is_none() {
+        // Standalone: the static list is all there is to discover.
+        registry.mark_discovered();
+    }
     if kubernetes.is_none() && args.clusters.is_empty() {
         tracing::warn!("no clusters to watch: give --cluster NAME=URL, or run in Kubernetes");
     }
@@ -153,7 +157,7 @@ fn start_kubernetes(
         renew_every: Duration::from_secs(5),
     });
     let discovery_config = DiscoveryConfig {
-        namespaces: args.namespaces.clone(),
+        namespaces: args.watched_namespaces(),
         service_selector: args.service_selector.clone(),
     };
     let discovery = tokio::spawn(discovery::run(
@@ -165,7 +169,7 @@ fn start_kubernetes(
     let config = ControllerConfig {
         requeue_after: args.poll_interval,
         mirror: args.mirror_jobs,
-        namespaces: args.namespaces.clone(),
+        namespaces: args.watched_namespaces(),
         lease,
     };
     let controller = tokio::spawn(controller::run(client, registry, metrics, config, shutdown));

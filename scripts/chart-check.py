@@ -80,6 +80,7 @@ EXTRA_ENV = {"RUST_LOG", "POD_NAME"}
 # settings of every alert (the tests' thresholds and `for`s are those of values.yaml).
 ALERTS_SCENARIO = "alerts and dashboard, default settings"
 RULES_TEST = ROOT / "tests" / "chart" / "prometheus-rules.test.yaml"
+DASHBOARD_TEST = ROOT / "tests" / "chart" / "dashboard-queries.test.yaml"
 REQUIRED_ALERTS = {"FlinkJobFailed", "FlinkJobRestarting", "FlinkJobCheckpointStalled", "FlinkClusterUnreachable",
                    "FlinkMonitorDown", "FlinkMonitorStatusWritesFailing"}
 # Series Prometheus makes itself, which rules may use besides the binary's.
@@ -769,7 +770,7 @@ def check_dashboard_json(report: Report, name: str, dashboard: dict) -> None:
     ids = [p.get("id") for p in panels]
     if len(ids) != len(set(ids)):
         problems.append("panel ids repeat")
-    exprs, titles = [], []
+    exprs, titles, records = [], [], []
     for panel in panels:
         if panel.get("type") == "row":
             continue
@@ -780,6 +781,8 @@ def check_dashboard_json(report: Report, name: str, dashboard: dict) -> None:
         if not targets or not all(t.get("expr") and t.get("refId") for t in targets):
             problems.append(f"panel {panel.get('title')!r} has a target without expr or refId")
         exprs += [t["expr"] for t in targets if t.get("expr")]
+        slug = re.sub(r"[^a-z0-9]+", "_", str(panel.get("title", "")).lower().replace("$", "")).strip("_")
+        records += [(f"dashboard:{slug}:{t.get('refId')}", t["expr"]) for t in targets if t.get("expr")]
         if any(k not in panel for k in ("gridPos", "type", "title")):
             problems.append(f"panel {panel.get('id')} lacks gridPos, type or title")
     if not any(p.get("type") == "table" and "unhealthy" in str(p.get("title", "")).lower() for p in panels):
@@ -798,17 +801,23 @@ def check_dashboard_json(report: Report, name: str, dashboard: dict) -> None:
             variable_queries.append(found.group(1))
     check_metric_names(report, f"[{name}] dashboard", exprs + variable_queries)
 
-    # promtool parses every query: as recording rules, with the variables given values.
+    # promtool parses every query: as recording rules dashboard:<panel title>:<refId>, with
+    # the variables given values; with the default settings, unit tests of some queries.
     def concrete(expr: str) -> str:
         for var, value in (("$__rate_interval", "1m"), ("$restart_window", "10m"), ("$cluster", ".*")):
             expr = expr.replace(var, value)
         return expr
-    rules = [{"record": f"dashboard:query_{i}", "expr": concrete(e)} for i, e in enumerate(exprs)]
+    rules = [{"record": record, "expr": concrete(e)} for record, e in records]
     with tempfile.TemporaryDirectory(prefix="chart-check-dashboard-") as tmp:
         path = Path(tmp) / "dashboard-queries.yaml"
         path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, sort_keys=False))
         ok, out = promtool("check", "rules", str(path))
         report.check(ok, f"[{name}] promtool parses every dashboard query", out)
+        if ok and name == ALERTS_SCENARIO:
+            shutil.copy(DASHBOARD_TEST, Path(tmp) / DASHBOARD_TEST.name)
+            ok, out = promtool("test", "rules", DASHBOARD_TEST.name, cwd=Path(tmp))
+            if report.check(ok, f"[{name}] promtool test rules {DASHBOARD_TEST.relative_to(ROOT)} passes", out):
+                report.note(f"[{name}] dashboard queries: unit tests of {DASHBOARD_TEST.relative_to(ROOT)} passed")
     report.note(f"[{name}] dashboard {dashboard.get('title')!r}: {len(titles)} panels, {len(exprs)} queries parsed by promtool")
 
 
@@ -935,6 +944,8 @@ MUTATIONS = [
      [ALERTS_SCENARIO], False),
     ("a dashboard query promtool cannot parse", "files/grafana-dashboard.json", "histogram_quantile(0.99, sum by (le)",
      "histogram_quantile(0.99, sum by le", "promtool parses every dashboard query", [ALERTS_SCENARIO], False),
+    ("the reasons table listing a job once per reason", "files/grafana-dashboard.json", "\\n  or on (cluster, job)\\n",
+     "\\n  or\\n", "dashboard-queries.test.yaml passes", [ALERTS_SCENARIO], False),
     ("an alert without a runbook", "files/prometheus-rules.yaml", "          runbook: >-\n            Read the cause",
      "          note: >-\n            Read the cause", "alert FlinkJobFailed: for, severity", [ALERTS_SCENARIO], False),
     ("ServiceMonitor renaming the job label", "templates/servicemonitor.yaml", "honorLabels: true",

@@ -51,6 +51,10 @@ if generation ~= nil and (status.observedGeneration == nil or status.observedGen
 end
 
 local state = status.state or ""
+local label = "Job"
+if state ~= "" then
+  label = "Job " .. state
+end
 local where = ""
 if status.cluster ~= nil and status.cluster ~= "" then
   where = " on cluster " .. status.cluster
@@ -58,7 +62,7 @@ end
 
 if status.health == "Degraded" then
   hs.status = "Degraded"
-  hs.message = "Job " .. state .. where .. ": " .. describe(condition(status, "Healthy"), "degraded")
+  hs.message = label .. where .. ": " .. describe(condition(status, "Healthy"), "degraded")
   return hs
 end
 

@@ -60,6 +60,13 @@ return {
     message = "Job RUNNING on cluster team-a.orders: CheckpointStalled",
   },
   {
+    name = "health Degraded, state not known",
+    obj = fj(1, { health = "Degraded", observedGeneration = 1,
+                  conditions = { cond("Healthy", "False", "Failed", "Failed: the job failed or is failing") } }),
+    status = "Degraded",
+    message = "Job: Failed: the job failed or is failing",
+  },
+  {
     name = "state FAILED without health (health checks off)",
     obj = fj(1, { state = "FAILED", cluster = "team-a.orders", observedGeneration = 1,
                   lastException = "java.lang.RuntimeException: boom (2026-11-30T10:01:00Z)",

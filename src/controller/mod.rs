@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use kube::runtime::controller::{Controller, Error as ControllerError};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -113,7 +113,10 @@ pub async fn run(
                     listed_tx.send_replace(true);
                 }
             })
-            .touched_objects();
+            .touched_objects()
+            // Our own status writes and re-lists of unchanged objects start no reconcile;
+            // spec changes do, and every FlinkJob is requeued each interval anyway.
+            .predicate_filter(predicates::generation, Default::default());
         let controller = Controller::for_stream(objects, store.clone());
         if config.mirror {
             tasks.push(tokio::spawn(mirror_loop(

@@ -10,6 +10,7 @@ use crate::flink::dto::{JobDetails, JobOverview, RootException};
 use crate::flink::{FlinkClient, FlinkError};
 
 use super::cache::TtlCache;
+use super::health::{HealthBook, HealthSettings};
 use super::job_metrics::{self, JobMetrics};
 use super::snapshot::JobsSnapshot;
 
@@ -83,6 +84,7 @@ pub struct Cluster {
     exceptions: TtlCache<String, Result<RootException, FlinkError>>,
     metrics: TtlCache<String, Result<JobMetrics, FlinkError>>,
     poll_now: tokio::sync::Notify,
+    health: HealthBook,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -103,7 +105,19 @@ impl Cluster {
             exceptions: TtlCache::new(cache_ttl),
             metrics: TtlCache::new(cache_ttl),
             poll_now: tokio::sync::Notify::new(),
+            health: HealthBook::default(),
         }
+    }
+
+    /// Health checks with these settings (off by default).
+    pub fn with_health(mut self, settings: HealthSettings) -> Self {
+        self.health = HealthBook::new(settings);
+        self
+    }
+
+    /// What the health checks of this cluster's jobs found.
+    pub fn health(&self) -> &HealthBook {
+        &self.health
     }
 
     pub fn id(&self) -> &str {

@@ -13,6 +13,7 @@ use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
 
 use super::cluster::{Cluster, ClusterInfo};
+use super::health::{HealthChecker, HealthSettings};
 use super::poller::{ClusterChanged, Poller};
 
 #[derive(Debug, Clone)]
@@ -34,6 +35,7 @@ pub struct Registry {
     shutdown: CancellationToken,
     changes: broadcast::Sender<ClusterChanged>,
     clusters: RwLock<BTreeMap<String, Entry>>,
+    health: HealthSettings,
 }
 
 impl Registry {
@@ -51,7 +53,18 @@ impl Registry {
             shutdown,
             changes,
             clusters: RwLock::new(BTreeMap::new()),
+            health: HealthSettings::disabled(),
         }
+    }
+
+    /// Runs health checks on every cluster added from now on (off by default).
+    pub fn with_health(mut self, health: HealthSettings) -> Self {
+        self.health = health;
+        self
+    }
+
+    pub fn health_settings(&self) -> &HealthSettings {
+        &self.health
     }
 
     /// Adds a cluster, or replaces it when its address or identity changed, and starts
@@ -69,7 +82,8 @@ impl Registry {
             self.settings.client.clone(),
         );
         let id = info.id.clone();
-        let cluster = Arc::new(Cluster::new(info, client, self.settings.cache_ttl));
+        let cluster =
+            Arc::new(Cluster::new(info, client, self.settings.cache_ttl).with_health(self.health));
         tracing::info!(
             cluster = %id,
             source = cluster.info().source.as_str(),
@@ -84,6 +98,13 @@ impl Registry {
             changes: self.changes.clone(),
         };
         tokio::spawn(poller.run(stop.clone()));
+        if self.health.enabled() {
+            let checker = HealthChecker {
+                cluster: cluster.clone(),
+                changes: self.changes.clone(),
+            };
+            tokio::spawn(checker.run(stop.clone()));
+        }
         if let Some(old) = clusters.insert(id.clone(), Entry { cluster, stop }) {
             old.stop.cancel();
         }

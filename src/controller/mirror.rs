@@ -89,6 +89,7 @@ fn mirror(
         FlinkJobSpec {
             job_name: job_name.to_string(),
             cluster: Some(cluster_name.to_string()),
+            health: None,
         },
     );
     job.metadata = ObjectMeta {

@@ -2,6 +2,7 @@
 //! (gated by a Lease when several replicas run), and mirror mode.
 
 mod events;
+pub mod health;
 pub mod lease;
 pub mod mirror;
 mod observe;

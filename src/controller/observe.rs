@@ -84,12 +84,20 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Observed {
             } else {
                 None
             };
+            let health = super::health::facts(
+                &cluster,
+                &status,
+                &found,
+                job.spec.health.as_ref(),
+                crate::clusters::now_ms(),
+            );
             Observed::Found {
                 cluster: cluster.id().to_string(),
                 unreachable,
                 job: facts,
                 flink_version: status.flink_version.clone(),
                 exception,
+                health,
             }
         }
         Lookup::NotFound { unreachable } => Observed::NotFound {

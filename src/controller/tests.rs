@@ -102,6 +102,7 @@ fn flink_job(name: &str, job_name: &str) -> FlinkJob {
         FlinkJobSpec {
             job_name: job_name.into(),
             cluster: None,
+            health: None,
         },
     );
     job.metadata.namespace = Some("team-a".into());

@@ -281,9 +281,8 @@ impl HealthChecker {
         if due.is_empty() {
             return;
         }
-        let gap = interval / due.len() as u32;
         for (i, job) in due.iter().enumerate() {
-            tokio::time::sleep_until(start + gap * i as u32).await;
+            tokio::time::sleep_until(start + slot(i, due.len(), interval)).await;
             if !self.cluster.status().reachable {
                 // Health is Unknown while the cluster cannot be asked; do not pile up errors.
                 return;
@@ -391,6 +390,16 @@ impl HealthChecker {
     }
 }
 
+/// When the i-th of n checks of a round starts: spread evenly over the interval, so a
+/// cluster with many jobs sees a steady trickle rather than a burst.
+pub fn slot(i: usize, n: usize, interval: Duration) -> Duration {
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    let nanos = interval.as_nanos() * i as u128 / n as u128;
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
 fn apply_metrics(record: &mut JobHealthRecord, metrics: &HealthMetrics, now: i64) {
     let facts = &mut record.checkpoints;
     if let Some(completed) = metrics.completed {
@@ -450,6 +459,20 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn checks_of_a_round_are_spread_evenly_over_the_interval() {
+        let interval = Duration::from_secs(30);
+        let slots: Vec<Duration> = (0..4).map(|i| slot(i, 4, interval)).collect();
+        assert_eq!(
+            slots,
+            [0, 7_500, 15_000, 22_500]
+                .map(Duration::from_millis)
+                .to_vec()
+        );
+        assert!((0..1000).all(|i| slot(i, 1000, interval) < interval));
+        assert_eq!(slot(0, 0, interval), Duration::ZERO);
     }
 
     #[test]

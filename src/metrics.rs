@@ -174,8 +174,8 @@ impl Metrics {
         // series to look at before the first error (and the metric names are always listed).
         for outcome in [Outcome::Success, Outcome::Error] {
             let labels = OutcomeLabels { outcome };
-            polls.get_or_create(&labels);
-            status_patches.get_or_create(&labels);
+            let _ = polls.get_or_create(&labels);
+            let _ = status_patches.get_or_create(&labels);
         }
         Self {
             registry,

@@ -540,16 +540,30 @@ mod tests {
                 .unwrap()
                 .periodic_interval_ms()
         };
+        // Recorded on 2.3.0: the stream kind checkpoints every 10 s; the restart kind does
+        // not checkpoint, which Flink says with an interval of Long.MAX_VALUE.
         assert_eq!(
-            parse(serde_json::json!({"mode": "exactly_once", "interval": 10000})),
+            parse(sample("2.3.0", "job_stream_checkpoints_config.json")),
             Some(10_000)
         );
         assert_eq!(
-            parse(serde_json::json!({"interval": 9_223_372_036_854_775_807i64})),
+            parse(sample("2.3.0", "job_restart_checkpoints_config.json")),
             None
         );
         assert_eq!(parse(serde_json::json!({"interval": -1})), None);
         assert_eq!(parse(serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn recorded_health_metrics_of_a_restart_loop_and_a_checkpointing_job() {
+        let looping =
+            HealthMetrics::parse(&values(sample("2.3.0", "job_restart_health_metrics.json")));
+        assert_eq!(looping.restarts, Some(5));
+        assert_eq!(looping.last_completed, Some(None), "-1: none completed");
+        let stream =
+            HealthMetrics::parse(&values(sample("2.3.0", "job_stream_health_metrics.json")));
+        assert_eq!(stream.completed, Some(2));
+        assert_eq!(stream.last_completed, Some(Some(1_796_085_703_191)));
     }
 
     #[test]

@@ -90,7 +90,8 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Observed {
                 &found,
                 job.spec.health.as_ref(),
                 crate::clusters::now_ms(),
-            );
+            )
+            .map(Box::new);
             Observed::Found {
                 cluster: cluster.id().to_string(),
                 unreachable,

@@ -51,7 +51,7 @@ pub enum Observed {
         /// The root exception, when it was read (failed or failing jobs).
         exception: Option<RootException>,
         /// None while not known yet (no health check answered): what was known stays.
-        health: Option<HealthFacts>,
+        health: Option<Box<HealthFacts>>,
     },
     /// In no snapshot. `unreachable` are the candidate clusters that could not be asked.
     NotFound {
@@ -561,7 +561,7 @@ mod tests {
 
     fn with_health(mut observed: Observed, facts: Option<HealthFacts>) -> Observed {
         if let Observed::Found { health, .. } = &mut observed {
-            *health = facts;
+            *health = facts.map(Box::new);
         }
         observed
     }

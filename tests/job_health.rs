@@ -380,3 +380,53 @@ async fn restart_loops_and_stalled_checkpoints_are_degraded_in_the_api_and_in_me
     let (status, _) = app.json("/job/loop/health/").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn health_has_the_lookup_errors_of_status_and_is_in_the_openapi_document() {
+    let a = FakeFlink::empty(FlinkVersion::V2_3).await;
+    let b = FakeFlink::empty(FlinkVersion::V1_20).await;
+    for fake in [&a, &b] {
+        let jid = fake.add_job(FakeJob::new("twin", "RUNNING"));
+        fake.edit(|m| m.set_job_metric(&jid, "numRestarts", "0"));
+    }
+    let app = start(
+        vec![cluster("a", a.url()), cluster("b", b.url())],
+        Thresholds::default(),
+    );
+    app.health_until("/clusters/b/job/twin/health/", |r| r["health"] == "Healthy")
+        .await;
+    let (status, body) = app.json("/job/twin/health/").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["errorCode"], 4007);
+    assert_eq!(body["errors"], json!(["a", "b"]));
+    let (status, body) = app.json("/job//health/").await;
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!(4001))
+    );
+
+    b.stop().await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = app.json("/clusters/b/job/twin/health/").await;
+        if status == StatusCode::BAD_GATEWAY {
+            assert_eq!(body["errorCode"], 5005);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never 5005: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (_, doc) = app.json("/openapi.json").await;
+    for path in [
+        "/job/{uuid}/health/",
+        "/clusters/{cluster}/job/{uuid}/health/",
+    ] {
+        let get = &doc["paths"][path]["get"];
+        assert!(
+            get["responses"]["200"].is_object(),
+            "{path} is not documented"
+        );
+    }
+    assert!(doc["components"]["schemas"]["JobHealthView"].is_object());
+}

@@ -481,16 +481,14 @@ async fn tiny_flink() -> TinyFlink {
     }
 }
 
-#[tokio::test]
-async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_written_with_events()
- {
+/// A registry polling `flink` and checking its job's health every 50 ms.
+fn checked_registry(
+    flink: &TinyFlink,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Arc<Registry> {
     use crate::clusters::RegistrySettings;
     use crate::clusters::health::HealthSettings;
     use crate::clusters::health_rules::Thresholds;
-    use std::sync::atomic::Ordering;
-
-    let flink = tiny_flink().await;
-    let shutdown = tokio_util::sync::CancellationToken::new();
     let registry = Arc::new(
         Registry::new(
             RegistrySettings {
@@ -515,26 +513,49 @@ async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_
         url: flink.url.clone(),
         owner: None,
     });
-    let wait_checks = |n: usize| {
-        let checks = flink.checks.clone();
-        async move {
-            let start = checks.load(Ordering::SeqCst);
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while checks.load(Ordering::SeqCst) < start + n {
-                assert!(std::time::Instant::now() < deadline, "no health checks");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    };
-    wait_checks(2).await;
+    registry
+}
+
+/// Waits until the tiny Flink answered `n` more health checks.
+async fn wait_for_checks(flink: &TinyFlink, n: usize) {
+    use std::sync::atomic::Ordering;
+    let start = flink.checks.load(Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while flink.checks.load(Ordering::SeqCst) < start + n {
+        assert!(std::time::Instant::now() < deadline, "no health checks");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn spawn_reconcile(
+    job: FlinkJob,
+    ctx: Arc<Context>,
+) -> tokio::task::JoinHandle<(ReconcileOutcome, FlinkJob)> {
+    tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job) })
+}
+
+fn healthy_condition(applied: &Value) -> Value {
+    applied["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Healthy")
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_written_with_events()
+ {
+    use std::sync::atomic::Ordering;
+    let flink = tiny_flink().await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let registry = checked_registry(&flink, &shutdown);
+    wait_for_checks(&flink, 2).await;
     let (ctx, mut api, _leading) = context(registry, true);
     let ctx = Arc::new(ctx);
-    let job = flink_job("orders", "orders-enrichment");
 
-    let reconcile = |job: FlinkJob, ctx: Arc<Context>| {
-        tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job) })
-    };
-    let handle = reconcile(job, ctx.clone());
+    let handle = spawn_reconcile(flink_job("orders", "orders-enrichment"), ctx.clone());
     let applied = api.expect_status_apply("orders").await;
     assert_eq!(applied["status"]["health"], "Healthy");
     assert_eq!(applied["status"]["restarts"], 0);
@@ -544,7 +565,7 @@ async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_
 
     // Healthy and steady while checks go on: no write.
     for _ in 0..3 {
-        wait_checks(2).await;
+        wait_for_checks(&flink, 2).await;
         assert_eq!(
             reconcile_inner(&job, &ctx).await.unwrap(),
             ReconcileOutcome::Unchanged
@@ -554,18 +575,12 @@ async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_
 
     // A restart loop: Degraded, with a warning.
     flink.restarts.store(5, Ordering::SeqCst);
-    wait_checks(2).await;
-    let handle = reconcile(job, ctx.clone());
+    wait_for_checks(&flink, 2).await;
+    let handle = spawn_reconcile(job, ctx.clone());
     let applied = api.expect_status_apply("orders").await;
     assert_eq!(applied["status"]["health"], "Degraded");
     assert_eq!(applied["status"]["restarts"], 5);
-    let healthy = applied["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Healthy")
-        .unwrap()
-        .clone();
+    let healthy = healthy_condition(&applied);
     assert_eq!(healthy["status"], "False");
     assert_eq!(healthy["reason"], "Restarting");
     let event = api.expect_event().await;
@@ -578,12 +593,76 @@ async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_
 
     // Degraded and steady: no write either.
     for _ in 0..3 {
-        wait_checks(2).await;
+        wait_for_checks(&flink, 2).await;
         assert_eq!(
             reconcile_inner(&job, &ctx).await.unwrap(),
             ReconcileOutcome::Unchanged
         );
     }
     api.expect_nothing().await;
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn spec_health_overrides_the_flags_for_that_flinkjob_only() {
+    use std::sync::atomic::Ordering;
+    let flink = tiny_flink().await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let registry = checked_registry(&flink, &shutdown);
+    wait_for_checks(&flink, 2).await;
+    // One restart while watched (restarts before the first check are not counted).
+    flink.restarts.store(1, Ordering::SeqCst);
+    wait_for_checks(&flink, 2).await;
+    let (ctx, mut api, _leading) = context(registry, true);
+    let ctx = Arc::new(ctx);
+
+    // One restart is under the flags' threshold of 3. (Each FlinkJob here is new: a
+    // StateChanged event each.)
+    let handle = spawn_reconcile(flink_job("orders", "orders-enrichment"), ctx.clone());
+    let applied = api.expect_status_apply("orders").await;
+    assert_eq!(applied["status"]["health"], "Healthy");
+    api.expect_event().await;
+    handle.await.unwrap();
+
+    let mut strict = flink_job("orders-strict", "orders-enrichment");
+    strict.spec.health = Some(crate::crd::HealthSpec {
+        restart_threshold: Some(1),
+        ..Default::default()
+    });
+    let handle = spawn_reconcile(strict, ctx.clone());
+    let applied = api.expect_status_apply("orders-strict").await;
+    assert_eq!(applied["status"]["health"], "Degraded");
+    let healthy = healthy_condition(&applied);
+    assert_eq!(healthy["reason"], "Restarting");
+    assert!(
+        healthy["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 1 times"),
+        "{healthy}"
+    );
+    api.expect_event().await;
+    assert_eq!(api.expect_event().await["reason"], "JobDegraded");
+    handle.await.unwrap();
+
+    let mut bad = flink_job("orders-bad", "orders-enrichment");
+    bad.spec.health = Some(crate::crd::HealthSpec {
+        restart_window: Some("ten minutes".into()),
+        ..Default::default()
+    });
+    let handle = spawn_reconcile(bad, ctx.clone());
+    let applied = api.expect_status_apply("orders-bad").await;
+    assert_eq!(applied["status"]["health"], "Unknown");
+    let healthy = healthy_condition(&applied);
+    assert_eq!(healthy["reason"], "InvalidHealthSpec");
+    assert!(
+        healthy["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.health.restartWindow"),
+        "{healthy}"
+    );
+    api.expect_event().await;
+    handle.await.unwrap();
     shutdown.cancel();
 }

@@ -275,7 +275,9 @@ impl HealthChecker {
         tracing::debug!(cluster = self.cluster.id(), "health checker stopped");
     }
 
-    /// Checks every due job once, the i-th of n at `start + i * interval / n`.
+    /// Checks every due job once, the i-th of n at `start + i * interval / n`, one at a
+    /// time: the checks of a cluster hold at most one of its connections. A round that
+    /// cannot finish within the interval (a slow JobManager) makes the checks rarer.
     async fn round(&self, start: Instant, interval: Duration) {
         let due = self.due_jobs();
         if due.is_empty() {
@@ -322,9 +324,8 @@ impl HealthChecker {
             .unwrap_or_else(|| JobHealthRecord::new(&job.jid));
         let client = self.cluster.client();
         record.state = job.state().to_string();
-        if !is_live(job.state()) {
-            record.ended_checked = true;
-        }
+        // A job back to RUNNING (after a JobManager failover: SUSPENDED) ends again later.
+        record.ended_checked = !is_live(job.state());
         let now = now_ms();
         let metrics = match client.job_metric_values(&job.jid, HEALTH_METRICS).await {
             Ok(values) => HealthMetrics::parse(&values),

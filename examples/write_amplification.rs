@@ -121,6 +121,7 @@ fn flink_job(cluster: usize, job: usize) -> FlinkJob {
         FlinkJobSpec {
             job_name: name.clone(),
             cluster: Some(sim::cluster_name(cluster)),
+            health: None,
         },
     );
     object.metadata.namespace = Some(NAMESPACE.into());

@@ -14,6 +14,10 @@
 #   отчёт по заказам    streaming, a name with spaces and non-ASCII characters
 #   inventory-sync      two jobs with one name: one RUNNING, a newer one CANCELED (the API picks
 #                       the running one)
+#   fraud-scoring       fails every 50 records and restarts 1 s later, forever: health Degraded
+#                       (Restarting) within seconds
+#   clickstream-sessions  checkpoints every 2 s that never complete: health Degraded
+#                       (CheckpointStalled) a minute after its start
 # Running it again reuses a healthy Flink and submits only the sample jobs that are missing.
 #
 # Needs Java 11+ (17 recommended), curl, python3 with pip and cargo; as root, missing system
@@ -75,6 +79,10 @@ submit_jobs() {
   missing "отчёт по заказам" RUNNING && { submit "отчёт по заказам" stream >/dev/null & pids+=($!); }
   # Same name twice: one runs, a newer one is cancelled; the API chooses the running one.
   twins & pids+=($!)
+  # Sick on purpose, for the health checks: a restart loop and checkpoints that never complete.
+  missing fraud-scoring RUNNING && missing fraud-scoring RESTARTING \
+    && { submit fraud-scoring restart >/dev/null & pids+=($!); }
+  missing clickstream-sessions RUNNING && { submit clickstream-sessions stall >/dev/null & pids+=($!); }
   for p in "${pids[@]}"; do wait "$p" || die "a job submission failed (see above; Flink logs in $LOCAL_FLINK_STATE/log)"; done
   say "jobs on Flink (jid, state, name):"
   jobs | sed 's/^/demo:   /' >&2
@@ -110,6 +118,13 @@ print_curls() {
    curl -s $api/clusters
    curl -s $api/clusters/$CLUSTER/job/$orders/status/
    curl -s $api/job/no-such-job/status/
+
+ Job health (checked every 5 s here; restarts, checkpoints):
+   curl -s $api/job/$orders/health/
+   curl -s $api/job/fraud-scoring/health/
+   curl -s $api/job/clickstream-sessions/health/
+   curl -s $api/clusters/$CLUSTER/job/fraud-scoring/health/
+   curl -s $api/metrics | grep -E '^flink_monitor_job_(healthy|restarts|last_checkpoint_age_seconds)'
    curl -s -X POST $api/job/inventory-sync/stop/
    curl -s -X POST "$api/job/$orders/stop/?mode=savepoint"
 
@@ -122,10 +137,10 @@ EOF
 
 run_monitor() {
   local rc=0
-  say "starting: $BIN run --listen $LISTEN --cluster $CLUSTER=$URL --kubernetes off --poll-interval 1s --enable-stop"
+  say "starting: $BIN run --listen $LISTEN --cluster $CLUSTER=$URL --kubernetes off --poll-interval 1s --health-interval 5s --enable-stop"
   # Ctrl-C reaches flink-monitor, which shuts down gracefully; this shell waits for it.
   trap ':' INT
-  "$BIN" run --listen "$LISTEN" --cluster "$CLUSTER=$URL" --kubernetes off --poll-interval 1s --enable-stop || rc=$?
+  "$BIN" run --listen "$LISTEN" --cluster "$CLUSTER=$URL" --kubernetes off --poll-interval 1s --health-interval 5s --enable-stop || rc=$?
   trap - INT
   echo >&2
   say "flink-monitor stopped (exit code $rc). Flink still runs at $URL; to stop it: scripts/demo.sh stop"

@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 
+use crate::clusters::health::HealthSettings;
+use crate::clusters::health_rules::{RestartHistory, Thresholds};
 use crate::clusters::{ClusterInfo, ClusterSource};
 
 #[derive(Debug, Parser)]
@@ -138,6 +140,54 @@ pub struct RunArgs {
     /// How long job details, metrics and exceptions read from Flink are reused (0s: never).
     #[arg(long, env = "FLINK_MONITOR_CACHE_TTL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
+
+    /// How often each running job's health is checked (restarts, checkpoints); 0s: never.
+    #[arg(long, env = "FLINK_MONITOR_HEALTH_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub health_interval: Duration,
+
+    /// Restarts within --restart-window that make a job Degraded (Restarting).
+    #[arg(long, env = "FLINK_MONITOR_RESTART_THRESHOLD", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub restart_threshold: u32,
+
+    /// The window restarts are counted in (at most 24h).
+    #[arg(long, env = "FLINK_MONITOR_RESTART_WINDOW", default_value = "10m", value_parser = parse_restart_window)]
+    pub restart_window: Duration,
+
+    /// No completed checkpoint for longer than this is CheckpointStalled (default: 3 x the
+    /// job's checkpoint interval, at least 1m).
+    #[arg(long, env = "FLINK_MONITOR_MAX_CHECKPOINT_AGE", value_parser = parse_positive_duration)]
+    pub max_checkpoint_age: Option<Duration>,
+
+    /// Export per-job series (flink_monitor_job_state, _healthy, _restarts,
+    /// _last_checkpoint_age_seconds), one per job.
+    #[arg(long, env = "FLINK_MONITOR_JOB_METRICS", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub job_metrics: bool,
+}
+
+impl RunArgs {
+    /// The health checks and thresholds the flags ask for.
+    pub fn health_settings(&self) -> HealthSettings {
+        HealthSettings {
+            interval: self.health_interval,
+            thresholds: Thresholds {
+                restart_threshold: self.restart_threshold,
+                restart_window: self.restart_window,
+                max_checkpoint_age: self.max_checkpoint_age,
+            },
+        }
+    }
+}
+
+fn parse_restart_window(value: &str) -> Result<Duration, String> {
+    let window = parse_positive_duration(value)?;
+    if window > RestartHistory::KEEP {
+        return Err(format!(
+            "at most {} of restarts are kept; give a shorter window",
+            humantime::format_duration(RestartHistory::KEEP)
+        ));
+    }
+    Ok(window)
 }
 
 /// A `--cluster NAME=URL` entry.
@@ -318,6 +368,45 @@ mod tests {
         assert!(Cli::try_parse_from(["flink-monitor", "run", "--poll-interval", "0s"]).is_err());
         let long = format!("{}=http://x", "a".repeat(64));
         assert!(Cli::try_parse_from(["flink-monitor", "run", "--cluster", long.as_str()]).is_err());
+    }
+
+    #[test]
+    fn health_flags_have_the_contract_defaults_and_refuse_nonsense() {
+        let cli = Cli::try_parse_from(["flink-monitor", "run"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        let health = args.health_settings();
+        assert_eq!(health.interval, Duration::from_secs(30));
+        assert_eq!(health.thresholds, Thresholds::default());
+        assert!(args.job_metrics);
+        let cli = Cli::try_parse_from([
+            "flink-monitor",
+            "run",
+            "--health-interval",
+            "0s",
+            "--max-checkpoint-age",
+            "5m",
+            "--job-metrics=false",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert!(!args.health_settings().enabled());
+        assert_eq!(args.max_checkpoint_age, Some(Duration::from_secs(300)));
+        assert!(!args.job_metrics);
+        for bad in [
+            ["--restart-threshold", "0"],
+            ["--restart-window", "0s"],
+            ["--restart-window", "2d"],
+            ["--max-checkpoint-age", "0s"],
+            ["--health-interval", "soon"],
+        ] {
+            let mut argv = vec!["flink-monitor", "run"];
+            argv.extend(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

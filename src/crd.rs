@@ -27,6 +27,8 @@ pub const FIELD_MANAGER: &str = "flink-monitor";
     printcolumn = r#"{"name":"Job","type":"string","jsonPath":".spec.jobName"}"#,
     printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".status.cluster"}"#,
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
+    printcolumn = r#"{"name":"Health","type":"string","jsonPath":".status.health"}"#,
+    printcolumn = r#"{"name":"Restarts","type":"integer","jsonPath":".status.restarts"}"#,
     printcolumn = r#"{"name":"Started","type":"date","jsonPath":".status.startTime"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -39,6 +41,25 @@ pub struct FlinkJobSpec {
     /// Service / FlinkDeployment in this namespace. Empty: any cluster in this namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// Overrides of the health thresholds of the command line for this job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthSpec>,
+}
+
+/// Per-job health thresholds; each unset one is the flag of the same name.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthSpec {
+    /// No completed checkpoint for longer than this (e.g. `5m`) is CheckpointStalled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_checkpoint_age: Option<String>,
+    /// This many restarts within `restartWindow` is Restarting (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub restart_threshold: Option<u32>,
+    /// The window restarts are counted in (e.g. `10m`, at most 24h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_window: Option<String>,
 }
 
 /// What flink-monitor last saw of the job. Only fields that change when something a user
@@ -66,7 +87,13 @@ pub struct FlinkJobStatus {
     /// The first line of the job's root exception, if it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_exception: Option<LastException>,
-    /// `Found`, `ClusterReachable` and `Running`.
+    /// Flink's numRestarts of the job, as the last health check read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<i64>,
+    /// `Healthy`, `Degraded` or `Unknown`; the `Healthy` condition says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// `Found`, `ClusterReachable`, `Running` and `Healthy`.
     #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -137,6 +164,8 @@ mod tests {
             ("Job", "string"),
             ("Cluster", "string"),
             ("State", "string"),
+            ("Health", "string"),
+            ("Restarts", "integer"),
             ("Started", "date"),
             ("Age", "date"),
         ];

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod crd;
 pub mod discovery;
 pub mod flink;
+pub mod job_series;
 pub mod metrics;
 pub mod rbac;
 pub mod runtime;

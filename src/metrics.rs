@@ -170,6 +170,13 @@ impl Metrics {
         );
         let events = Counter::default();
         registry.register("events", "Kubernetes Events published", events.clone());
+        // Outcome series exist from the start at 0, so an alert on the error rate has a
+        // series to look at before the first error (and the metric names are always listed).
+        for outcome in [Outcome::Success, Outcome::Error] {
+            let labels = OutcomeLabels { outcome };
+            let _ = polls.get_or_create(&labels);
+            let _ = status_patches.get_or_create(&labels);
+        }
         Self {
             registry,
             clusters_by,

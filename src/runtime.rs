@@ -13,6 +13,7 @@ use crate::clusters::{Registry, RegistrySettings};
 use crate::controller::{self, ControllerConfig, LeaseConfig};
 use crate::discovery::{self, DiscoveryConfig};
 use crate::flink::{ClientSettings, FlinkClient};
+use crate::job_series::JobSeries;
 use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +66,14 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     let kubernetes_mode = kubernetes.is_some();
     let stop_guard = stop_guard(&args, kubernetes.as_ref())?;
 
-    let metrics = Arc::new(Metrics::new());
+    let mut metrics = Metrics::new();
+    let job_series = JobSeries::new();
+    if args.job_metrics {
+        metrics
+            .registry_mut()
+            .register_collector(Box::new(job_series.clone()));
+    }
+    let metrics = Arc::new(metrics);
     let http = FlinkClient::http_client().map_err(StartError::HttpClient)?;
     let settings = RegistrySettings {
         poll_interval: args.poll_interval,
@@ -76,12 +84,11 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
             concurrency: args.cluster_concurrency.into(),
         },
     };
-    let registry = Arc::new(Registry::new(
-        settings,
-        http,
-        metrics.clone(),
-        shutdown.clone(),
-    ));
+    let registry = Arc::new(
+        Registry::new(settings, http, metrics.clone(), shutdown.clone())
+            .with_health(args.health_settings()),
+    );
+    job_series.attach(&registry);
     for cluster in &args.clusters {
         registry.upsert(cluster.info());
     }

@@ -678,6 +678,7 @@ fn user_flinkjob(name: &str, job_name: &str) -> FlinkJob {
         FlinkJobSpec {
             job_name: job_name.to_string(),
             cluster: Some(SERVICE.to_string()),
+            health: None,
         },
     );
     job.metadata.labels = Some(BTreeMap::from([("team".to_string(), "data".to_string())]));

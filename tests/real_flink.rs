@@ -98,6 +98,21 @@ macro_rules! scenarios_for {
             }
 
             #[tokio::test]
+            async fn a_running_job_is_healthy_with_its_checkpoint_interval() {
+                scenarios::healthy_job(flink()).await;
+            }
+
+            #[tokio::test]
+            async fn a_restart_loop_is_degraded_restarting() {
+                scenarios::restarting_job(flink()).await;
+            }
+
+            #[tokio::test]
+            async fn checkpoints_that_never_complete_are_degraded_stalled() {
+                scenarios::stalled_job(flink()).await;
+            }
+
+            #[tokio::test]
             async fn clusters_shows_the_flink_version() {
                 scenarios::clusters(flink()).await;
             }

@@ -76,6 +76,7 @@ pub(super) async fn handle(
                     exceptions(app, &scope, &uuid).await
                 }
                 Endpoint::Stop(_) => stop(app, &scope, &uuid, query, headers).await,
+                Endpoint::Health(_) => health(app, &scope, &uuid),
                 Endpoint::Overview => Ok(overview(app, &scope)),
                 Endpoint::Version => Ok(ok(env!("CARGO_PKG_VERSION"), vec![])),
             }
@@ -124,6 +125,16 @@ fn flink_failure(cluster: &Cluster, error: FlinkError) -> ApiError {
         )]),
         _ => ApiError::flink_unavailable(cluster.id(), error),
     }
+}
+
+/// Served from the last health check, without a Flink call; found as `status` finds it.
+fn health(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, ApiError> {
+    let (cluster, job) = resolve(app, scope, uuid)?;
+    let status = cluster.status();
+    Ok(ok(
+        super::health::JobHealthView::new(uuid, &cluster, &status, &job, now_ms()),
+        vec![],
+    ))
 }
 
 async fn status(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, ApiError> {

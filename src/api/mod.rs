@@ -4,6 +4,7 @@
 mod envelope;
 mod error;
 mod handlers;
+pub mod health;
 pub mod model;
 pub mod openapi;
 mod review;

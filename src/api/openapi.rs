@@ -7,9 +7,11 @@ use utoipa::openapi::{Object, Required};
 
 use super::envelope::Envelope;
 use super::error::ErrorBody;
+use super::health::{CheckpointsView, JobHealthView};
 use super::model::{
     ClusterView, JobStatusView, OverviewJob, OverviewView, StatusAndMetricsView, VertexView,
 };
+use crate::clusters::health_rules::{Health, Reason};
 use crate::clusters::{ClusterSource, JobMetrics};
 use crate::flink::dto::RootException;
 
@@ -51,6 +53,12 @@ mod paths {
         params(("uuid" = String, Path, description = "the Flink job name")),
         responses((status = 200, body = Envelope<RootException>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
     pub fn exceptions_singular() {}
+
+    #[utoipa::path(get, path = "/job/{uuid}/health/", tag = "monitoring",
+        params(("uuid" = String, Path, description = "the Flink job name")),
+        responses((status = 200, description = "the last health check, from memory", body = Envelope<JobHealthView>), (status = 404, description = "4006: no job with that name", body = ErrorBody),
+            (status = 409, description = "4007: the name is on several clusters", body = ErrorBody), (status = 502, description = "5005: Flink unreachable", body = ErrorBody)))]
+    pub fn health() {}
 
     #[utoipa::path(get, path = "/metainfo/getVersion/", tag = "monitoring",
         responses((status = 200, description = "flink-monitor's own version", body = Envelope<String>)))]
@@ -94,6 +102,7 @@ mod paths {
         paths::overview,
         paths::exceptions,
         paths::exceptions_singular,
+        paths::health,
         paths::version,
         paths::clusters,
         paths::cluster,
@@ -112,7 +121,11 @@ mod paths {
         OverviewJob,
         RootException,
         ClusterView,
-        ClusterSource
+        ClusterSource,
+        JobHealthView,
+        CheckpointsView,
+        Health,
+        Reason
     ))
 )]
 struct ApiDoc;
@@ -125,6 +138,7 @@ const PER_CLUSTER: &[&str] = &[
     "/jobs/overview/",
     "/jobs/{uuid}/exceptions/",
     "/job/{uuid}/exceptions/",
+    "/job/{uuid}/health/",
     "/metainfo/getVersion/",
 ];
 

@@ -17,6 +17,8 @@ pub enum Endpoint<'a> {
     Exceptions(&'a str),
     /// The singular spelling `job/{uuid}/exceptions/` TSP's code served.
     ExceptionsSingular(&'a str),
+    /// `job/{uuid}/health/`, beyond TSP.
+    Health(&'a str),
     Overview,
     Version,
 }
@@ -82,6 +84,7 @@ impl<'a> Route<'a> {
                 Stop(_) => "/job/{uuid}/stop/",
                 Exceptions(_) => "/jobs/{uuid}/exceptions/",
                 ExceptionsSingular(_) => "/job/{uuid}/exceptions/",
+                Health(_) => "/job/{uuid}/health/",
                 Overview => "/jobs/overview/",
                 Version => "/metainfo/getVersion/",
             },
@@ -94,6 +97,7 @@ impl<'a> Route<'a> {
                 Stop(_) => "/clusters/{cluster}/job/{uuid}/stop/",
                 Exceptions(_) => "/clusters/{cluster}/jobs/{uuid}/exceptions/",
                 ExceptionsSingular(_) => "/clusters/{cluster}/job/{uuid}/exceptions/",
+                Health(_) => "/clusters/{cluster}/job/{uuid}/health/",
                 Overview => "/clusters/{cluster}/jobs/overview/",
                 Version => "/clusters/{cluster}/metainfo/getVersion/",
             },
@@ -129,6 +133,7 @@ impl<'a> Endpoint<'a> {
             ["jobs", "overview"] => Endpoint::Overview,
             ["jobs", uuid, "exceptions"] => Endpoint::Exceptions(uuid),
             ["job", uuid, "exceptions"] => Endpoint::ExceptionsSingular(uuid),
+            ["job", uuid, "health"] => Endpoint::Health(uuid),
             ["metainfo", "getVersion"] => Endpoint::Version,
             _ => return None,
         })
@@ -141,7 +146,8 @@ impl<'a> Endpoint<'a> {
             | Endpoint::StatusAndMetrics(u)
             | Endpoint::Stop(u)
             | Endpoint::Exceptions(u)
-            | Endpoint::ExceptionsSingular(u) => Some(u),
+            | Endpoint::ExceptionsSingular(u)
+            | Endpoint::Health(u) => Some(u),
             Endpoint::Overview | Endpoint::Version => None,
         }
     }

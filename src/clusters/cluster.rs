@@ -11,6 +11,7 @@ use crate::flink::dto::{JobDetails, JobOverview, RootException};
 use crate::flink::{FlinkClient, FlinkError};
 
 use super::cache::TtlCache;
+use super::health::{HealthBook, HealthSettings};
 use super::job_metrics::{self, JobMetrics};
 use super::snapshot::JobsSnapshot;
 
@@ -86,6 +87,7 @@ pub struct Cluster {
     /// FAILED jobs whose root exception was read and is empty: terminal, so it stays so.
     no_exception: Mutex<HashSet<String>>,
     poll_now: tokio::sync::Notify,
+    health: HealthBook,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -107,7 +109,19 @@ impl Cluster {
             metrics: TtlCache::new(cache_ttl),
             no_exception: Mutex::new(HashSet::new()),
             poll_now: tokio::sync::Notify::new(),
+            health: HealthBook::default(),
         }
+    }
+
+    /// Health checks with these settings (off by default).
+    pub fn with_health(mut self, settings: HealthSettings) -> Self {
+        self.health = HealthBook::new(settings);
+        self
+    }
+
+    /// What the health checks of this cluster's jobs found.
+    pub fn health(&self) -> &HealthBook {
+        &self.health
     }
 
     pub fn id(&self) -> &str {

@@ -3,6 +3,8 @@
 mod cache;
 mod choice;
 mod cluster;
+pub mod health;
+pub mod health_rules;
 pub mod job_metrics;
 mod lookup;
 mod poller;

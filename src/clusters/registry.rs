@@ -13,6 +13,7 @@ use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
 
 use super::cluster::{Cluster, ClusterInfo};
+use super::health::{HealthChecker, HealthSettings};
 use super::poller::{ClusterChanged, Poller};
 use super::startup::Startup;
 
@@ -36,6 +37,7 @@ pub struct Registry {
     changes: broadcast::Sender<ClusterChanged>,
     clusters: RwLock<BTreeMap<String, Entry>>,
     startup: Startup,
+    health: HealthSettings,
 }
 
 impl Registry {
@@ -54,7 +56,18 @@ impl Registry {
             changes,
             clusters: RwLock::new(BTreeMap::new()),
             startup: Startup::default(),
+            health: HealthSettings::disabled(),
         }
+    }
+
+    /// Runs health checks on every cluster added from now on (off by default).
+    pub fn with_health(mut self, health: HealthSettings) -> Self {
+        self.health = health;
+        self
+    }
+
+    pub fn health_settings(&self) -> &HealthSettings {
+        &self.health
     }
 
     /// Adds a cluster, or replaces it when its address or identity changed, and starts
@@ -72,7 +85,8 @@ impl Registry {
             self.settings.client.clone(),
         );
         let id = info.id.clone();
-        let cluster = Arc::new(Cluster::new(info, client, self.settings.cache_ttl));
+        let cluster =
+            Arc::new(Cluster::new(info, client, self.settings.cache_ttl).with_health(self.health));
         if let Some(replaced) = clusters.get(&id) {
             // A new address of a known cluster: its last snapshot stands until the new
             // address answers (or fails), so nothing reads as "not polled yet" meanwhile.
@@ -92,6 +106,13 @@ impl Registry {
             changes: self.changes.clone(),
         };
         tokio::spawn(poller.run(stop.clone()));
+        if self.health.enabled() {
+            let checker = HealthChecker {
+                cluster: cluster.clone(),
+                changes: self.changes.clone(),
+            };
+            tokio::spawn(checker.run(stop.clone()));
+        }
         if let Some(old) = clusters.insert(id.clone(), Entry { cluster, stop }) {
             old.stop.cancel();
         }

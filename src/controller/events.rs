@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::crd::FlinkJobStatus;
 
-use super::status::{CLUSTER_REACHABLE, FOUND};
+use super::status::{CLUSTER_REACHABLE, FOUND, HEALTHY};
 
 /// The events a status change deserves. Pure.
 pub fn transition_events(previous: Option<&FlinkJobStatus>, next: &FlinkJobStatus) -> Vec<Event> {
@@ -43,6 +43,18 @@ pub fn transition_events(previous: Option<&FlinkJobStatus>, next: &FlinkJobStatu
     if went_false(previous, next, FOUND) {
         let message = condition_message(next, FOUND);
         events.push(event(EventType::Warning, "JobNotFound", message));
+    }
+    if went_false(previous, next, HEALTHY) {
+        let message = condition_message(next, HEALTHY);
+        events.push(event(EventType::Warning, "JobDegraded", message));
+    } else if condition_status(previous, HEALTHY) == Some("False")
+        && condition_status(Some(next), HEALTHY) == Some("True")
+    {
+        events.push(event(
+            EventType::Normal,
+            "JobRecovered",
+            "the job is healthy again".to_string(),
+        ));
     }
     events
 }
@@ -158,3 +170,52 @@ impl EventPublisher {
 /// Default rate limit: a burst of 50 events, then 5 per second.
 pub const EVENT_BURST: u32 = 50;
 pub const EVENTS_PER_SECOND: f64 = 5.0;
+
+#[cfg(test)]
+mod health_event_tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn with_healthy(status: &str) -> FlinkJobStatus {
+        FlinkJobStatus {
+            state: Some("RUNNING".into()),
+            conditions: vec![Condition {
+                type_: HEALTHY.into(),
+                status: status.into(),
+                reason: "Restarting".into(),
+                message: "Restarting: at least 3 restarts within 10m".into(),
+                last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+                observed_generation: None,
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn reasons(previous: Option<&FlinkJobStatus>, next: &FlinkJobStatus) -> Vec<String> {
+        transition_events(previous, next)
+            .into_iter()
+            .map(|e| e.reason)
+            .collect()
+    }
+
+    #[test]
+    fn degraded_warns_once_and_recovered_is_told_once() {
+        let healthy = with_healthy("True");
+        let degraded = with_healthy("False");
+        let unknown = with_healthy("Unknown");
+        assert_eq!(reasons(Some(&healthy), &degraded), ["JobDegraded"]);
+        let warning = &transition_events(Some(&healthy), &degraded)[0];
+        assert_eq!(warning.type_, EventType::Warning);
+        assert!(warning.note.as_deref().unwrap().contains("Restarting"));
+        assert!(
+            reasons(Some(&degraded), &degraded).is_empty(),
+            "steady: no event"
+        );
+        assert_eq!(reasons(Some(&degraded), &healthy), ["JobRecovered"]);
+        assert!(
+            reasons(Some(&unknown), &healthy).is_empty(),
+            "unknown to healthy is no recovery"
+        );
+        assert!(reasons(Some(&healthy), &healthy).is_empty());
+    }
+}

@@ -89,6 +89,7 @@ fn mirror(
         FlinkJobSpec {
             job_name: job_name.to_string(),
             cluster: Some(cluster_name.to_string()),
+            health: None,
         },
     );
     job.metadata = ObjectMeta {
@@ -226,6 +227,7 @@ mod tests {
             FlinkJobSpec {
                 job_name: "orders".into(),
                 cluster: cluster.map(String::from),
+                health: None,
             },
         );
         job.metadata.namespace = Some("team-a".into());

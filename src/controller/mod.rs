@@ -3,6 +3,7 @@
 
 mod backoff;
 mod events;
+pub mod health;
 pub mod lease;
 pub mod mirror;
 mod observe;

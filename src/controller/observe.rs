@@ -101,12 +101,21 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Option<Observed> {
             } else {
                 None
             };
+            let health = super::health::facts(
+                &cluster,
+                &status,
+                &found,
+                job.spec.health.as_ref(),
+                crate::clusters::now_ms(),
+            )
+            .map(Box::new);
             Observed::Found {
                 cluster: cluster.id().to_string(),
                 unreachable,
                 job: facts,
                 flink_version: status.flink_version.clone(),
                 exception,
+                health,
             }
         }
         Lookup::NotFound { unreachable } => Observed::NotFound {

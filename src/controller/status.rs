@@ -9,6 +9,7 @@ use crate::flink::dto::RootException;
 pub const FOUND: &str = "Found";
 pub const CLUSTER_REACHABLE: &str = "ClusterReachable";
 pub const RUNNING: &str = "Running";
+pub const HEALTHY: &str = "Healthy";
 
 /// Longest `lastException.message` kept: status must stay small.
 const MAX_EXCEPTION_CHARS: usize = 512;
@@ -20,6 +21,19 @@ pub struct JobFacts {
     pub state: String,
     pub start_time: Option<i64>,
     pub end_time: Option<i64>,
+}
+
+/// What the health checks say about the job, judged by the FlinkJob's thresholds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthFacts {
+    /// `Healthy`, `Degraded` or `Unknown`.
+    pub health: &'static str,
+    /// The first reason (`Healthy` when healthy): the `Healthy` condition's reason.
+    pub reason: String,
+    /// Every reason, one after the other: the condition's message.
+    pub message: String,
+    /// Flink's numRestarts, when a check read it.
+    pub restarts: Option<i64>,
 }
 
 /// What the registry says about the job a FlinkJob names.
@@ -36,6 +50,8 @@ pub enum Observed {
         flink_version: Option<String>,
         /// The root exception, when it was read (failed or failing jobs).
         exception: Option<RootException>,
+        /// None while not known yet (no health check answered): what was known stays.
+        health: Option<Box<HealthFacts>>,
     },
     /// In no snapshot. `unreachable` are the candidate clusters that could not be asked.
     NotFound {
@@ -69,10 +85,14 @@ pub fn compute(
             job,
             flink_version,
             exception,
+            health,
         } => {
-            if status.job_id.as_deref() != Some(job.jid.as_str()) {
+            let same_job = status.job_id.as_deref() == Some(job.jid.as_str());
+            if !same_job {
                 // Another Flink job now carries the name: what was known is about the old one.
                 status.last_exception = None;
+                status.restarts = None;
+                status.health = None;
             }
             status.state = Some(job.state.clone());
             status.job_id = Some(job.jid.clone());
@@ -112,6 +132,22 @@ pub fn compute(
                 &pascal(&job.state),
                 format!("the job is {}", job.state),
             );
+            match health {
+                Some(facts) => {
+                    status.health = Some(facts.health.to_string());
+                    if facts.restarts.is_some() {
+                        status.restarts = facts.restarts;
+                    }
+                    let value = match facts.health {
+                        "Healthy" => "True",
+                        "Degraded" => "False",
+                        _ => "Unknown",
+                    };
+                    conditions.push(HEALTHY, value, &facts.reason, facts.message.clone());
+                }
+                None if same_job => conditions.keep(HEALTHY),
+                None => {}
+            }
         }
         Observed::NotFound {
             clusters,
@@ -137,6 +173,7 @@ pub fn compute(
                 "ClusterUnreachable",
                 "unknown while the cluster cannot be asked",
             );
+            conditions.keep(HEALTHY);
             let _ = clusters;
         }
         Observed::NotFound { clusters, .. } => {
@@ -158,11 +195,20 @@ pub fn compute(
                 "JobNotFound",
                 "the job is not listed by flink".to_string(),
             );
+            status.health = Some("Unknown".into());
+            conditions.push(
+                HEALTHY,
+                "Unknown",
+                "JobNotFound",
+                "the job is not listed by flink".to_string(),
+            );
         }
         Observed::NoCluster { message } => {
             conditions.set(FOUND, false, "ClusterNotFound", message.clone());
             conditions.set(CLUSTER_REACHABLE, false, "ClusterNotFound", message.clone());
             conditions.set(RUNNING, false, "ClusterNotFound", message.clone());
+            status.health = Some("Unknown".into());
+            conditions.push(HEALTHY, "Unknown", "ClusterNotFound", message.clone());
         }
         Observed::Ambiguous(ids) => {
             let message = format!(
@@ -172,6 +218,7 @@ pub fn compute(
             conditions.set(FOUND, false, "Ambiguous", message.clone());
             conditions.keep_or_unknown(CLUSTER_REACHABLE, "Ambiguous", &message);
             conditions.keep_or_unknown(RUNNING, "Ambiguous", &message);
+            conditions.keep(HEALTHY);
         }
     }
     status.conditions = conditions.new;
@@ -190,6 +237,13 @@ struct Conditions<'a> {
 impl Conditions<'_> {
     fn set(&mut self, type_: &str, value: bool, reason: &str, message: String) {
         self.push(type_, if value { "True" } else { "False" }, reason, message);
+    }
+
+    /// Keeps a condition as it was, if there was one (it cannot be known now).
+    fn keep(&mut self, type_: &str) {
+        if let Some(old) = self.old.iter().find(|c| c.type_ == type_) {
+            self.new.push(old.clone());
+        }
     }
 
     /// Keeps a condition as it was (it cannot be known now), or Unknown if it never was.
@@ -265,6 +319,7 @@ mod tests {
             },
             flink_version: Some("2.3.0".into()),
             exception: None,
+            health: None,
         }
     }
 
@@ -493,6 +548,7 @@ mod tests {
             },
             flink_version: None,
             exception: None,
+            health: None,
         };
         let after = compute(Some(&before), None, &resubmitted, now());
         assert_eq!(after.last_exception, None);
@@ -501,5 +557,149 @@ mod tests {
             Some("2.3.0"),
             "a version not re-read is kept"
         );
+    }
+
+    fn with_health(mut observed: Observed, facts: Option<HealthFacts>) -> Observed {
+        if let Observed::Found { health, .. } = &mut observed {
+            *health = facts.map(Box::new);
+        }
+        observed
+    }
+
+    fn facts(health: &'static str, reason: &str, restarts: i64) -> HealthFacts {
+        HealthFacts {
+            health,
+            reason: reason.into(),
+            message: format!("{reason}: because"),
+            restarts: Some(restarts),
+        }
+    }
+
+    #[test]
+    fn health_and_restarts_are_written_with_a_healthy_condition() {
+        let healthy = compute(
+            None,
+            None,
+            &with_health(
+                found("RUNNING", -1, None),
+                Some(facts("Healthy", "Healthy", 0)),
+            ),
+            now(),
+        );
+        assert_eq!(healthy.health.as_deref(), Some("Healthy"));
+        assert_eq!(healthy.restarts, Some(0));
+        let c = condition(&healthy, HEALTHY);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Healthy"));
+
+        let degraded = compute(
+            Some(&healthy),
+            None,
+            &with_health(
+                found("RUNNING", -1, None),
+                Some(facts("Degraded", "Restarting", 4)),
+            ),
+            now(),
+        );
+        let c = condition(&degraded, HEALTHY);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "Restarting")
+        );
+        assert_eq!(c.message, "Restarting: because");
+        assert_eq!(degraded.restarts, Some(4));
+
+        let unknown = compute(
+            None,
+            None,
+            &with_health(
+                found("CANCELED", T0 + 5, None),
+                Some(facts("Unknown", "Canceled", 0)),
+            ),
+            now(),
+        );
+        assert_eq!(condition(&unknown, HEALTHY).status, "Unknown");
+    }
+
+    #[test]
+    fn a_steady_job_healthy_or_not_gives_an_equal_status() {
+        for (health, reason) in [("Healthy", "Healthy"), ("Degraded", "CheckpointStalled")] {
+            let observed = with_health(found("RUNNING", -1, None), Some(facts(health, reason, 2)));
+            let first = compute(None, Some(1), &observed, now());
+            let later = Timestamp::from_millisecond(T0 + 3_600_000).unwrap();
+            assert_eq!(
+                compute(Some(&first), Some(1), &observed, later),
+                first,
+                "{health}"
+            );
+        }
+    }
+
+    #[test]
+    fn health_not_known_yet_keeps_what_was_known_for_the_same_job_only() {
+        let known = compute(
+            None,
+            None,
+            &with_health(
+                found("RUNNING", -1, None),
+                Some(facts("Degraded", "Restarting", 9)),
+            ),
+            now(),
+        );
+        let restarted_monitor = compute(Some(&known), None, &found("RUNNING", -1, None), now());
+        assert_eq!(
+            restarted_monitor, known,
+            "nothing computed from not known yet is written"
+        );
+
+        let never = compute(None, None, &found("RUNNING", -1, None), now());
+        assert_eq!(never.health, None);
+        assert!(never.conditions.iter().all(|c| c.type_ != HEALTHY));
+
+        let mut other = found("RUNNING", -1, None);
+        if let Observed::Found { job, .. } = &mut other {
+            job.jid = "ffff".into();
+        }
+        let resubmitted = compute(Some(&known), None, &other, now());
+        assert_eq!(
+            resubmitted.restarts, None,
+            "another job's restarts are not this one's"
+        );
+        assert_eq!(resubmitted.health, None);
+        assert!(resubmitted.conditions.iter().all(|c| c.type_ != HEALTHY));
+    }
+
+    #[test]
+    fn a_lost_job_is_unknown_and_an_unreachable_cluster_keeps_the_health() {
+        let known = compute(
+            None,
+            None,
+            &with_health(
+                found("RUNNING", -1, None),
+                Some(facts("Healthy", "Healthy", 0)),
+            ),
+            now(),
+        );
+        let gone = compute(
+            Some(&known),
+            None,
+            &Observed::NotFound {
+                clusters: vec!["team-a.orders".into()],
+                unreachable: vec![],
+            },
+            now(),
+        );
+        assert_eq!(gone.health.as_deref(), Some("Unknown"));
+        assert_eq!(condition(&gone, HEALTHY).reason, "JobNotFound");
+        let unasked = compute(
+            Some(&known),
+            None,
+            &Observed::NotFound {
+                clusters: vec!["team-a.orders".into()],
+                unreachable: vec![("team-a.orders".into(), "timeout".into())],
+            },
+            now(),
+        );
+        assert_eq!(unasked.health.as_deref(), Some("Healthy"));
+        assert_eq!(condition(&unasked, HEALTHY), condition(&known, HEALTHY));
     }
 }

@@ -102,6 +102,7 @@ fn flink_job(name: &str, job_name: &str) -> FlinkJob {
         FlinkJobSpec {
             job_name: job_name.into(),
             cluster: None,
+            health: None,
         },
     );
     job.metadata.namespace = Some("team-a".into());
@@ -178,7 +179,7 @@ async fn a_new_status_is_applied_once_with_an_event_and_then_left_alone() {
         .iter()
         .map(|c| c["type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["Found", "ClusterReachable", "Running"]);
+    assert_eq!(types, ["Found", "ClusterReachable", "Running", "Healthy"]);
     let event = api.expect_event().await;
     assert_eq!(event["type"], "Normal");
     assert_eq!(event["reason"], "StateChanged");
@@ -436,4 +437,233 @@ async fn a_write_the_api_server_never_answers_is_given_up_and_retried() {
         matches!(error, super::ReconcileError::WriteTimeout { .. }),
         "{error}"
     );
+}
+
+/// A JobManager with one running job whose numRestarts the test sets; counts health checks.
+struct TinyFlink {
+    url: reqwest::Url,
+    restarts: Arc<std::sync::atomic::AtomicI64>,
+    checks: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn tiny_flink() -> TinyFlink {
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+    let restarts = Arc::new(AtomicI64::new(0));
+    let checks = Arc::new(AtomicUsize::new(0));
+    let (r, c) = (restarts.clone(), checks.clone());
+    let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let (r, c) = (r.clone(), c.clone());
+        async move {
+            let body = match uri.path() {
+                "/jobs/overview" => json!({"jobs": running_jobs()}),
+                "/config" => json!({"flink-version": "2.3.0"}),
+                path if path.ends_with("/checkpoints/config") => {
+                    json!({"interval": 9_223_372_036_854_775_807i64})
+                }
+                path if path.ends_with("/metrics") => {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    json!([{"id": "numRestarts", "value": r.load(Ordering::SeqCst).to_string()}])
+                }
+                _ => json!({}),
+            };
+            axum::Json(body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    TinyFlink {
+        url,
+        restarts,
+        checks,
+    }
+}
+
+/// A registry polling `flink` and checking its job's health every 50 ms.
+fn checked_registry(
+    flink: &TinyFlink,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Arc<Registry> {
+    use crate::clusters::RegistrySettings;
+    use crate::clusters::health::HealthSettings;
+    use crate::clusters::health_rules::Thresholds;
+    let registry = Arc::new(
+        Registry::new(
+            RegistrySettings {
+                poll_interval: Duration::from_millis(50),
+                cache_ttl: Duration::ZERO,
+                client: ClientSettings::default(),
+            },
+            crate::flink::FlinkClient::http_client().unwrap(),
+            Arc::new(Metrics::new()),
+            shutdown.clone(),
+        )
+        .with_health(HealthSettings {
+            interval: Duration::from_millis(50),
+            thresholds: Thresholds::default(),
+        }),
+    );
+    registry.upsert(ClusterInfo {
+        id: "team-a.orders".into(),
+        namespace: Some("team-a".into()),
+        name: "orders".into(),
+        source: ClusterSource::Service,
+        url: flink.url.clone(),
+        owner: None,
+    });
+    registry.mark_discovered();
+    registry
+}
+
+/// Waits until the tiny Flink answered `n` more health checks.
+async fn wait_for_checks(flink: &TinyFlink, n: usize) {
+    use std::sync::atomic::Ordering;
+    let start = flink.checks.load(Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while flink.checks.load(Ordering::SeqCst) < start + n {
+        assert!(std::time::Instant::now() < deadline, "no health checks");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn spawn_reconcile(
+    job: FlinkJob,
+    ctx: Arc<Context>,
+) -> tokio::task::JoinHandle<(ReconcileOutcome, FlinkJob)> {
+    tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job) })
+}
+
+fn healthy_condition(applied: &Value) -> Value {
+    applied["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Healthy")
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_written_with_events()
+ {
+    use std::sync::atomic::Ordering;
+    let flink = tiny_flink().await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let registry = checked_registry(&flink, &shutdown);
+    wait_for_checks(&flink, 2).await;
+    let (ctx, mut api, _leading) = context(registry, true);
+    let ctx = Arc::new(ctx);
+
+    let handle = spawn_reconcile(flink_job("orders", "orders-enrichment"), ctx.clone());
+    let applied = api.expect_status_apply("orders").await;
+    assert_eq!(applied["status"]["health"], "Healthy");
+    assert_eq!(applied["status"]["restarts"], 0);
+    api.expect_event().await;
+    let (_, mut job) = handle.await.unwrap();
+    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+
+    // Healthy and steady while checks go on: no write.
+    for _ in 0..3 {
+        wait_for_checks(&flink, 2).await;
+        assert_eq!(
+            reconcile_inner(&job, &ctx).await.unwrap(),
+            ReconcileOutcome::Unchanged
+        );
+    }
+    api.expect_nothing().await;
+
+    // A restart loop: Degraded, with a warning.
+    flink.restarts.store(5, Ordering::SeqCst);
+    wait_for_checks(&flink, 2).await;
+    let handle = spawn_reconcile(job, ctx.clone());
+    let applied = api.expect_status_apply("orders").await;
+    assert_eq!(applied["status"]["health"], "Degraded");
+    assert_eq!(applied["status"]["restarts"], 5);
+    let healthy = healthy_condition(&applied);
+    assert_eq!(healthy["status"], "False");
+    assert_eq!(healthy["reason"], "Restarting");
+    let event = api.expect_event().await;
+    assert_eq!(
+        (event["type"].as_str(), event["reason"].as_str()),
+        (Some("Warning"), Some("JobDegraded"))
+    );
+    let (_, mut job) = handle.await.unwrap();
+    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+
+    // Degraded and steady: no write either.
+    for _ in 0..3 {
+        wait_for_checks(&flink, 2).await;
+        assert_eq!(
+            reconcile_inner(&job, &ctx).await.unwrap(),
+            ReconcileOutcome::Unchanged
+        );
+    }
+    api.expect_nothing().await;
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn spec_health_overrides_the_flags_for_that_flinkjob_only() {
+    use std::sync::atomic::Ordering;
+    let flink = tiny_flink().await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let registry = checked_registry(&flink, &shutdown);
+    wait_for_checks(&flink, 2).await;
+    // One restart while watched (restarts before the first check are not counted).
+    flink.restarts.store(1, Ordering::SeqCst);
+    wait_for_checks(&flink, 2).await;
+    let (ctx, mut api, _leading) = context(registry, true);
+    let ctx = Arc::new(ctx);
+
+    // One restart is under the flags' threshold of 3. (Each FlinkJob here is new: a
+    // StateChanged event each.)
+    let handle = spawn_reconcile(flink_job("orders", "orders-enrichment"), ctx.clone());
+    let applied = api.expect_status_apply("orders").await;
+    assert_eq!(applied["status"]["health"], "Healthy");
+    api.expect_event().await;
+    handle.await.unwrap();
+
+    let mut strict = flink_job("orders-strict", "orders-enrichment");
+    strict.spec.health = Some(crate::crd::HealthSpec {
+        restart_threshold: Some(1),
+        ..Default::default()
+    });
+    let handle = spawn_reconcile(strict, ctx.clone());
+    let applied = api.expect_status_apply("orders-strict").await;
+    assert_eq!(applied["status"]["health"], "Degraded");
+    let healthy = healthy_condition(&applied);
+    assert_eq!(healthy["reason"], "Restarting");
+    assert!(
+        healthy["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 1 times"),
+        "{healthy}"
+    );
+    api.expect_event().await;
+    assert_eq!(api.expect_event().await["reason"], "JobDegraded");
+    handle.await.unwrap();
+
+    let mut bad = flink_job("orders-bad", "orders-enrichment");
+    bad.spec.health = Some(crate::crd::HealthSpec {
+        restart_window: Some("ten minutes".into()),
+        ..Default::default()
+    });
+    let handle = spawn_reconcile(bad, ctx.clone());
+    let applied = api.expect_status_apply("orders-bad").await;
+    assert_eq!(applied["status"]["health"], "Unknown");
+    let healthy = healthy_condition(&applied);
+    assert_eq!(healthy["reason"], "InvalidHealthSpec");
+    assert!(
+        healthy["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.health.restartWindow"),
+        "{healthy}"
+    );
+    api.expect_event().await;
+    handle.await.unwrap();
+    shutdown.cancel();
 }

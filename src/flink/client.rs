@@ -9,8 +9,8 @@ use tokio::sync::Semaphore;
 
 use super::FlinkError;
 use super::dto::{
-    AggregatedMetric, DashboardConfig, ErrorBody, JobDetails, JobExceptions, JobsOverview,
-    MetricValue, SavepointStatus, TriggerResponse,
+    AggregatedMetric, CheckpointConfig, CheckpointStats, DashboardConfig, ErrorBody, JobDetails,
+    JobExceptions, JobsOverview, MetricValue, SavepointStatus, TriggerResponse,
 };
 
 /// Characters escaped in a `?get=` list; `,` separates names and stays as it is.
@@ -166,6 +166,44 @@ impl FlinkClient {
             "/jobs/{jid}/vertices/{vertex}/subtasks/metrics?get={get}&agg={agg}"
         ))
         .await
+    }
+
+    /// Values of the named job metrics (`/jobs/{jid}/metrics?get=...`); Flink omits
+    /// unknown names and may answer `[]` while its metric store fills.
+    pub async fn job_metric_values(
+        &self,
+        jid: &str,
+        names: &[&str],
+    ) -> Result<Vec<MetricValue>, FlinkError> {
+        let get = encode_names(names);
+        self.get(&format!("/jobs/{jid}/metrics?get={get}")).await
+    }
+
+    /// `GET /jobs/{jid}/checkpoints`.
+    pub async fn checkpoint_stats(&self, jid: &str) -> Result<CheckpointStats, FlinkError> {
+        self.get(&format!("/jobs/{jid}/checkpoints")).await
+    }
+
+    /// `GET /jobs/{jid}/checkpoints/config`; None when Flink says checkpointing is off
+    /// (it answers 404 for jobs without a checkpoint coordinator, e.g. batch jobs).
+    pub async fn checkpoint_config(
+        &self,
+        jid: &str,
+    ) -> Result<Option<CheckpointConfig>, FlinkError> {
+        match self.get(&format!("/jobs/{jid}/checkpoints/config")).await {
+            Ok(config) => Ok(Some(config)),
+            Err(FlinkError::Status {
+                status: 404,
+                message,
+                ..
+            }) if message
+                .to_ascii_lowercase()
+                .contains("checkpointing is not enabled") =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// `PATCH /jobs/{jid}?mode=cancel`; Flink answers 202 when it took the request.

@@ -261,3 +261,61 @@ impl ErrorBody {
         lines.join("; ")
     }
 }
+
+/// `GET /jobs/{jid}/checkpoints`: the counts and the latest completed and failed ones.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CheckpointStats {
+    #[serde(default)]
+    pub counts: CheckpointCounts,
+    #[serde(default)]
+    pub latest: Option<LatestCheckpoints>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CheckpointCounts {
+    #[serde(default)]
+    pub completed: i64,
+    #[serde(default)]
+    pub failed: i64,
+    #[serde(default)]
+    pub in_progress: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LatestCheckpoints {
+    #[serde(default)]
+    pub completed: Option<CompletedCheckpoint>,
+    #[serde(default)]
+    pub failed: Option<FailedCheckpoint>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CompletedCheckpoint {
+    #[serde(default)]
+    pub latest_ack_timestamp: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FailedCheckpoint {
+    #[serde(default)]
+    pub failure_timestamp: Option<i64>,
+    #[serde(default)]
+    pub failure_message: Option<String>,
+}
+
+/// `GET /jobs/{jid}/checkpoints/config`. Flink reports periodic checkpointing that is off
+/// as an interval of `Long.MAX_VALUE`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CheckpointConfig {
+    #[serde(default)]
+    pub interval: Option<i64>,
+}
+
+impl CheckpointConfig {
+    /// The interval in ms when periodic checkpoints are on.
+    pub fn periodic_interval_ms(&self) -> Option<i64> {
+        // Anything beyond a year is Flink's "never".
+        const YEAR_MS: i64 = 365 * 24 * 3600 * 1000;
+        self.interval.filter(|i| *i > 0 && *i < YEAR_MS)
+    }
+}

@@ -53,6 +53,10 @@ pub enum Kind {
     Finish,
     /// Throws after 50 records, no restart: FAILED.
     Fail,
+    /// Throws every 50 records and restarts 1 s later, forever (numRestarts grows).
+    Restart,
+    /// Checkpoints every 2 s that never complete.
+    Stall,
 }
 
 impl Kind {
@@ -61,6 +65,8 @@ impl Kind {
             Kind::Stream => "stream",
             Kind::Finish => "finish",
             Kind::Fail => "fail",
+            Kind::Restart => "restart",
+            Kind::Stall => "stall",
         }
     }
 }
@@ -173,7 +179,12 @@ impl LocalFlink {
 
     /// Submits a streaming job that is cancelled when the guard drops.
     pub async fn submit_stream(&self, name: &str) -> RunningJob {
-        let jid = self.submit(name, Kind::Stream).await;
+        self.submit_running(name, Kind::Stream).await
+    }
+
+    /// Submits an unbounded job of `kind` that is cancelled when the guard drops.
+    pub async fn submit_running(&self, name: &str, kind: Kind) -> RunningJob {
+        let jid = self.submit(name, kind).await;
         RunningJob {
             url: self.url.clone(),
             jid,

@@ -798,3 +798,153 @@ pub async fn clusters(flink: &LocalFlink) {
         &answer,
     );
 }
+
+/// Health checks every second, so the tests do not wait for the 30 s default.
+const FAST_HEALTH: &[&str] = &["--health-interval", "1s"];
+
+fn reasons(answer: &Answer) -> Vec<String> {
+    answer.response()["reasons"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn healthy_job(flink: &LocalFlink) {
+    let name = unique("healthy");
+    let job = flink.submit_stream(&name).await;
+    let m = Monitor::start(flink, &cluster_id("health", flink), FAST_HEALTH).await;
+    let uuid = enc(&name);
+    let answer = m
+        .wait_for(
+            "the job Healthy with a completed checkpoint (every 10 s)",
+            &format!("/clusters/{}/job/{uuid}/health/", m.cluster),
+            |a| {
+                a.status == 200
+                    && a.response()["health"] == "Healthy"
+                    && a.response()["checkpoints"]["last-completed-time"].is_i64()
+            },
+        )
+        .await;
+    let health = m.expect_ok(&answer);
+    m.check(
+        health["jid"] == job.jid.as_str(),
+        "`jid` is the job's",
+        &answer,
+    );
+    m.check(health["restarts"] == 0, "no restarts", &answer);
+    m.check(
+        health["reasons"] == serde_json::json!([]),
+        "no reasons",
+        &answer,
+    );
+    let checkpoints = &health["checkpoints"];
+    m.check(
+        checkpoints["enabled"] == true,
+        "checkpointing is on",
+        &answer,
+    );
+    m.check(
+        checkpoints["interval-ms"] == 10_000,
+        "the test job checkpoints every 10 s",
+        &answer,
+    );
+    m.check(
+        checkpoints["completed"].as_i64().is_some_and(|c| c >= 1),
+        "at least one completed checkpoint",
+        &answer,
+    );
+    m.check(
+        checkpoints["last-completed-age-ms"]
+            .as_i64()
+            .is_some_and(|a| a >= 0),
+        "the age of the last checkpoint",
+        &answer,
+    );
+    m.check(
+        health["checked-at"].is_i64(),
+        "`checked-at` is a time",
+        &answer,
+    );
+}
+
+pub async fn restarting_job(flink: &LocalFlink) {
+    let name = unique("restarting");
+    let job = flink.submit_running(&name, Kind::Restart).await;
+    let m = Monitor::start(flink, &cluster_id("loop", flink), FAST_HEALTH).await;
+    let path = format!("/job/{}/health/", enc(&name));
+    let answer = m
+        .wait_for("the job Degraded with at least 3 restarts", &path, |a| {
+            a.status == 200
+                && a.response()["health"] == "Degraded"
+                && a.response()["restarts"].as_i64().is_some_and(|r| r >= 3)
+        })
+        .await;
+    m.check(
+        reasons(&answer).contains(&"Restarting".to_string()),
+        "the reason is Restarting",
+        &answer,
+    );
+    m.check(
+        answer.response()["jid"] == job.jid.as_str(),
+        "`jid` is the job's",
+        &answer,
+    );
+    m.check(
+        answer.response()["checkpoints"]["enabled"] == false,
+        "the restart job does not checkpoint",
+        &answer,
+    );
+    let restarts = answer.response()["restarts"].as_i64().unwrap_or(0);
+    m.wait_for(&format!("restarts growing past {restarts}"), &path, |a| {
+        a.response()["restarts"]
+            .as_i64()
+            .is_some_and(|r| r > restarts)
+    })
+    .await;
+    let metrics = m.get("/metrics").await;
+    let line = format!(
+        "flink_monitor_job_healthy{{cluster=\"{}\",job=\"{name}\"}} 0",
+        m.cluster
+    );
+    m.check(
+        metrics.text.contains(&line),
+        format_args!("/metrics has {line}"),
+        &metrics,
+    );
+}
+
+pub async fn stalled_job(flink: &LocalFlink) {
+    let name = unique("stalled");
+    let _job = flink.submit_running(&name, Kind::Stall).await;
+    let mut flags = FAST_HEALTH.to_vec();
+    flags.extend(["--max-checkpoint-age", "5s"]);
+    let m = Monitor::start(flink, &cluster_id("stall", flink), &flags).await;
+    let path = format!("/job/{}/health/", enc(&name));
+    let answer = m
+        .wait_for("the job Degraded, CheckpointStalled", &path, |a| {
+            a.status == 200 && a.response()["health"] == "Degraded"
+        })
+        .await;
+    m.check(
+        reasons(&answer) == ["CheckpointStalled"],
+        "the only reason is CheckpointStalled",
+        &answer,
+    );
+    let checkpoints = &answer.response()["checkpoints"];
+    m.check(
+        checkpoints["enabled"] == true,
+        "checkpointing is on",
+        &answer,
+    );
+    m.check(checkpoints["interval-ms"] == 2_000, "every 2 s", &answer);
+    m.check(checkpoints["completed"] == 0, "none completed", &answer);
+    m.check(
+        checkpoints["last-completed-time"].is_null(),
+        "no completion time",
+        &answer,
+    );
+}

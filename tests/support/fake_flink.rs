@@ -393,6 +393,13 @@ pub struct Model {
     pub exceptions: HashMap<String, Value>,
     /// Vertex metrics by (jid, vertex id).
     pub vertex_metrics: HashMap<(String, String), VertexMetrics>,
+    /// Job metrics (`GET /jobs/{jid}/metrics?get=...`) by jid: name -> value.
+    pub job_metrics: HashMap<String, BTreeMap<String, String>>,
+    /// `GET /jobs/{jid}/checkpoints` by jid; a known job without one has no checkpoints.
+    pub checkpoints: HashMap<String, Value>,
+    /// `GET /jobs/{jid}/checkpoints/config` by jid; a known job without one answers 404
+    /// "Checkpointing is not enabled", as Flink does for a job without checkpoint settings.
+    pub checkpoint_config: HashMap<String, Value>,
     /// `GET /config`.
     pub config: Value,
     /// The recorded jobs, as models for added ones.
@@ -424,6 +431,9 @@ impl Model {
             details: HashMap::new(),
             exceptions: HashMap::new(),
             vertex_metrics: HashMap::new(),
+            job_metrics: HashMap::new(),
+            checkpoints: HashMap::new(),
+            checkpoint_config: HashMap::new(),
             config: fixture(version, "config.json"),
             templates,
             triggers: HashMap::new(),
@@ -529,6 +539,14 @@ impl Model {
         }
     }
 
+    /// Sets a job metric (`/jobs/{jid}/metrics`), e.g. `numRestarts`.
+    pub fn set_job_metric(&mut self, jid: &str, name: &str, value: &str) {
+        self.job_metrics
+            .entry(jid.to_string())
+            .or_default()
+            .insert(name.to_string(), value.to_string());
+    }
+
     pub fn set_vertex_metric(&mut self, jid: &str, vertex: &str, name: &str, value: &str) {
         self.vertex_metrics
             .entry((jid.to_string(), vertex.to_string()))
@@ -581,6 +599,31 @@ impl Model {
             ("GET", ["jobs", jid, "vertices", vid, "subtasks", "metrics"]) => {
                 let metrics = self.vertex_metrics.get(&(jid.to_string(), vid.to_string()));
                 ok(&subtask_metrics_answer(metrics, param("get"), param("agg")))
+            }
+            ("GET", ["jobs", jid, "metrics"]) => match self.job_metrics.get(*jid) {
+                Some(metrics) => ok(&job_metrics_answer(metrics, param("get"))),
+                None if self.details.contains_key(*jid) => ok(&json!([])),
+                None => self.job_not_found(jid),
+            },
+            ("GET", ["jobs", jid, "checkpoints"]) => {
+                match (self.checkpoints.get(*jid), self.details.contains_key(*jid)) {
+                    (Some(stats), _) => ok(stats),
+                    (None, true) => ok(&no_checkpoints()),
+                    (None, false) => self.job_not_found(jid),
+                }
+            }
+            ("GET", ["jobs", jid, "checkpoints", "config"]) => {
+                match (
+                    self.checkpoint_config.get(*jid),
+                    self.details.contains_key(*jid),
+                ) {
+                    (Some(config), _) => ok(config),
+                    (None, true) => answer(
+                        StatusCode::NOT_FOUND,
+                        &json!({ "errors": [format!("Checkpointing is not enabled for this job ({jid}).")] }),
+                    ),
+                    (None, false) => self.job_not_found(jid),
+                }
             }
             ("POST", ["jobs", jid, "stop"]) => self.stop(jid, body),
             ("GET", ["jobs", jid, "savepoints", trigger]) => self.savepoint(jid, trigger),
@@ -724,6 +767,27 @@ fn set_entry_state(entry: &mut Value, state: &str, now: i64) {
 
 fn is_job_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `/jobs/{jid}/metrics?get=a,b`: the values of the known names, as strings; without
+/// `get`, every name.
+fn job_metrics_answer(metrics: &BTreeMap<String, String>, get: Option<&str>) -> Value {
+    match get {
+        None => metrics.keys().map(|id| json!({ "id": id })).collect(),
+        Some(get) => get
+            .split(',')
+            .filter_map(|name| Some(json!({ "id": name, "value": metrics.get(name)? })))
+            .collect(),
+    }
+}
+
+/// `/jobs/{jid}/checkpoints` of a job that never checkpointed.
+fn no_checkpoints() -> Value {
+    json!({
+        "counts": {"restored": 0, "total": 0, "in_progress": 0, "completed": 0, "failed": 0},
+        "latest": {"completed": null, "savepoint": null, "failed": null, "restored": null},
+        "history": []
+    })
 }
 
 /// `.../metrics`: every name; `.../metrics?get=a,b`: the values of the known ones (unknown

@@ -1,0 +1,136 @@
+//! A FlinkJob's health: the cluster's health checks judged by the job's own thresholds
+//! (`spec.health`, else the flags).
+
+use std::time::Duration;
+
+use crate::clusters::health::judge;
+use crate::clusters::health_rules::{Health, Reason, RestartHistory, Thresholds, explain};
+use crate::clusters::{Cluster, ClusterStatus};
+use crate::crd::HealthSpec;
+use crate::flink::dto::JobOverview;
+
+use super::status::HealthFacts;
+
+/// The flags' thresholds with the FlinkJob's overrides; a bad override is an error that
+/// says which field and what to write instead.
+pub fn thresholds(flags: &Thresholds, spec: Option<&HealthSpec>) -> Result<Thresholds, String> {
+    let Some(spec) = spec else {
+        return Ok(*flags);
+    };
+    let mut thresholds = *flags;
+    if let Some(text) = &spec.max_checkpoint_age {
+        thresholds.max_checkpoint_age = Some(positive("maxCheckpointAge", text, "5m")?);
+    }
+    if let Some(window) = &spec.restart_window {
+        let window = positive("restartWindow", window, "10m")?;
+        if window > RestartHistory::KEEP {
+            return Err(format!(
+                "spec.health.restartWindow {}: at most {} of restarts are kept; use a shorter window",
+                humantime::format_duration(window),
+                humantime::format_duration(RestartHistory::KEEP)
+            ));
+        }
+        thresholds.restart_window = window;
+    }
+    if let Some(threshold) = spec.restart_threshold {
+        if threshold == 0 {
+            return Err("spec.health.restartThreshold must be at least 1".into());
+        }
+        thresholds.restart_threshold = threshold;
+    }
+    Ok(thresholds)
+}
+
+fn positive(field: &str, text: &str, example: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(format!(
+            "spec.health.{field} must be greater than zero, e.g. {example}"
+        )),
+        Err(e) => Err(format!(
+            "spec.health.{field} {text:?} is not a duration ({e}); write e.g. {example}"
+        )),
+    }
+}
+
+/// The health facts of a found job; None while not known yet (running, not checked).
+pub fn facts(
+    cluster: &Cluster,
+    status: &ClusterStatus,
+    job: &JobOverview,
+    spec: Option<&HealthSpec>,
+    now_ms: i64,
+) -> Option<HealthFacts> {
+    let flags = cluster.health().settings().thresholds;
+    let thresholds = match thresholds(&flags, spec) {
+        Ok(thresholds) => thresholds,
+        Err(message) => {
+            return Some(HealthFacts {
+                health: Health::Unknown.as_str(),
+                reason: "InvalidHealthSpec".into(),
+                message,
+                restarts: cluster.health().get(&job.jid).and_then(|r| r.restarts()),
+            });
+        }
+    };
+    let (verdict, record) = judge(cluster, status, job, &thresholds, now_ms);
+    if verdict.reasons == [Reason::NotChecked] {
+        return None;
+    }
+    let interval = record.as_ref().and_then(|r| r.checkpoints.interval_ms);
+    Some(HealthFacts {
+        health: verdict.health.as_str(),
+        reason: verdict
+            .reasons
+            .first()
+            .map(|r| r.as_str())
+            .unwrap_or("Healthy")
+            .to_string(),
+        message: explain(&verdict, &thresholds, interval),
+        restarts: record.and_then(|r| r.restarts()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_the_flags_one_by_one_and_bad_ones_say_what_to_write() {
+        let flags = Thresholds::default();
+        assert_eq!(thresholds(&flags, None), Ok(flags));
+        let spec = HealthSpec {
+            max_checkpoint_age: Some("5m".into()),
+            restart_threshold: None,
+            restart_window: Some("1h".into()),
+        };
+        let t = thresholds(&flags, Some(&spec)).unwrap();
+        assert_eq!(t.max_checkpoint_age, Some(Duration::from_secs(300)));
+        assert_eq!(t.restart_window, Duration::from_secs(3600));
+        assert_eq!(t.restart_threshold, flags.restart_threshold);
+
+        let bad = HealthSpec {
+            max_checkpoint_age: Some("five minutes".into()),
+            ..Default::default()
+        };
+        let error = thresholds(&flags, Some(&bad)).unwrap_err();
+        assert!(
+            error.contains("spec.health.maxCheckpointAge") && error.contains("5m"),
+            "{error}"
+        );
+        let zero = HealthSpec {
+            restart_threshold: Some(0),
+            ..Default::default()
+        };
+        assert!(thresholds(&flags, Some(&zero)).is_err());
+        let long = HealthSpec {
+            restart_window: Some("2d".into()),
+            ..Default::default()
+        };
+        assert!(
+            thresholds(&flags, Some(&long))
+                .unwrap_err()
+                .contains("at most 1day")
+        );
+    }
+}

@@ -3,3 +3,7 @@
 // Each test crate uses a different part of the fake.
 #[allow(dead_code)]
 pub mod fake_flink;
+#[allow(dead_code)]
+pub mod monitor_process;
+#[allow(dead_code)]
+pub mod sim;

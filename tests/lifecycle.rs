@@ -1,0 +1,356 @@
+//! The controller over time: the real binary against the API-server simulator
+//! (tests/k8s-sim) and a fake Flink, through fresh install, readiness, restart, lost
+//! watches and failing writes. Every scenario counts what the binary wrote in the
+//! simulator's request log (`/_sim/requests`).
+//!
+//! The time bounds below are the promises of issue 9 ("within poll interval + 2 s"), the
+//! monitor runs with `--poll-interval 1s`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion};
+use support::monitor_process::MonitorProcess;
+use support::sim::{Sim, eventually, unix_now};
+
+const NAMESPACE: &str = "team-a";
+const SERVICE: &str = "analytics";
+/// Start-up (process start, first lists, first polls) is given this long.
+const START: Duration = Duration::from_secs(30);
+
+fn state_of(job: &Value) -> Option<&str> {
+    job["status"]["state"].as_str()
+}
+
+fn job_name(job: &Value) -> &str {
+    job["spec"]["jobName"].as_str().unwrap_or_default()
+}
+
+fn is_mirror(job: &Value) -> bool {
+    job["metadata"]["labels"]["flinkmonitor.dev/mirrored"] == "true"
+}
+
+fn warnings(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "Warning")
+        .map(|e| format!("{}: {}", e["reason"], e["message"]))
+        .collect()
+}
+
+fn describe(requests: &[Value]) -> String {
+    requests
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}/{} -> {}",
+                r["verb"].as_str().unwrap_or_default(),
+                r["resource"].as_str().unwrap_or_default(),
+                r["namespace"].as_str().unwrap_or_default(),
+                r["name"].as_str().unwrap_or_default(),
+                r["code"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A Flink with `jobs` (name, state), a simulator with the CRD and a Service for it.
+async fn world(jobs: &[(&str, &str)]) -> (FakeFlink, Sim) {
+    let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
+    for (name, state) in jobs {
+        flink.add_job(FakeJob::new(name, state));
+    }
+    let sim = Sim::start();
+    sim.install_crd().await;
+    sim.create_flink_service(NAMESPACE, SERVICE, flink.url().as_str())
+        .await;
+    (flink, sim)
+}
+
+/// Waits until every FlinkJob has a status, there are `count` of them, and none was
+/// written for `quiet`: the world has settled.
+async fn settled(sim: &Sim, count: usize, quiet: Duration, monitor: &MonitorProcess) {
+    let deadline = Instant::now() + START;
+    loop {
+        let jobs = sim.flinkjobs().await;
+        let since = unix_now() - quiet.as_secs_f64();
+        if jobs.len() == count
+            && jobs.iter().all(|j| state_of(j).is_some())
+            && sim.writes(since).await.is_empty()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled: {} FlinkJobs {:?}\nlog:\n{}",
+            jobs.len(),
+            jobs.iter()
+                .map(|j| (job_name(j), state_of(j)))
+                .collect::<Vec<_>>(),
+            monitor.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Fresh install: the CRD, a Flink Service with two jobs, no FlinkJobs. Within poll
+/// interval + 2 s of ready, a mirror with status exists for every job, and no Warning was
+/// sent while every cluster answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_install_mirrors_every_job_soon_after_ready() {
+    let (flink, sim) = world(&[("orders", "RUNNING"), ("billing", "RUNNING")]).await;
+    let monitor = MonitorProcess::start(&sim, "fresh", &[]);
+    monitor.wait_ready(START).await;
+
+    let mirrors = eventually(
+        Duration::from_secs(3),
+        "a mirror with status for each job within poll interval + 2 s of ready",
+        || async {
+            let jobs = sim.flinkjobs().await;
+            let mut names: Vec<(String, String)> = jobs
+                .iter()
+                .filter(|j| is_mirror(j))
+                .filter_map(|j| Some((job_name(j).to_string(), state_of(j)?.to_string())))
+                .collect();
+            names.sort();
+            (names.len() == 2).then_some(names)
+        },
+    )
+    .await;
+    assert_eq!(
+        mirrors,
+        [
+            ("billing".to_string(), "RUNNING".to_string()),
+            ("orders".to_string(), "RUNNING".to_string())
+        ],
+        "log:\n{}",
+        monitor.log()
+    );
+    let warned = warnings(&sim.events().await);
+    assert!(warned.is_empty(), "warnings: {warned:?}");
+    drop(flink);
+}
+
+/// Readiness: while the Service lists fail, `/readyz` stays 503; it turns 200 only once the
+/// Service's cluster is known and polled; a cluster found later (one whose JobManager is
+/// slow to answer) does not make the ready pod unready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_discovery_and_first_polls_and_then_holds() {
+    let (flink, sim) = world(&[("orders", "RUNNING")]).await;
+    sim.add_faults(json!([{"verb": "list", "resource": "services", "code": 500, "count": 4}]))
+        .await;
+    let monitor = MonitorProcess::start(&sim, "readiness", &[]);
+
+    let mut saw_unready = false;
+    let deadline = Instant::now() + START;
+    loop {
+        if monitor.ready().await {
+            break;
+        }
+        saw_unready |= monitor.status_of("/readyz").await == 503;
+        assert!(
+            Instant::now() < deadline,
+            "never ready; log:\n{}",
+            monitor.log()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(saw_unready, "/readyz was never 503 while lists failed");
+    let clusters = monitor.get_json("/clusters").await;
+    let ours = format!("{NAMESPACE}.{SERVICE}");
+    let cluster = clusters["response"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["id"] == ours.as_str()))
+        .unwrap_or_else(|| panic!("ready without {ours} in /clusters: {clusters}"))
+        .clone();
+    assert!(
+        cluster["lastPoll"].is_number() || cluster["lastError"].is_string(),
+        "ready before {ours} was polled: {cluster}"
+    );
+    let failed_lists = sim
+        .requests(0.0)
+        .await
+        .into_iter()
+        .filter(|r| r["verb"] == "list" && r["resource"] == "services" && r["code"] == 500)
+        .count();
+    assert!(failed_lists >= 1, "the fault did not fire");
+
+    // A second JobManager, slow to answer its first poll, discovered while ready.
+    let slow = FakeFlink::empty(FlinkVersion::V2_3).await;
+    slow.inject(
+        reqwest::Method::GET,
+        "/jobs/overview",
+        Fault::slow(Duration::from_secs(3)),
+    );
+    sim.create_flink_service(NAMESPACE, "slow", slow.url().as_str())
+        .await;
+    let watch_until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < watch_until {
+        assert_eq!(
+            monitor.status_of("/readyz").await,
+            200,
+            "a cluster discovered later made the pod unready; log:\n{}",
+            monitor.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(flink);
+}
+
+/// Restart with nothing changed: the new process writes nothing and sends no Event; the
+/// same when the Service's URL changes to another address of the same JobManager. One job
+/// FAILED without an exception costs one exception read, not one per requeue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_and_url_change_write_nothing() {
+    let (flink, sim) = world(&[
+        ("orders", "RUNNING"),
+        ("billing", "RUNNING"),
+        ("reports", "FAILED"),
+    ])
+    .await;
+    // A user's own FlinkJob beside the three mirrors.
+    sim.create_flinkjob(NAMESPACE, "my-orders", json!({"jobName": "orders"}))
+        .await;
+    let mut first = MonitorProcess::start(&sim, "before-restart", &[]);
+    first.wait_ready(START).await;
+    // Mirrors of billing and reports; the user's FlinkJob covers orders (no mirror beside it).
+    settled(&sim, 3, Duration::from_secs(2), &first).await;
+    first.stop();
+
+    let restart = unix_now();
+    let second = MonitorProcess::start(&sim, "after-restart", &[]);
+    second.wait_ready(START).await;
+    // Several poll intervals and requeues.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let writes = sim.writes(restart).await;
+    assert!(
+        writes.is_empty(),
+        "a restart with nothing changed wrote:\n{}\nlog:\n{}",
+        describe(&writes),
+        second.log()
+    );
+
+    let reports = flink.jid_of("reports");
+    let reads = flink.calls(&format!("/jobs/{reports}/exceptions"));
+    assert!(
+        reads <= 1,
+        "a FAILED job without an exception was asked for it {reads} times by one process"
+    );
+
+    let moved = unix_now();
+    let other_address = flink.url().as_str().replace("127.0.0.1", "localhost");
+    sim.set_service_url(NAMESPACE, SERVICE, &other_address)
+        .await;
+    eventually(START, "the new URL is polled", || async {
+        let clusters = second.get_json("/clusters").await;
+        let url = clusters["response"][0]["url"].as_str().unwrap_or_default();
+        url.contains("localhost").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes = sim.writes(moved).await;
+    assert!(
+        writes.is_empty(),
+        "a URL change to the same JobManager wrote:\n{}\nlog:\n{}",
+        describe(&writes),
+        second.log()
+    );
+}
+
+/// Lost watches: closed and compacted, the watchers re-list; nothing is rewritten, and a
+/// later state change still lands within poll interval + 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_watches_relist_without_rewrites() {
+    let (flink, sim) = world(&[("orders", "RUNNING")]).await;
+    let monitor = MonitorProcess::start(&sim, "watches", &[]);
+    monitor.wait_ready(START).await;
+    settled(&sim, 1, Duration::from_secs(2), &monitor).await;
+
+    let lost = unix_now();
+    sim.compact().await;
+    sim.close_watches().await;
+    eventually(START, "the watchers re-list", || async {
+        let lists = sim
+            .requests(lost)
+            .await
+            .iter()
+            .filter(|r| r["verb"] == "list")
+            .map(|r| r["resource"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>();
+        (lists.contains(&"services".to_string()) && lists.contains(&"flinkjobs".to_string()))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes = sim.writes(lost).await;
+    assert!(
+        writes.is_empty(),
+        "re-listing wrote:\n{}\nlog:\n{}",
+        describe(&writes),
+        monitor.log()
+    );
+
+    let jid = flink.jid_of("orders");
+    flink.set_state(&jid, "CANCELED");
+    eventually(
+        Duration::from_secs(2),
+        "the state change lands within poll interval + 1 s",
+        || async {
+            let jobs = sim.flinkjobs().await;
+            jobs.iter()
+                .any(|j| state_of(j) == Some("CANCELED"))
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+/// Failing status writes (500 three times, then 429 with Retry-After): the status that
+/// finally lands is the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_status_writes_end_with_the_truth() {
+    let (flink, sim) = world(&[("orders", "RUNNING")]).await;
+    let monitor = MonitorProcess::start(&sim, "faults", &[]);
+    monitor.wait_ready(START).await;
+    settled(&sim, 1, Duration::from_secs(2), &monitor).await;
+
+    sim.add_faults(json!([
+        {"verb": "patch", "resource": "flinkjobs/status", "code": 500, "count": 3},
+        {"verb": "patch", "resource": "flinkjobs/status", "code": 429, "count": 1, "retryAfter": 1},
+    ]))
+    .await;
+    let jid = flink.jid_of("orders");
+    flink.set_state(&jid, "FAILED");
+    let failing = unix_now();
+    // A second change while the writes fail: the truth is the last one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    flink.set_state(&jid, "CANCELED");
+    eventually(START, "the final state lands", || async {
+        let jobs = sim.flinkjobs().await;
+        jobs.iter()
+            .any(|j| state_of(j) == Some("CANCELED"))
+            .then_some(())
+    })
+    .await;
+    let refused = sim
+        .requests(failing)
+        .await
+        .into_iter()
+        .filter(|r| r["resource"] == "flinkjobs/status" && r["code"] != 200)
+        .count();
+    assert_eq!(refused, 4, "every injected fault was hit");
+    // And it stays the truth: nothing more is written.
+    let after = unix_now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let job = &sim.flinkjobs().await[0];
+    assert_eq!(state_of(job), Some("CANCELED"));
+    let writes = sim.writes(after).await;
+    assert!(
+        writes.iter().all(|w| w["resource"] == "events"),
+        "status rewritten after it was right:\n{}",
+        describe(&writes)
+    );
+}

@@ -152,17 +152,19 @@ pub fn decide(
     if holder.is_empty() {
         return Decision::TakeOver;
     }
-    // The holder's own duration: it promised to renew within it.
-    let duration = spec
-        .lease_duration_seconds
-        .filter(|s| *s > 0)
-        .map(|s| Duration::from_secs(s as u64))
-        .unwrap_or(default_duration);
-    if now.saturating_duration_since(observed.since) >= duration {
+    if now.saturating_duration_since(observed.since) >= holder_duration(&spec, default_duration) {
         Decision::TakeOver
     } else {
         Decision::Standby { holder }
     }
+}
+
+/// The holder's own lease duration: it promised to renew within it.
+fn holder_duration(spec: &LeaseSpec, default_duration: Duration) -> Duration {
+    spec.lease_duration_seconds
+        .filter(|s| *s > 0)
+        .map(|s| Duration::from_secs(s as u64))
+        .unwrap_or(default_duration)
 }
 
 /// The lease as we want it after `decision`; `base` carries the resourceVersion the
@@ -205,6 +207,8 @@ struct Elector {
     lead_until: Option<Instant>,
     /// The record names us as far as we know (release it on shutdown).
     holds_record: bool,
+    /// Standing by: when the holder's lease expires unless we see it renewed.
+    standby_until: Option<Instant>,
 }
 
 /// What one attempt found.
@@ -223,6 +227,7 @@ impl Elector {
             observed: None,
             lead_until: None,
             holds_record: false,
+            standby_until: None,
         }
     }
 
@@ -232,6 +237,7 @@ impl Elector {
 
     /// Reads the lease and writes it if we hold it or may take it.
     async fn attempt(&mut self, api: &Api<Lease>) -> Result<Attempt, LeaseError> {
+        self.standby_until = None;
         let current = api
             .get_opt(&self.config.name)
             .await
@@ -245,6 +251,9 @@ impl Elector {
             now,
             self.config.duration,
         );
+        if let (Decision::Standby { .. }, Some(spec)) = (&decision, &observed.record) {
+            self.standby_until = Some(observed.since + holder_duration(spec, self.config.duration));
+        }
         self.observed = Some(observed);
         let desired = desired_lease(current.as_ref(), &self.config, &decision, Timestamp::now());
         let result = match &decision {
@@ -326,7 +335,12 @@ pub async fn run(
                 publish(&elector, "renew deadline passed");
             }
         }
-        let next = started + elector.config.renew_period;
+        // A standby looks again as soon as the holder's lease would expire.
+        let next = (started + elector.config.renew_period).min(
+            elector
+                .standby_until
+                .unwrap_or(started + elector.config.renew_period),
+        );
         let lead_until = elector.lead_until.filter(|_| *leading.borrow());
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -601,7 +615,7 @@ mod api_tests {
         serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap()
     }
 
-    fn lease_of_b() -> serde_json::Value {
+    pub(super) fn lease_of_b() -> serde_json::Value {
         json!({
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": "flink-monitor", "namespace": "ops", "resourceVersion": "42"},
@@ -752,6 +766,42 @@ mod deadline_tests {
         assert!(Instant::now() < written_at + config().duration);
         shutdown.cancel();
         server.abort();
+    }
+}
+
+#[cfg(test)]
+mod standby_tests {
+    use super::api_tests::{answer, body, config, lease_of_b, mock_api};
+    use super::*;
+    use axum::http::Method;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_standby_takes_over_when_the_lease_has_not_changed_for_its_duration() {
+        let (api, mut handle) = mock_api();
+        let config = LeaseConfig {
+            renew_period: Duration::from_secs(4),
+            ..config()
+        };
+        let (leading_tx, mut leading) = watch::channel(false);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(run(api, config.clone(), leading_tx, shutdown.clone()));
+        let mut first_seen = None;
+        let taken_at = loop {
+            let (request, send) = handle.next_request().await.unwrap();
+            if request.method() == Method::PUT {
+                let taken = body(request).await;
+                answer(send, 200, &taken);
+                break Instant::now();
+            }
+            first_seen.get_or_insert(Instant::now());
+            answer(send, 200, &lease_of_b());
+        };
+        leading.wait_for(|l| *l).await.unwrap();
+        let waited = taken_at - first_seen.unwrap();
+        // Virtual time: exact. Not before the lease can expire, and not a renew period
+        // later either: a standby looks again just when it would expire.
+        assert_eq!(waited, config.duration, "took over after {waited:?}");
+        shutdown.cancel();
     }
 }
 

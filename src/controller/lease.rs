@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use futures::Stream;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
@@ -359,6 +360,19 @@ pub async fn run(
             tracing::info!(lease = %elector.config.name, "lease released");
         }
     }
+}
+
+/// Fires each time `leading` turns true: a new leader reconciles everything at once
+/// instead of waiting for each FlinkJob's next requeue.
+pub fn gained(leading: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(leading, |mut leading| async move {
+        loop {
+            leading.changed().await.ok()?;
+            if *leading.borrow_and_update() {
+                return Some(((), leading));
+            }
+        }
+    })
 }
 
 async fn release(api: &Api<Lease>, config: &LeaseConfig) -> Result<(), LeaseError> {
@@ -802,6 +816,26 @@ mod standby_tests {
         // later either: a standby looks again just when it would expire.
         assert_eq!(waited, config.duration, "took over after {waited:?}");
         shutdown.cancel();
+    }
+}
+
+#[cfg(test)]
+mod gained_tests {
+    use super::*;
+    use futures::StreamExt;
+
+    #[tokio::test]
+    async fn gaining_the_lead_fires_once_per_gain() {
+        let (tx, rx) = watch::channel(false);
+        let mut gains = Box::pin(gained(rx));
+        tx.send_replace(true);
+        assert_eq!(gains.next().await, Some(()));
+        tx.send_replace(false);
+        tx.send_replace(true);
+        assert_eq!(gains.next().await, Some(()));
+        tx.send_replace(false);
+        drop(tx);
+        assert_eq!(gains.next().await, None, "a loss or the end fires nothing");
     }
 }
 

@@ -324,7 +324,7 @@ pub async fn run(
         match outcome {
             Ok(Attempt::Holding) => {
                 elector.lead_until = Some(started + elector.config.renew_deadline);
-                publish(&elector, "renewed");
+                publish(&elector, "holding the lease");
             }
             Ok(Attempt::NotHolding) => {
                 elector.lead_until = None;

@@ -248,6 +248,18 @@ mod tests {
         assert!(args.mirror_jobs);
         assert!(!args.leader_election);
         assert!(args.namespaces.is_empty());
+        assert_eq!(
+            (
+                args.lease_duration,
+                args.lease_renew_deadline,
+                args.lease_renew_period
+            ),
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            )
+        );
     }
 
     #[test]

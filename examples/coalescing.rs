@@ -62,7 +62,8 @@ async fn serve_monitor(
         url: cluster.url().parse()?,
         owner: None,
     });
-    while !registry.all_polled() {
+    registry.mark_discovered();
+    while registry.readiness().is_err() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let app = router(Arc::new(AppState::new(

@@ -7,7 +7,8 @@
 #
 # Installs what scripts/chart-check.py needs from PyPI (scripts/chart-check-requirements.txt)
 # into a venv under target/ (once; again when the requirements change), then runs it. It
-# needs python3 with venv and the flink-monitor binary: $FLINK_MONITOR_BIN if set, else
+# needs python3 with venv, promtool and lua5.1 (Debian: prometheus, lua5.1; scripts/test.sh
+# installs them) and the flink-monitor binary: $FLINK_MONITOR_BIN if set, else
 # a debug build made with `cargo build`. Network: PyPI only, on the first run.
 #
 # Environment: CHART_CHECK_VENV (venv dir, default target/chart-check-venv),

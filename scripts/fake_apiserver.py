@@ -43,7 +43,8 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
     "coordination.k8s.io/v1": [("leases", "Lease", True)],
     "events.k8s.io/v1": [("events", "Event", True)],
     "apiextensions.k8s.io/v1": [("customresourcedefinitions", "CustomResourceDefinition", False)],
-    "monitoring.coreos.com/v1": [("servicemonitors", "ServiceMonitor", True)],
+    "monitoring.coreos.com/v1": [("servicemonitors", "ServiceMonitor", True),
+                                 ("prometheusrules", "PrometheusRule", True)],
     "flinkmonitor.dev/v1alpha1": [("flinkjobs", "FlinkJob", True)],
 }
 

@@ -5,7 +5,8 @@
 #                                  chart checks (scripts/chart-check.sh --all)
 #
 # Before that it makes sure that what the real-Flink tests (tests/real_flink.rs) need is there:
-#   - a JDK 11+ with javac (17 preferred), curl, python3 with pip: installed with apt-get when
+#   - a JDK 11+ with javac (17 preferred), curl, python3 with pip, and for the chart checks
+#     promtool (Debian's prometheus package) and lua5.1: installed with apt-get when
 #     missing and running as root (apt-get update only when something must be installed);
 #   - Flink 2.3.0 and 1.20.5, from PyPI into ~/.cache/local-flink (once; ~570 MB).
 # With everything present this preparation takes about a second.
@@ -86,10 +87,13 @@ ensure_tools() {
   if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
     missing+=(python3-pip)
   fi
+  # The chart checks: promtool (alert rule unit tests) and Lua 5.1 (the Argo CD health check).
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v lua5.1 >/dev/null 2>&1 || missing+=(lua5.1)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
-  say "curl, flock, python3 with pip: ok"
+  say "curl, flock, python3 with pip, promtool, lua5.1: ok"
 }
 
 ensure_cargo() {

@@ -73,7 +73,7 @@ pub struct RunArgs {
     pub kubernetes: KubernetesMode,
 
     /// Namespaces to watch for Flink clusters and FlinkJobs (comma-separated); empty: all.
-    #[arg(long, env = "FLINK_MONITOR_NAMESPACES", value_delimiter = ',')]
+    #[arg(long, env = "FLINK_MONITOR_NAMESPACES", value_delimiter = ',', value_parser = parse_namespace)]
     pub namespaces: Vec<String>,
 
     /// Label selector on the Services' own labels limiting which are watched (e.g.
@@ -224,6 +224,37 @@ pub fn check_unique_names(clusters: &[StaticCluster]) -> Result<(), String> {
     Ok(())
 }
 
+/// One namespace of `--namespaces`, spaces around it ignored (`"a, b"`); empty means none.
+fn parse_namespace(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    let label = name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if label {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "{name:?} is not a namespace name (lowercase letters, digits and '-', at most 63)"
+        ))
+    }
+}
+
+impl RunArgs {
+    /// The namespaces to watch, each once, in order of first mention; empty: all. Discovery
+    /// and the controller both take this list, so they always watch the same namespaces.
+    pub fn watched_namespaces(&self) -> Vec<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.namespaces
+            .iter()
+            .filter(|n| !n.is_empty() && seen.insert(n.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +352,24 @@ mod tests {
         let b = parse_static_cluster("b=http://y").unwrap();
         assert!(check_unique_names(&[a.clone(), b]).is_ok());
         assert!(check_unique_names(&[a.clone(), a]).is_err());
+    }
+
+    #[test]
+    fn namespaces_are_trimmed_and_each_watched_once() {
+        let parse = |list: &str| {
+            let cli = Cli::try_parse_from(["flink-monitor", "run", "--namespaces", list])?;
+            let Command::Run(args) = cli.command else {
+                panic!("not run")
+            };
+            Ok::<_, clap::Error>(args.watched_namespaces())
+        };
+        assert_eq!(parse("a, b").unwrap(), ["a", "b"]);
+        assert_eq!(parse("b,a,b, a").unwrap(), ["b", "a"]);
+        assert!(parse("").unwrap().is_empty(), "empty: all namespaces");
+        let error = parse("a,Team B").unwrap_err().to_string();
+        assert!(
+            error.contains("\"Team B\" is not a namespace name"),
+            "{error}"
+        );
     }
 }

@@ -92,6 +92,10 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     for cluster in &args.clusters {
         registry.upsert(cluster.info());
     }
+    if kubernetes.is_none() {
+        // Standalone: the static list is all there is to discover.
+        registry.mark_discovered();
+    }
     if kubernetes.is_none() && args.clusters.is_empty() {
         tracing::warn!("no clusters to watch: give --cluster NAME=URL, or run in Kubernetes");
     }
@@ -154,7 +158,7 @@ fn start_kubernetes(
 ) -> tokio::task::JoinHandle<()> {
     let lease = args.leader_election.then(|| lease_config(args));
     let discovery_config = DiscoveryConfig {
-        namespaces: args.namespaces.clone(),
+        namespaces: args.watched_namespaces(),
         service_selector: args.service_selector.clone(),
     };
     let discovery = tokio::spawn(discovery::run(
@@ -166,7 +170,7 @@ fn start_kubernetes(
     let config = ControllerConfig {
         requeue_after: args.poll_interval,
         mirror: args.mirror_jobs,
-        namespaces: args.namespaces.clone(),
+        namespaces: args.watched_namespaces(),
         lease,
     };
     let controller = tokio::spawn(controller::run(client, registry, metrics, config, shutdown));

@@ -131,6 +131,8 @@ fn start(clusters: Vec<ClusterInfo>, options: Options) -> TestApp {
     for cluster in clusters {
         registry.upsert(cluster);
     }
+    // Standalone: the static list is all there is to discover.
+    registry.mark_discovered();
     let state = AppState::new(registry.clone(), metrics, options.guard);
     TestApp {
         router: api::router(Arc::new(state)),
@@ -1141,7 +1143,7 @@ async fn healthz_and_readyz() {
     let errors =
         app.get("/readyz")
             .await
-            .assert_error(503, 5000, "Not ready: clusters not polled yet");
+            .assert_error(503, 5000, "Not ready: start-up not complete");
     assert_eq!(errors, ["cluster alpha: not polled yet"]);
     gate.open();
     eventually("ready", || async {

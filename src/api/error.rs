@@ -155,7 +155,7 @@ impl ApiError {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             5000,
-            "Not ready: clusters not polled yet",
+            "Not ready: start-up not complete",
         )
         .with_errors(errors)
     }

@@ -271,17 +271,9 @@ async fn stop(
 }
 
 fn readyz(app: &AppState) -> Result<Response, ApiError> {
-    let pending: Vec<String> = app
-        .registry
-        .list()
-        .iter()
-        .filter(|c| !c.status().polled)
-        .map(|c| cluster_line(c.id(), "not polled yet"))
-        .collect();
-    if pending.is_empty() {
-        Ok(ok("ok", vec![]))
-    } else {
-        Err(ApiError::not_ready(pending))
+    match app.registry.readiness() {
+        Ok(()) => Ok(ok("ok", vec![])),
+        Err(pending) => Err(ApiError::not_ready(pending)),
     }
 }
 

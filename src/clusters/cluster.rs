@@ -1,6 +1,7 @@
 //! One known Flink cluster: where it is, what its last poll saw, and cached job reads.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -82,6 +83,8 @@ pub struct Cluster {
     jobs: TtlCache<String, Result<Arc<JobDetails>, FlinkError>>,
     exceptions: TtlCache<String, Result<RootException, FlinkError>>,
     metrics: TtlCache<String, Result<JobMetrics, FlinkError>>,
+    /// FAILED jobs whose root exception was read and is empty: terminal, so it stays so.
+    no_exception: Mutex<HashSet<String>>,
     poll_now: tokio::sync::Notify,
 }
 
@@ -102,6 +105,7 @@ impl Cluster {
             jobs: TtlCache::new(cache_ttl),
             exceptions: TtlCache::new(cache_ttl),
             metrics: TtlCache::new(cache_ttl),
+            no_exception: Mutex::new(HashSet::new()),
             poll_now: tokio::sync::Notify::new(),
         }
     }
@@ -132,7 +136,25 @@ impl Cluster {
     }
 
     pub(crate) fn set_status(&self, status: ClusterStatus) {
+        if let Some(snapshot) = &status.snapshot {
+            // Forget jobs Flink forgot, so this stays as small as the snapshot.
+            let mut known = self.no_exception.lock().unwrap_or_else(|e| e.into_inner());
+            if !known.is_empty() {
+                known.retain(|jid| snapshot.jobs().iter().any(|j| &j.jid == jid));
+            }
+        }
         *self.status.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(status);
+    }
+
+    /// The job is FAILED and its root exception was read and found empty.
+    pub fn has_no_exception(&self, jid: &str) -> bool {
+        let known = self.no_exception.lock().unwrap_or_else(|e| e.into_inner());
+        known.contains(jid)
+    }
+
+    pub fn remember_no_exception(&self, jid: &str) {
+        let mut known = self.no_exception.lock().unwrap_or_else(|e| e.into_inner());
+        known.insert(jid.to_string());
     }
 
     /// Asks the poller for a poll now, e.g. after a stop, so the new state shows sooner.

@@ -8,6 +8,7 @@ mod lookup;
 mod poller;
 mod registry;
 mod snapshot;
+mod startup;
 #[cfg(test)]
 pub mod testing;
 

@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 
 use super::cluster::{Cluster, ClusterInfo};
 use super::poller::{ClusterChanged, Poller};
+use super::startup::Startup;
 
 #[derive(Debug, Clone)]
 pub struct RegistrySettings {
@@ -34,6 +35,7 @@ pub struct Registry {
     shutdown: CancellationToken,
     changes: broadcast::Sender<ClusterChanged>,
     clusters: RwLock<BTreeMap<String, Entry>>,
+    startup: Startup,
 }
 
 impl Registry {
@@ -51,6 +53,7 @@ impl Registry {
             shutdown,
             changes,
             clusters: RwLock::new(BTreeMap::new()),
+            startup: Startup::default(),
         }
     }
 
@@ -70,6 +73,11 @@ impl Registry {
         );
         let id = info.id.clone();
         let cluster = Arc::new(Cluster::new(info, client, self.settings.cache_ttl));
+        if let Some(replaced) = clusters.get(&id) {
+            // A new address of a known cluster: its last snapshot stands until the new
+            // address answers (or fails), so nothing reads as "not polled yet" meanwhile.
+            cluster.set_status(replaced.cluster.status().as_ref().clone());
+        }
         tracing::info!(
             cluster = %id,
             source = cluster.info().source.as_str(),
@@ -123,9 +131,26 @@ impl Registry {
         clusters.keys().cloned().collect()
     }
 
-    /// Ready once every known cluster has been polled at least once.
-    pub fn all_polled(&self) -> bool {
-        self.list().iter().all(|c| c.status().polled)
+    /// Discovery has applied its first complete lists (or there is no discovery): from now
+    /// on a missing cluster is really missing.
+    pub fn mark_discovered(&self) {
+        self.startup.mark_discovered(self.ids());
+    }
+
+    pub fn discovered(&self) -> bool {
+        self.startup.discovered()
+    }
+
+    /// Resolves once [`Self::mark_discovered`] was called; every waiter is woken.
+    pub async fn wait_discovered(&self) {
+        self.startup.wait_discovered().await;
+    }
+
+    /// Start-up is done: discovered, and every cluster known then polled once. Latched.
+    /// Err lists what is still awaited.
+    pub fn readiness(&self) -> Result<(), Vec<String>> {
+        self.startup
+            .check(|id| self.get(id).map(|c| c.status().polled))
     }
 
     /// Notifications of changed clusters (jobs, states, reachability, added, removed).

@@ -17,12 +17,15 @@ pub fn quiet_registry(client: ClientSettings) -> Arc<Registry> {
         cache_ttl: Duration::from_secs(1),
         client,
     };
-    Arc::new(Registry::new(
+    let registry = Arc::new(Registry::new(
         settings,
         FlinkClient::http_client().expect("http client"),
         Arc::new(Metrics::new()),
         CancellationToken::new(),
-    ))
+    ));
+    // These tests add clusters by hand: there is no discovery to wait for.
+    registry.mark_discovered();
+    registry
 }
 
 /// Adds `info` and, once its first real poll is done, makes it show `jobs`.

@@ -115,12 +115,20 @@ fn mirror(
 /// that tracks the same job on the same cluster (then no mirror is made beside it).
 fn covered(existing: &[std::sync::Arc<FlinkJob>], wanted: &FlinkJob) -> bool {
     let namespace = wanted.namespace();
+    let wanted_cluster = wanted.spec.cluster.as_deref().unwrap_or_default();
+    // A FlinkJob may name the cluster by its name or by its id, `<namespace>.<name>`.
+    let wanted_id = format!(
+        "{}.{wanted_cluster}",
+        namespace.as_deref().unwrap_or_default()
+    );
     existing.iter().any(|job| {
-        let any_cluster = job.spec.cluster.as_deref().is_none_or(str::is_empty);
+        let same_cluster = match job.spec.cluster.as_deref() {
+            None | Some("") => true,
+            Some(cluster) => cluster == wanted_cluster || cluster == wanted_id,
+        };
         job.namespace() == namespace
             && (job.name_any() == wanted.name_any()
-                || (job.spec.job_name == wanted.spec.job_name
-                    && (any_cluster || job.spec.cluster == wanted.spec.cluster)))
+                || (job.spec.job_name == wanted.spec.job_name && same_cluster))
     })
 }
 
@@ -210,5 +218,40 @@ mod tests {
             mirror_name("ns.a", "a", "b-c"),
             mirror_name("ns.a-b", "a-b", "c")
         );
+    }
+
+    fn user_job(cluster: Option<&str>) -> std::sync::Arc<FlinkJob> {
+        let mut job = FlinkJob::new(
+            "mine",
+            FlinkJobSpec {
+                job_name: "orders".into(),
+                cluster: cluster.map(String::from),
+            },
+        );
+        job.metadata.namespace = Some("team-a".into());
+        std::sync::Arc::new(job)
+    }
+
+    #[test]
+    fn a_users_flinkjob_covers_the_mirror_by_cluster_name_id_or_none() {
+        let owner = OwnerRef {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            name: "flink".into(),
+            uid: "u".into(),
+        };
+        let wanted = mirror("team-a.flink", "flink", "team-a", &owner, "orders");
+        for cluster in [None, Some(""), Some("flink"), Some("team-a.flink")] {
+            assert!(
+                covered(&[user_job(cluster)], &wanted),
+                "spec.cluster {cluster:?} should cover the mirror"
+            );
+        }
+        for cluster in [Some("other"), Some("team-b.flink"), Some("team-a.other")] {
+            assert!(
+                !covered(&[user_job(cluster)], &wanted),
+                "spec.cluster {cluster:?} is another cluster"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The FlinkJob controller: status from the registry's snapshots, written by one writer
 //! (gated by a Lease when several replicas run), and mirror mode.
 
+mod backoff;
 mod events;
 pub mod lease;
 pub mod mirror;
@@ -13,8 +14,8 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use kube::runtime::controller::{Controller, Error as ControllerError};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,7 @@ use crate::clusters::{ClusterChanged, Registry};
 use crate::crd::FlinkJob;
 use crate::metrics::Metrics;
 
+pub use backoff::Backoff;
 pub use events::{EVENT_BURST, EVENTS_PER_SECOND, EventPublisher, transition_events};
 pub use lease::LeaseConfig;
 pub use observe::{candidate_clusters, observe};
@@ -86,7 +88,7 @@ pub async fn run(
         leading: leading.clone(),
         events: EventPublisher::new(client.clone(), EVENT_BURST, EVENTS_PER_SECOND),
         metrics,
-        failures: Default::default(),
+        failures: Backoff::default(),
     });
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -98,14 +100,33 @@ pub async fn run(
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        let controller = Controller::new(api, watcher::Config::default().any_semantic());
-        let store = controller.store();
+        // Our own reflector, so that the mirror loop waits on its own signal: the store's
+        // `wait_until_ready` wakes only one waiter (kube-rs #1243), and the Controller's
+        // runner is already waiting on it.
+        let (store, writer) = reflector::store();
+        let (listed_tx, listed) = watch::channel(false);
+        let objects = watcher(api, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .reflect(writer)
+            .inspect(move |event| {
+                if matches!(event, Ok(watcher::Event::InitDone)) {
+                    listed_tx.send_replace(true);
+                }
+            })
+            .touched_objects()
+            // Our own status writes and re-lists of unchanged objects start no reconcile;
+            // spec changes do, and every FlinkJob is requeued each interval anyway.
+            .predicate_filter(predicates::generation, Default::default());
+        let controller = Controller::for_stream(objects, store.clone());
         if config.mirror {
             tasks.push(tokio::spawn(mirror_loop(
-                client.clone(),
-                registry.clone(),
-                namespace.clone(),
-                store.clone(),
+                MirrorScope {
+                    client: client.clone(),
+                    registry: registry.clone(),
+                    namespace: namespace.clone(),
+                    store: store.clone(),
+                    listed,
+                },
                 leading.clone(),
                 config.requeue_after,
                 shutdown.clone(),
@@ -178,21 +199,36 @@ fn affected_jobs(
     })
 }
 
-/// Creates mirrors when clusters change and on every interval, while leading.
-async fn mirror_loop(
+/// What one mirror loop works on: a watched scope and the FlinkJobs listed in it.
+struct MirrorScope {
     client: kube::Client,
     registry: Arc<Registry>,
+    /// None: all namespaces.
     namespace: Option<String>,
     store: Store<FlinkJob>,
+    /// The FlinkJob store has listed once.
+    listed: watch::Receiver<bool>,
+}
+
+/// Creates mirrors when clusters change and on every interval, while leading.
+async fn mirror_loop(
+    scope: MirrorScope,
     leading: watch::Receiver<bool>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
+    let MirrorScope {
+        client,
+        registry,
+        namespace,
+        store,
+        mut listed,
+    } = scope;
     let mut changes = registry.subscribe();
     // The store must be complete first, or existing mirrors would look missing.
     tokio::select! {
         _ = shutdown.cancelled() => return,
-        ready = store.wait_until_ready() => if ready.is_err() { return },
+        result = listed.wait_for(|done| *done) => if result.is_err() { return },
     }
     loop {
         if *leading.borrow() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::clusters::{Cluster, Lookup, Registry, find_job};
 use crate::crd::{FlinkJob, FlinkJobStatus};
 
-use super::status::{JobFacts, Observed};
+use super::status::{JobFacts, Observed, last_exception};
 
 /// The clusters a FlinkJob may mean: `spec.cluster` as a name in the FlinkJob's namespace,
 /// else as a cluster id; without it, every cluster discovered in that namespace. A
@@ -53,14 +53,22 @@ pub fn candidate_clusters(
 }
 
 /// Observes the job, reading its root exception from Flink only when it failed and the
-/// exception is not already in the status (so steady state costs no Flink call).
-pub async fn observe(registry: &Registry, job: &FlinkJob) -> Observed {
+/// exception is not already known (so steady state costs no Flink call). None while
+/// nothing can be said yet: discovery has not listed, or a candidate cluster has not been
+/// polled. What is computed from "not known yet" must never be written.
+pub async fn observe(registry: &Registry, job: &FlinkJob) -> Option<Observed> {
+    if !registry.discovered() {
+        return None;
+    }
     let namespace = job.metadata.namespace.as_deref().unwrap_or_default();
     let clusters = match candidate_clusters(registry, namespace, job.spec.cluster.as_deref()) {
         Ok(clusters) => clusters,
-        Err(message) => return Observed::NoCluster { message },
+        Err(message) => return Some(Observed::NoCluster { message }),
     };
-    match find_job(&clusters, &job.spec.job_name) {
+    if clusters.iter().any(|c| !c.status().polled) {
+        return None;
+    }
+    Some(match find_job(&clusters, &job.spec.job_name) {
         Lookup::Found {
             cluster,
             job: found,
@@ -78,9 +86,18 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Observed {
                     .clone()
                     .unwrap_or_else(|| "not polled yet".into())
             });
-            let exception = if unreachable.is_none() && needs_exception(job.status.as_ref(), &facts)
+            let exception = if unreachable.is_none()
+                && needs_exception(job.status.as_ref(), &facts)
+                && !cluster.has_no_exception(&facts.jid)
             {
-                cluster.root_exception(&facts.jid).await.ok()
+                let read = cluster.root_exception(&facts.jid).await.ok();
+                if facts.state == "FAILED"
+                    && read.as_ref().is_some_and(|r| last_exception(r).is_none())
+                {
+                    // Terminal: it will never have one. Do not ask on every requeue.
+                    cluster.remember_no_exception(&facts.jid);
+                }
+                read
             } else {
                 None
             };
@@ -97,7 +114,7 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Observed {
             unreachable,
         },
         Lookup::Ambiguous(ids) => Observed::Ambiguous(ids),
-    }
+    })
 }
 
 fn needs_exception(previous: Option<&FlinkJobStatus>, job: &JobFacts) -> bool {

@@ -1,7 +1,6 @@
 //! One FlinkJob: observe, compute the status (pure), and write it only when it changed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
@@ -14,6 +13,7 @@ use crate::clusters::Registry;
 use crate::crd::{FIELD_MANAGER, FlinkJob, FlinkJobStatus};
 use crate::metrics::{Metrics, Outcome, OutcomeLabels};
 
+use super::backoff::Backoff;
 use super::events::{EventPublisher, transition_events};
 use super::observe::observe;
 use super::status;
@@ -26,16 +26,14 @@ pub struct Context {
     pub leading: watch::Receiver<bool>,
     pub events: EventPublisher,
     pub metrics: Arc<Metrics>,
-    /// Consecutive failed writes per FlinkJob (namespace/name), for the retry backoff.
-    pub failures: Mutex<HashMap<String, u32>>,
+    /// Consecutive failed reconciles per FlinkJob, for the retry backoff.
+    pub failures: Backoff,
 }
 
 /// Retry delays grow from `RETRY_BASE` to `RETRY_MAX`, each with ±25% jitter so a burst
 /// of failures (an API server restart) does not come back as one burst.
 const RETRY_BASE: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(300);
-/// Failure counts kept at most; past that the counts restart (only the backoff resets).
-const MAX_TRACKED_FAILURES: usize = 10_000;
 /// A status write that takes longer than this is given up and retried.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -77,6 +75,8 @@ pub enum ReconcileOutcome {
     Unchanged,
     Written,
     NotLeader,
+    /// Discovery has not listed, or a candidate cluster was not polled: nothing written.
+    NotKnownYet,
 }
 
 pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -85,10 +85,8 @@ pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, 
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
-    if result.is_ok()
-        && let Ok(mut failures) = ctx.failures.lock()
-    {
-        failures.remove(&object_key(&job));
+    if result.is_ok() {
+        ctx.failures.succeeded(&object_key(&job));
     }
     result.map(|_| Action::requeue(ctx.requeue_after))
 }
@@ -101,7 +99,10 @@ pub async fn reconcile_inner(
     let namespace = job
         .namespace()
         .ok_or_else(|| ReconcileError::MissingNamespace { name: name.clone() })?;
-    let observed = observe(&ctx.registry, job).await;
+    let Some(observed) = observe(&ctx.registry, job).await else {
+        // Not known yet: the cluster's first poll (or discovery) triggers a reconcile.
+        return Ok(ReconcileOutcome::NotKnownYet);
+    };
     let next = status::compute(
         job.status.as_ref(),
         job.metadata.generation,
@@ -170,19 +171,7 @@ pub async fn write_status(
 /// exponential backoff and jitter. Nothing is lost meanwhile: the status is recomputed
 /// from the snapshot on every attempt, so the write that succeeds carries the truth.
 pub fn error_policy(job: Arc<FlinkJob>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let attempt = match ctx.failures.lock() {
-        Ok(mut failures) => {
-            // FlinkJobs deleted while failing are never reconciled again: forget them
-            // rather than keep their counts forever.
-            if failures.len() >= MAX_TRACKED_FAILURES {
-                failures.clear();
-            }
-            let count = failures.entry(object_key(&job)).or_insert(0);
-            *count = count.saturating_add(1);
-            *count
-        }
-        Err(_) => 1,
-    };
+    let attempt = ctx.failures.failed(&object_key(&job));
     let delay = retry_delay(attempt, jitter());
     tracing::warn!(name = %job.name_any(), namespace = ?job.namespace(), %error, attempt, retry_in = ?delay, "reconcile failed; will retry");
     ctx.metrics.reconcile_errors.inc();

@@ -85,8 +85,7 @@ impl<K: Resource> Store<K> {
         !std::mem::take(&mut self.objects).is_empty()
     }
 
-    /// Listed at least once.
-    #[cfg(test)]
+    /// Listed successfully at least once.
     pub fn listed(&self) -> bool {
         self.listed
     }

@@ -162,6 +162,14 @@ impl Discovery {
             && self.deployments.iter().all(|w| w.store.settled())
     }
 
+    /// Every watcher has listed successfully, a FlinkDeployment watcher whose CRD is not
+    /// installed counting as an empty list: what the registry holds now is the truth, and
+    /// a cluster missing from it is really missing.
+    pub(crate) fn listed(&self) -> bool {
+        self.services.iter().all(|w| w.store.listed())
+            && (self.crd_missing || self.deployments.iter().all(|w| w.store.listed()))
+    }
+
     /// The view changed since the registry was last brought up to date, and every watcher
     /// has settled.
     pub(crate) fn pending(&self) -> bool {
@@ -364,6 +372,13 @@ pub async fn run(
             if let Some(changes) = discovery.changes(&current) {
                 apply::apply(&registry, &changes);
             }
+        }
+        if !registry.discovered() && !discovery.pending() && discovery.listed() {
+            tracing::info!(
+                clusters = registry.list().len(),
+                "discovery listed every watched namespace"
+            );
+            registry.mark_discovered();
         }
     }
     tracing::debug!("discovery stopped");

@@ -70,13 +70,7 @@ impl Sim {
         let kubeconfig = dir.path().join("kubeconfig");
         let mut child = Command::new("python3")
             .arg(simulator_script())
-            .args([
-                "--port",
-                "0",
-                "--bookmark-interval",
-                "2",
-                "--kubeconfig-out",
-            ])
+            .args(["--port", "0", "--kubeconfig-out"])
             .arg(&kubeconfig)
             .args(args)
             .stdin(Stdio::null())

@@ -105,6 +105,20 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
 
+    /// A leader whose Lease record has not changed for this long (as each standby sees it,
+    /// on its own clock) may be replaced; whole seconds.
+    #[arg(long, env = "FLINK_MONITOR_LEASE_DURATION", default_value = "15s", value_parser = parse_positive_duration)]
+    pub lease_duration: Duration,
+
+    /// A leader that has not renewed its Lease for this long stops writing, even while a
+    /// renew hangs; shorter than --lease-duration.
+    #[arg(long, env = "FLINK_MONITOR_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = parse_positive_duration)]
+    pub lease_renew_deadline: Duration,
+
+    /// How often the leader renews its Lease and standbys look at it.
+    #[arg(long, env = "FLINK_MONITOR_LEASE_RENEW_PERIOD", default_value = "2s", value_parser = parse_positive_duration)]
+    pub lease_renew_period: Duration,
+
     /// How often each JobManager's /jobs/overview is polled (e.g. 500ms, 5s, 1m).
     #[arg(long, env = "FLINK_MONITOR_POLL_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
     pub poll_interval: Duration,
@@ -315,6 +329,18 @@ mod tests {
         assert!(args.mirror_jobs);
         assert!(!args.leader_election);
         assert!(args.namespaces.is_empty());
+        assert_eq!(
+            (
+                args.lease_duration,
+                args.lease_renew_deadline,
+                args.lease_renew_period
+            ),
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            )
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
 use crate::clusters::{Registry, RegistrySettings};
+use crate::controller::lease::LeaseConfigError;
 use crate::controller::{self, ControllerConfig, LeaseConfig};
 use crate::discovery::{self, DiscoveryConfig};
 use crate::flink::{ClientSettings, FlinkClient};
@@ -50,6 +51,9 @@ pub enum StartError {
         source: std::io::Error,
     },
 
+    #[error("invalid leader election settings: {0}")]
+    Lease(#[from] LeaseConfigError),
+
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -57,6 +61,9 @@ pub enum StartError {
 /// Runs until `shutdown` is cancelled, then drains in-flight requests and returns.
 pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), StartError> {
     check_unique_names(&args.clusters).map_err(StartError::Clusters)?;
+    if args.leader_election {
+        lease_config(&args).validate()?;
+    }
     let kubernetes = match kubernetes_config(args.kubernetes).await? {
         Some(config) => Some(
             kube::Client::try_from(config).map_err(|e| StartError::KubeClient(e.to_string()))?,
@@ -156,13 +163,7 @@ fn start_kubernetes(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let lease = args.leader_election.then(|| LeaseConfig {
-        name: args.lease_name.clone(),
-        namespace: args.lease_namespace.clone(),
-        identity: pod_identity(),
-        duration: Duration::from_secs(15),
-        renew_every: Duration::from_secs(5),
-    });
+    let lease = args.leader_election.then(|| lease_config(args));
     let discovery_config = DiscoveryConfig {
         namespaces: args.watched_namespaces(),
         service_selector: args.service_selector.clone(),
@@ -183,6 +184,18 @@ fn start_kubernetes(
     tokio::spawn(async move {
         let _ = tokio::join!(discovery, controller);
     })
+}
+
+/// Leader election settings from the flags.
+fn lease_config(args: &RunArgs) -> LeaseConfig {
+    LeaseConfig {
+        name: args.lease_name.clone(),
+        namespace: args.lease_namespace.clone(),
+        identity: pod_identity(),
+        duration: args.lease_duration,
+        renew_deadline: args.lease_renew_deadline,
+        renew_period: args.lease_renew_period,
+    }
 }
 
 /// How long background work may take to stop after the HTTP server has drained.

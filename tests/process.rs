@@ -236,6 +236,16 @@ fn start_up_errors_say_what_failed_and_what_to_do() {
             vec!["--cluster".into(), "bad.name=http://x".into()],
             "must be 1 to 63 characters",
         ),
+        (
+            vec![
+                "--leader-election".into(),
+                "--lease-duration".into(),
+                "5s".into(),
+                "--lease-renew-deadline".into(),
+                "5s".into(),
+            ],
+            "must be shorter than --lease-duration",
+        ),
     ];
     for (args, expected) in cases {
         let output = binary()

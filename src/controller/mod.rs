@@ -143,6 +143,7 @@ pub async fn run(
             );
             controller
                 .reconcile_on(triggers)
+                .reconcile_all_on(lease::gained(ctx.leading.clone()))
                 .graceful_shutdown_on(shutdown.cancelled_owned())
                 .run(reconcile, error_policy, ctx)
                 .for_each(|result| async move {

@@ -455,7 +455,8 @@ def check_workload(report: Report, name: str, values: dict, objects: list[dict],
     report.check(not unknown, f"[{name}] every env var is one `flink-monitor run` reads", ", ".join(sorted(unknown)))
     missing_flags = {v for v in known_env if v.startswith("FLINK_MONITOR_")} - set(env) - {
         "FLINK_MONITOR_CLUSTERS", "FLINK_MONITOR_NAMESPACES", "FLINK_MONITOR_SERVICE_SELECTOR",
-        "FLINK_MONITOR_ENABLE_STOP", "FLINK_MONITOR_STOP_TOKEN_FILE", "FLINK_MONITOR_LEADER_ELECTION"}
+        "FLINK_MONITOR_ENABLE_STOP", "FLINK_MONITOR_STOP_TOKEN_FILE", "FLINK_MONITOR_LEADER_ELECTION",
+        "FLINK_MONITOR_MAX_CHECKPOINT_AGE"}
     report.check(not missing_flags, f"[{name}] every always-set FLINK_MONITOR_* variable is set",
                  ", ".join(sorted(missing_flags)))
 

@@ -144,6 +144,10 @@ cargo test --all-targets "$@" || status=$?
 say "cargo test finished in $(( $(date +%s) - T1 ))s with exit code $status"
 [ "$status" = 0 ] || exit "$status"
 
+# The API-server simulator the lifecycle scenarios run against keeps its own semantics.
+say "tests/k8s-sim/selftest.py"
+python3 "$ROOT/tests/k8s-sim/selftest.py" || exit $?
+
 # The Helm chart: helm lint (a real Helm engine), render + Kubernetes schema validation,
 # RBAC equal to `flink-monitor rbac`, the CRD copy; then the checks' own self-test.
 say "scripts/chart-check.sh --all"

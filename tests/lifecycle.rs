@@ -11,7 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion};
+use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion, now_ms};
 use support::monitor_process::MonitorProcess;
 use support::sim::{Sim, eventually, unix_now};
 
@@ -202,7 +202,9 @@ async fn readiness_waits_for_discovery_and_first_polls_and_then_holds() {
 
 /// Restart with nothing changed: the new process writes nothing and sends no Event; the
 /// same when the Service's URL changes to another address of the same JobManager. One job
-/// FAILED without an exception costs one exception read, not one per requeue.
+/// FAILED without an exception costs one exception read, not one per requeue. A job in a
+/// restart loop (Degraded) stays Degraded across the restart, although the new process has
+/// not seen its restarts happen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_and_url_change_write_nothing() {
     let (flink, sim) = world(&[
@@ -213,13 +215,26 @@ async fn restart_and_url_change_write_nothing() {
     .await;
     let reports = flink.jid_of("reports");
     let exception_reads = || flink.calls(&format!("/jobs/{reports}/exceptions"));
-    // A user's own FlinkJob beside the three mirrors.
+    // Started two hours ago: its restarts before the monitor saw it are not counted.
+    let flappy = flink.add_job(FakeJob::new("flappy", "RUNNING").started_at(now_ms() - 7_200_000));
+    flink.edit(|m| m.set_job_metric(&flappy, "numRestarts", "0"));
+    // A user's own FlinkJob beside the mirrors.
     sim.create_flinkjob(NAMESPACE, "my-orders", json!({"jobName": "orders"}))
         .await;
     let mut first = MonitorProcess::start(&sim, "before-restart", &[]);
     first.wait_ready(START).await;
-    // Mirrors of billing and reports; the user's FlinkJob covers orders (no mirror beside it).
-    settled(&sim, 3, Duration::from_secs(2), &first).await;
+    // Mirrors of billing, reports and flappy; the user's FlinkJob covers orders.
+    settled(&sim, 4, Duration::from_secs(2), &first).await;
+    // flappy restarts 4 times while the monitor watches: Degraded.
+    flink.edit(|m| m.set_job_metric(&flappy, "numRestarts", "4"));
+    eventually(START, "flappy Degraded", || async {
+        let jobs = sim.flinkjobs().await;
+        jobs.iter()
+            .any(|j| job_name(j) == "flappy" && j["status"]["health"] == "Degraded")
+            .then_some(())
+    })
+    .await;
+    settled(&sim, 4, Duration::from_secs(2), &first).await;
     // Requeues every poll interval: still one read of the FAILED job's missing exception.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(

@@ -140,6 +140,11 @@ impl RestartHistory {
         self.points.back().map(|(_, c)| *c)
     }
 
+    /// When the oldest count kept was seen: what happened before is not known here.
+    pub fn first_seen(&self) -> Option<i64> {
+        self.points.front().map(|(t, _)| *t)
+    }
+
     /// Restarts within `window` before `now_ms`. A job that started within the window
     /// counts from 0; otherwise from the count at the window's start, or, when the window
     /// starts before the first check, from the first count seen (the rest is not known).

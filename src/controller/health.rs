@@ -9,7 +9,8 @@ use crate::clusters::{Cluster, ClusterStatus};
 use crate::crd::HealthSpec;
 use crate::flink::dto::JobOverview;
 
-use super::status::HealthFacts;
+use super::status::{HEALTHY, HealthFacts};
+use crate::crd::FlinkJobStatus;
 
 /// The flags' thresholds with the FlinkJob's overrides; a bad override is an error that
 /// says which field and what to write instead.
@@ -53,12 +54,14 @@ fn positive(field: &str, text: &str, example: &str) -> Result<Duration, String> 
     }
 }
 
-/// The health facts of a found job; None while not known yet (running, not checked).
+/// The health facts of a found job; None while not known yet (running, not checked, or a
+/// restart loop this process has not watched for a whole window yet).
 pub fn facts(
     cluster: &Cluster,
     status: &ClusterStatus,
     job: &JobOverview,
     spec: Option<&HealthSpec>,
+    previous: Option<&FlinkJobStatus>,
     now_ms: i64,
 ) -> Option<HealthFacts> {
     let flags = cluster.health().settings().thresholds;
@@ -77,6 +80,13 @@ pub fn facts(
     if verdict.reasons == [Reason::NotChecked] {
         return None;
     }
+    if !verdict.reasons.contains(&Reason::Restarting)
+        && record.as_deref().is_some_and(|record| {
+            restart_loop_not_over(previous, &record.restarts, &thresholds, now_ms)
+        })
+    {
+        return None;
+    }
     let interval = record.as_ref().and_then(|r| r.checkpoints.interval_ms);
     Some(HealthFacts {
         health: verdict.health.as_str(),
@@ -89,6 +99,35 @@ pub fn facts(
         message: explain(&verdict, &thresholds, interval),
         restarts: record.and_then(|r| r.restarts()),
     })
+}
+
+/// The status says Degraded for restarts, Flink counts no new one since, and this process
+/// has not seen a whole window of counts (it started since): the restarts that made the job
+/// Degraded may still be within the window, which is over at the latest one window after
+/// the condition turned False. Until then the status stands, so a restart of flink-monitor
+/// does not turn a restart loop Healthy.
+fn restart_loop_not_over(
+    previous: Option<&FlinkJobStatus>,
+    restarts: &RestartHistory,
+    thresholds: &Thresholds,
+    now_ms: i64,
+) -> bool {
+    let Some(previous) = previous else {
+        return false;
+    };
+    let Some(condition) = previous.conditions.iter().find(|c| c.type_ == HEALTHY) else {
+        return false;
+    };
+    let window_ms = thresholds.restart_window.as_millis().min(i64::MAX as u128) as i64;
+    let degraded_at = condition.last_transition_time.0.as_millisecond();
+    condition.status == "False"
+        && condition.reason == Reason::Restarting.as_str()
+        && previous.restarts.is_some()
+        && previous.restarts == restarts.current()
+        && restarts
+            .first_seen()
+            .is_some_and(|first| first > now_ms.saturating_sub(window_ms))
+        && now_ms < degraded_at.saturating_add(window_ms)
 }
 
 #[cfg(test)]
@@ -132,5 +171,66 @@ mod tests {
                 .unwrap_err()
                 .contains("at most 1day")
         );
+    }
+
+    #[test]
+    fn a_restart_loop_stays_degraded_until_its_window_is_over() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+        use k8s_openapi::jiff::Timestamp;
+        let minute = 60_000;
+        let degraded_at = 1_800_000_000_000i64;
+        let previous = FlinkJobStatus {
+            restarts: Some(4),
+            conditions: vec![Condition {
+                type_: HEALTHY.into(),
+                status: "False".into(),
+                reason: "Restarting".into(),
+                message: String::new(),
+                last_transition_time: Time(Timestamp::from_millisecond(degraded_at).unwrap()),
+                observed_generation: None,
+            }],
+            ..FlinkJobStatus::default()
+        };
+        let thresholds = Thresholds::default(); // 10 minute window
+        let seen_since = |first: i64, count: i64| {
+            let mut history = RestartHistory::default();
+            history.record(first, count);
+            history
+        };
+        let now = degraded_at + 2 * minute;
+        // Restarted 1 minute ago, has seen 4 since: not known whether they are old.
+        let history = seen_since(now - minute, 4);
+        assert!(restart_loop_not_over(
+            Some(&previous),
+            &history,
+            &thresholds,
+            now
+        ));
+        // The window since the condition turned False is over: judged afresh.
+        let late = degraded_at + 11 * minute;
+        let history = seen_since(late - minute, 4);
+        assert!(!restart_loop_not_over(
+            Some(&previous),
+            &history,
+            &thresholds,
+            late
+        ));
+        // Watched for a whole window: its own counts decide.
+        let history = seen_since(now - 11 * minute, 4);
+        assert!(!restart_loop_not_over(
+            Some(&previous),
+            &history,
+            &thresholds,
+            now
+        ));
+        // Another count than the status had: no longer the same story.
+        let history = seen_since(now - minute, 5);
+        assert!(!restart_loop_not_over(
+            Some(&previous),
+            &history,
+            &thresholds,
+            now
+        ));
+        assert!(!restart_loop_not_over(None, &history, &thresholds, now));
     }
 }

@@ -106,6 +106,7 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Option<Observed> {
                 &status,
                 &found,
                 job.spec.health.as_ref(),
+                job.status.as_ref(),
                 crate::clusters::now_ms(),
             )
             .map(Box::new);

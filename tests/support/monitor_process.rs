@@ -22,7 +22,7 @@ pub struct MonitorProcess {
 
 impl MonitorProcess {
     /// `flink-monitor run --kubernetes on` with the simulator's kubeconfig, `--poll-interval
-    /// 1s` and `extra` flags; `name` names the log file (and the replica's identity).
+    /// 1s`, `--health-interval 1s` and `extra` flags; `name` names the log file (and the replica's identity).
     pub fn start(sim: &Sim, name: &str, extra: &[&str]) -> Self {
         Self::start_with_kubeconfig(sim, &sim.kubeconfig, name, extra)
     }
@@ -38,7 +38,7 @@ impl MonitorProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_flink-monitor"))
             .args(["run", "--kubernetes", "on", "--log-format", "plain"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--poll-interval", "1s"])
+            .args(["--poll-interval", "1s", "--health-interval", "1s"])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("POD_NAME", name)

@@ -105,6 +105,14 @@ fn resolve(
             }
             Ok((cluster, job))
         }
+        // One cluster that cannot be asked cannot say the job is not there.
+        Lookup::NotFound { unreachable } if matches!(scope, Scope::One(_)) && !unreachable.is_empty() => {
+            let (id, why) = &unreachable[0];
+            Err(ApiError::flink_unavailable(
+                id,
+                format!("{why}; it cannot say whether the job is there"),
+            ))
+        }
         Lookup::NotFound { unreachable } => Err(ApiError::job_not_found(
             unreachable
                 .iter()

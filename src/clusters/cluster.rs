@@ -81,7 +81,9 @@ pub struct Cluster {
     status: RwLock<Arc<ClusterStatus>>,
     jobs: TtlCache<String, Result<Arc<JobDetails>, FlinkError>>,
     exceptions: TtlCache<String, Result<RootException, FlinkError>>,
-    metrics: TtlCache<String, Result<JobMetrics, FlinkError>>,
+    /// By job and whether it ended: an ended job's metrics come from elsewhere (see
+    /// `job_metrics::fetch`), so those of its running days must not answer for it.
+    metrics: TtlCache<(String, bool), Result<JobMetrics, FlinkError>>,
     poll_now: tokio::sync::Notify,
 }
 
@@ -168,7 +170,7 @@ impl Cluster {
     /// Metrics of a job; `terminal` says its counts are final (see `job_metrics::fetch`).
     pub async fn job_metrics(&self, jid: &str, terminal: bool) -> Result<JobMetrics, FlinkError> {
         self.metrics
-            .get_or_fetch(jid.to_string(), || async {
+            .get_or_fetch((jid.to_string(), terminal), || async {
                 let details = self.job_details(jid).await?;
                 job_metrics::fetch(&self.client, &details, terminal).await
             })

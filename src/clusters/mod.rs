@@ -8,6 +8,7 @@ mod lookup;
 mod poller;
 mod registry;
 mod snapshot;
+mod version;
 #[cfg(test)]
 pub mod testing;
 

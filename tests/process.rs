@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
-use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion};
+use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion, Recorded};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -254,4 +254,69 @@ fn start_up_errors_say_what_failed_and_what_to_do() {
         String::from_utf8_lossy(&version.stdout).trim(),
         format!("flink-monitor {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// The cluster's `reachable` as `/clusters` shows it.
+async fn reachable(http: &reqwest::Client, base: &str) -> serde_json::Value {
+    let clusters: serde_json::Value = http
+        .get(format!("{base}/clusters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    clusters["response"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable() {
+    let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
+    let mut names = Vec::new();
+    for i in 0..24 {
+        let name = format!("job-{i}");
+        let jid = flink.add_job(FakeJob::new(&name, "RUNNING").like(Recorded::Stream));
+        // Healthy, but slow to answer job details: 3 s of the 5 s budget.
+        flink.inject(
+            Method::GET,
+            &format!("/jobs/{jid}"),
+            Fault::slow(Duration::from_secs(3)),
+        );
+        names.push(name);
+    }
+    let cluster = format!("local={}", flink.url());
+    let (mut child, base) = start(&["--cluster", &cluster, "--request-timeout", "5s"]);
+    wait_ready(&base).await;
+    let http = reqwest::Client::new();
+
+    let burst: Vec<_> = (0..60)
+        .map(|i| {
+            let url = format!("{base}/job/{}/statusAndMetrics/", names[i % names.len()]);
+            let http = http.clone();
+            tokio::spawn(async move { http.get(url).send().await.map(|r| r.status()) })
+        })
+        .collect();
+    // 4 slots, 24 jobs of 3 s each: the burst keeps every slot busy for about 18 s.
+    let mut samples = Vec::new();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        samples.push(reachable(&http, &base).await);
+    }
+    for task in burst {
+        let _ = task.await;
+    }
+    terminate(&child);
+    let _ = child.wait();
+    let log = stderr_of(&mut child);
+    let unreachable: Vec<_> = samples
+        .iter()
+        .filter(|view| view["reachable"] != true)
+        .collect();
+    assert!(
+        unreachable.is_empty(),
+        "{} of {} samples said unreachable: {unreachable:?}",
+        unreachable.len(),
+        samples.len()
+    );
+    assert!(!log.contains("cluster unreachable"), "{log}");
 }

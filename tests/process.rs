@@ -320,3 +320,61 @@ async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable(
     );
     assert!(!log.contains("cluster unreachable"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_metrics_scrapes_agree() {
+    let states = ["RUNNING", "FAILED", "FINISHED", "CANCELED", "RESTARTING"];
+    let mut flinks = Vec::new();
+    let mut args = Vec::new();
+    for c in 0..3 {
+        let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
+        for i in 0..300 {
+            flink.add_job(FakeJob::new(&format!("job-{c}-{i}"), states[i % states.len()]));
+        }
+        args.push("--cluster".to_string());
+        args.push(format!("c{c}={}", flink.url()));
+        flinks.push(flink);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mut child, base) = start(&args);
+    wait_ready(&base).await;
+    let http = reqwest::Client::new();
+    // What the registry's gauges say; nothing changes in Flink meanwhile.
+    let registry_gauges = |text: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("flink_monitor_jobs{")
+                    || l.starts_with("flink_monitor_clusters_by_source{")
+            })
+            .map(String::from)
+            .collect()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        let scrapes: Vec<_> = (0..40)
+            .map(|_| {
+                let (http, url) = (http.clone(), format!("{base}/metrics"));
+                tokio::spawn(async move { http.get(url).send().await?.text().await })
+            })
+            .collect();
+        for scrape in scrapes {
+            let text = scrape.await.unwrap().expect("a scrape");
+            seen.insert(registry_gauges(&text));
+        }
+    }
+    terminate(&child);
+    let _ = child.wait();
+    let _ = stderr_of(&mut child);
+    assert_eq!(seen.len(), 1, "scrapes disagreed: {seen:#?}");
+    let values = seen.into_iter().next().unwrap();
+    assert!(
+        values.contains(&"flink_monitor_jobs{state=\"RUNNING\"} 180".to_string()),
+        "{values:#?}"
+    );
+    assert!(
+        values.contains(
+            &"flink_monitor_clusters_by_source{source=\"static\",reachable=\"true\"} 3".to_string()
+        ),
+        "{values:#?}"
+    );
+}

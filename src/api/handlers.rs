@@ -294,7 +294,6 @@ fn readyz(app: &AppState) -> Result<Response, ApiError> {
 }
 
 fn metrics(app: &AppState) -> Response {
-    refresh_registry_gauges(app);
     (
         [(
             header::CONTENT_TYPE,
@@ -303,36 +302,6 @@ fn metrics(app: &AppState) -> Response {
         app.metrics.encode(),
     )
         .into_response()
-}
-
-/// Gauges that describe the registry are computed at scrape time, so they are never stale.
-fn refresh_registry_gauges(app: &AppState) {
-    use crate::metrics::{ClusterLabels, JOB_STATES, StateLabels, state_label};
-    let metrics = &app.metrics;
-    metrics.clusters_by.clear();
-    metrics.jobs_by_state.clear();
-    for state in JOB_STATES.iter().chain(["OTHER"].iter()) {
-        metrics
-            .jobs_by_state
-            .get_or_create(&StateLabels { state })
-            .set(0);
-    }
-    for cluster in app.registry.list() {
-        let status = cluster.status();
-        let labels = ClusterLabels {
-            source: cluster.info().source.as_str(),
-            reachable: if status.reachable { "true" } else { "false" },
-        };
-        metrics.clusters_by.get_or_create(&labels).inc();
-        if let Some(snapshot) = &status.snapshot {
-            for job in snapshot.jobs() {
-                let labels = StateLabels {
-                    state: state_label(job.state()),
-                };
-                metrics.jobs_by_state.get_or_create(&labels).inc();
-            }
-        }
-    }
 }
 
 fn openapi(app: &AppState) -> Response {

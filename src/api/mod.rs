@@ -76,6 +76,8 @@ impl AppState {
         stop_guard: StopGuard,
         limits: ServerLimits,
     ) -> Self {
+        // The registry's gauges are computed per scrape (`clusters::gauges`).
+        crate::clusters::gauges::register(&metrics, &registry);
         Self {
             registry,
             metrics,

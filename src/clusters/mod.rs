@@ -3,6 +3,7 @@
 mod cache;
 mod choice;
 mod cluster;
+pub mod gauges;
 pub mod job_metrics;
 mod lookup;
 mod poller;

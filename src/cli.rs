@@ -115,6 +115,13 @@ pub struct RunArgs {
     #[arg(long, env = "FLINK_MONITOR_STOP_TOKEN_FILE")]
     pub stop_token_file: Option<PathBuf>,
 
+    /// With --enable-stop in Kubernetes mode: the audiences the caller's token must be
+    /// made for (comma-separated; checked by the TokenReview). Callers get one with
+    /// `kubectl create token SA --audience flink-monitor`. An empty value accepts tokens
+    /// for the API server itself, which flink-monitor could then replay: avoid.
+    #[arg(long, env = "FLINK_MONITOR_STOP_TOKEN_AUDIENCES", value_delimiter = ',', default_value = crate::api::DEFAULT_AUDIENCE)]
+    pub stop_token_audiences: Vec<String>,
+
     /// Budget for one call to Flink, connection and body included.
     #[arg(long, env = "FLINK_MONITOR_REQUEST_TIMEOUT", default_value = "5s", value_parser = parse_positive_duration)]
     pub request_timeout: Duration,
@@ -234,6 +241,7 @@ mod tests {
         assert!(args.mirror_jobs);
         assert!(!args.leader_election);
         assert!(args.namespaces.is_empty());
+        assert_eq!(args.stop_token_audiences, ["flink-monitor"]);
     }
 
     #[test]

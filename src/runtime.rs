@@ -191,7 +191,10 @@ fn stop_guard(args: &RunArgs, kubernetes: Option<&kube::Client>) -> Result<StopG
         (Some(_), false) => Err(StartError::TokenWithoutStop),
         (None, false) => Ok(StopGuard::Disabled),
         (None, true) => Ok(match kubernetes {
-            Some(client) => StopGuard::Kubernetes(KubernetesReviewer::new(client.clone())),
+            Some(client) => StopGuard::Kubernetes(KubernetesReviewer::new(
+                client.clone(),
+                args.stop_token_audiences.clone(),
+            )),
             None => StopGuard::Open,
         }),
         (Some(path), true) => Ok(StopGuard::StaticToken(read_token(path)?.into())),

@@ -226,9 +226,20 @@ async fn stop(
         .await
         .inspect_err(refused)?;
     let mode = parse_stop_query(query)?;
+    // Authorized before the lookup: a caller who may stop nothing learns nothing.
+    let namespaces = scope
+        .clusters(app)
+        .iter()
+        .map(|c| c.info().namespace.clone())
+        .collect();
+    let mut permit = app
+        .stop_guard
+        .authorize(&caller, namespaces)
+        .await
+        .inspect_err(|e| tracing::warn!(caller = %caller.name, job = uuid, code = e.code, reason = ?e.errors, "stop refused"))?;
     let (cluster, job) = resolve(app, scope, uuid)?;
     app.stop_guard
-        .authorize(&caller, cluster.info().namespace.as_deref())
+        .confirm(&caller, &mut permit, cluster.info().namespace.as_deref())
         .await
         .inspect_err(|e| tracing::warn!(caller = %caller.name, cluster = cluster.id(), job = uuid, code = e.code, reason = ?e.errors, "stop refused"))?;
     if is_globally_terminal(job.state()) {

@@ -82,6 +82,12 @@ pub struct RunArgs {
     #[arg(long, env = "FLINK_MONITOR_SERVICE_SELECTOR")]
     pub service_selector: Option<String>,
 
+    /// Never read the `flinkmonitor.dev/rest-url` annotation: reach discovered clusters only
+    /// at their Services. Whoever may annotate a Service in a watched namespace otherwise
+    /// chooses where flink-monitor sends its requests.
+    #[arg(long, env = "FLINK_MONITOR_IGNORE_REST_URL_ANNOTATION")]
+    pub ignore_rest_url_annotation: bool,
+
     /// Create a FlinkJob for every job found on a discovered cluster.
     #[arg(long, env = "FLINK_MONITOR_MIRROR_JOBS", default_value_t = true, action = clap::ArgAction::Set,
         num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]

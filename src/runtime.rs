@@ -155,6 +155,7 @@ fn start_kubernetes(
     let discovery_config = DiscoveryConfig {
         namespaces: args.namespaces.clone(),
         service_selector: args.service_selector.clone(),
+        ignore_rest_url_annotation: args.ignore_rest_url_annotation,
     };
     let discovery = tokio::spawn(discovery::run(
         client.clone(),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion, Recorded};
+use tokio_util::sync::CancellationToken;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -273,7 +274,7 @@ async fn reachable(http: &reqwest::Client, base: &str) -> serde_json::Value {
 async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable() {
     let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
     let mut names = Vec::new();
-    for i in 0..24 {
+    for i in 0..60 {
         let name = format!("job-{i}");
         let jid = flink.add_job(FakeJob::new(&name, "RUNNING").like(Recorded::Stream));
         // Healthy, but slow to answer job details: 3 s of the 5 s budget.
@@ -289,21 +290,35 @@ async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable(
     wait_ready(&base).await;
     let http = reqwest::Client::new();
 
-    let burst: Vec<_> = (0..60)
-        .map(|i| {
-            let url = format!("{base}/job/{}/statusAndMetrics/", names[i % names.len()]);
-            let http = http.clone();
-            tokio::spawn(async move { http.get(url).send().await.map(|r| r.status()) })
-        })
-        .collect();
-    // 4 slots, 24 jobs of 3 s each: the burst keeps every slot busy for about 18 s.
+    // API requests keep coming over every job, faster than 4 slots of 3 s each serve
+    // them: the queue for the per-cluster slots never empties while the samples are taken.
+    // (Before polls had their own lane, they waited in that queue: seconds without a poll,
+    // and `reachable: false` when the wait ate the 5 s budget.)
+    let load = CancellationToken::new();
+    let burst = tokio::spawn({
+        let (http, base, load) = (http.clone(), base.clone(), load.clone());
+        async move {
+            let mut sent = Vec::new();
+            for i in 0.. {
+                if load.is_cancelled() {
+                    break;
+                }
+                let url = format!("{base}/job/{}/statusAndMetrics/", names[i % names.len()]);
+                let http = http.clone();
+                sent.push(tokio::spawn(async move { http.get(url).send().await }));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sent
+        }
+    });
     let mut samples = Vec::new();
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         samples.push(reachable(&http, &base).await);
     }
-    for task in burst {
-        let _ = task.await;
+    load.cancel();
+    for request in burst.await.unwrap() {
+        let _ = request.await;
     }
     terminate(&child);
     let _ = child.wait();
@@ -319,6 +334,21 @@ async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable(
         samples.len()
     );
     assert!(!log.contains("cluster unreachable"), "{log}");
+    // Nor are the polls held up: one is due every 200 ms, so no run of 5 samples (1.5 s)
+    // shows the same last poll.
+    let polls: Vec<i64> = samples
+        .iter()
+        .map(|view| view["lastPoll"].as_i64().expect("lastPoll"))
+        .collect();
+    let longest = polls
+        .chunk_by(|a, b| a == b)
+        .map(<[i64]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest < 5,
+        "{longest} samples in a row show the same last poll: polls waited behind API requests ({polls:?})"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

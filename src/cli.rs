@@ -85,7 +85,8 @@ pub struct RunArgs {
     /// Never read the `flinkmonitor.dev/rest-url` annotation: reach discovered clusters only
     /// at their Services. Whoever may annotate a Service in a watched namespace otherwise
     /// chooses where flink-monitor sends its requests.
-    #[arg(long, env = "FLINK_MONITOR_IGNORE_REST_URL_ANNOTATION")]
+    #[arg(long, env = "FLINK_MONITOR_IGNORE_REST_URL_ANNOTATION", default_value_t = false, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub ignore_rest_url_annotation: bool,
 
     /// Create a FlinkJob for every job found on a discovered cluster.
@@ -248,6 +249,22 @@ mod tests {
         assert!(!args.leader_election);
         assert!(args.namespaces.is_empty());
         assert_eq!(args.stop_token_audiences, ["flink-monitor"]);
+        assert!(!args.ignore_rest_url_annotation);
+    }
+
+    #[test]
+    fn the_rest_url_annotation_can_be_ignored() {
+        for (flags, expected) in [
+            (&["--ignore-rest-url-annotation"][..], true),
+            (&["--ignore-rest-url-annotation=true"][..], true),
+            (&["--ignore-rest-url-annotation=false"][..], false),
+        ] {
+            let cli = Cli::try_parse_from(["flink-monitor", "run"].iter().chain(flags)).unwrap();
+            let Command::Run(args) = cli.command else {
+                panic!("not run")
+            };
+            assert_eq!(args.ignore_rest_url_annotation, expected, "{flags:?}");
+        }
     }
 
     #[test]

@@ -52,7 +52,9 @@ async fn a_poll_never_waits_behind_api_requests_and_api_requests_keep_their_limi
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(flink.calls(&format!("/jobs/{jid}/exceptions")), 0);
     gate.open();
-    held.await.unwrap().expect("the held call is answered once the gate opens");
+    held.await
+        .unwrap()
+        .expect("the held call is answered once the gate opens");
     queued.await.unwrap().expect("the queued call is answered");
     assert_eq!(flink.calls(&format!("/jobs/{jid}/exceptions")), 1);
 }

@@ -1119,13 +1119,19 @@ async fn after_an_outage_the_first_snapshot_does_not_wait_for_the_flink_version(
 async fn a_failing_config_is_not_read_on_every_poll() {
     let fake = FakeFlink::start(FlinkVersion::V2_3).await;
     fake.inject(Method::GET, "/config", Fault::error(404));
-    let app = start(vec![static_cluster("alpha", fake.url())], Options::default());
+    let app = start(
+        vec![static_cluster("alpha", fake.url())],
+        Options::default(),
+    );
     // Polls every 100 ms: ten of them.
     eventually("ten polls", || async { fake.calls("/jobs/overview") >= 10 }).await;
     let status = app.cluster_status("alpha");
     assert!(status.reachable && status.flink_version.is_none());
     let reads = fake.calls("/config");
-    assert_eq!(reads, 1, "/config is asked once, then again after a while, not per poll");
+    assert_eq!(
+        reads, 1,
+        "/config is asked once, then again after a while, not per poll"
+    );
 }
 
 #[tokio::test]

@@ -359,7 +359,10 @@ async fn concurrent_metrics_scrapes_agree() {
     for c in 0..3 {
         let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
         for i in 0..300 {
-            flink.add_job(FakeJob::new(&format!("job-{c}-{i}"), states[i % states.len()]));
+            flink.add_job(FakeJob::new(
+                &format!("job-{c}-{i}"),
+                states[i % states.len()],
+            ));
         }
         args.push("--cluster".to_string());
         args.push(format!("c{c}={}", flink.url()));
@@ -398,13 +401,11 @@ async fn concurrent_metrics_scrapes_agree() {
     assert_eq!(seen.len(), 1, "scrapes disagreed: {seen:#?}");
     let values = seen.into_iter().next().unwrap();
     assert!(
-        values.contains(&"flink_monitor_jobs{state=\"RUNNING\"} 180".to_string()),
+        values.contains("flink_monitor_jobs{state=\"RUNNING\"} 180"),
         "{values:#?}"
     );
     assert!(
-        values.contains(
-            &"flink_monitor_clusters_by_source{source=\"static\",reachable=\"true\"} 3".to_string()
-        ),
+        values.contains("flink_monitor_clusters_by_source{source=\"static\",reachable=\"true\"} 3"),
         "{values:#?}"
     );
 }

@@ -106,7 +106,9 @@ fn resolve(
             Ok((cluster, job))
         }
         // One cluster that cannot be asked cannot say the job is not there.
-        Lookup::NotFound { unreachable } if matches!(scope, Scope::One(_)) && !unreachable.is_empty() => {
+        Lookup::NotFound { unreachable }
+            if matches!(scope, Scope::One(_)) && !unreachable.is_empty() =>
+        {
             let (id, why) = &unreachable[0];
             Err(ApiError::flink_unavailable(
                 id,

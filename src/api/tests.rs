@@ -238,7 +238,9 @@ mod kubernetes_stop {
                         .as_str()
                         .unwrap_or("")
                         .to_string();
-                    log.lock().unwrap().push(format!("SubjectAccessReview {namespace}"));
+                    log.lock()
+                        .unwrap()
+                        .push(format!("SubjectAccessReview {namespace}"));
                     review["status"] = json!({"allowed": allowed.contains(&namespace)});
                 }
                 send.send_response(
@@ -250,9 +252,7 @@ mod kubernetes_stop {
             }
         });
         let registry = quiet_registry(ClientSettings::default());
-        let job = |jid: &str, name: &str| {
-            json!([{"jid": jid, "name": name, "state": "RUNNING", "start-time": 1, "end-time": -1}])
-        };
+        let job = |jid: &str, name: &str| json!([{"jid": jid, "name": name, "state": "RUNNING", "start-time": 1, "end-time": -1}]);
         add_cluster(&registry, cluster("team-a"), job("a1", "orders"), true).await;
         add_cluster(&registry, cluster("team-b"), job("b1", "payments"), true).await;
         let guard = StopGuard::Kubernetes(KubernetesReviewer::new(

@@ -120,7 +120,7 @@ mod tests {
         for key in 0..300 {
             let cancelled = tokio::time::timeout(
                 Duration::from_millis(1),
-                cache.get_or_fetch(key, || std::future::pending()),
+                cache.get_or_fetch(key, std::future::pending),
             )
             .await;
             assert!(cancelled.is_err());

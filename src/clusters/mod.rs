@@ -9,9 +9,9 @@ mod lookup;
 mod poller;
 mod registry;
 mod snapshot;
-mod version;
 #[cfg(test)]
 pub mod testing;
+mod version;
 
 pub use cache::TtlCache;
 pub use choice::choose;

@@ -89,7 +89,9 @@ pub enum RestUrlProblem {
     #[error("a fragment")]
     Fragment,
     /// Annotations are readable by anyone who may read the object, and end up in logs.
-    #[error("user credentials (which were not logged); put credentials in a Secret, never in an annotation")]
+    #[error(
+        "user credentials (which were not logged); put credentials in a Secret, never in an annotation"
+    )]
     Credentials,
 }
 

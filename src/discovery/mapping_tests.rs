@@ -468,7 +468,10 @@ fn a_rest_url_with_a_query_a_fragment_or_credentials_is_refused() {
         refused("http://jm:8081/?x=1#frag"),
         ("http://jm:8081/?x=1#frag".into(), RestUrlProblem::Query)
     );
-    assert_eq!(refused("http://jm:8081/flink#frag").1, RestUrlProblem::Fragment);
+    assert_eq!(
+        refused("http://jm:8081/flink#frag").1,
+        RestUrlProblem::Fragment
+    );
     assert_eq!(refused("http://jm:8081/?").1, RestUrlProblem::Query);
     // The password is never repeated: not in the value, not in the message.
     let (value, problem) = refused("https://admin:pw-s3cret@gateway/flink/");
@@ -479,13 +482,19 @@ fn a_rest_url_with_a_query_a_fragment_or_credentials_is_refused() {
         .to_string();
     assert!(message.contains(REST_URL_ANNOTATION), "{message}");
     assert!(message.contains("credentials"), "{message}");
-    assert!(!message.contains("pw-s3cret") && !message.contains("admin"), "{message}");
+    assert!(
+        !message.contains("pw-s3cret") && !message.contains("admin"),
+        "{message}"
+    );
     // Nor when the value is not even a URL.
     let message = parse_rest_url("http://admin:pw-s3cret@bad host/")
         .unwrap_err()
         .to_string();
     assert!(!message.contains("pw-s3cret"), "{message}");
-    assert!(message.contains("<credentials removed>@bad host/"), "{message}");
+    assert!(
+        message.contains("<credentials removed>@bad host/"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -501,7 +510,10 @@ fn a_refused_annotation_skips_the_object_with_a_reason_for_its_event() {
     let skipped = &desired.skipped[0];
     assert_eq!(skipped.name, "flink-jobmanager-rest");
     assert_eq!(skipped.reason.event_reason(), "InvalidRestUrl");
-    assert_eq!(skipped.uid, objects.service("flink-jobmanager-rest").metadata.uid);
+    assert_eq!(
+        skipped.uid,
+        objects.service("flink-jobmanager-rest").metadata.uid
+    );
 }
 
 #[test]

@@ -16,8 +16,8 @@ use crate::clusters::{ClusterInfo, Registry};
 
 use super::DiscoveryConfig;
 use super::apply::{self, Changes};
-use super::flinkdeployment::FlinkDeployment;
 use super::events::SkipEvents;
+use super::flinkdeployment::FlinkDeployment;
 use super::mapping::{self, MappingOptions, Skipped};
 use super::store::Store;
 

@@ -284,7 +284,11 @@ fn skipped_objects_are_reported_for_an_event_once_while_the_problem_lasts() {
     assert!(discovery.take_reports().is_empty());
     // Fixed, then broken again: reported again.
     let service = objects.service("flink-jobmanager");
-    annotate(&mut service.metadata, REST_URL_ANNOTATION, "http://gateway/");
+    annotate(
+        &mut service.metadata,
+        REST_URL_ANNOTATION,
+        "http://gateway/",
+    );
     discovery.handle(Update::services(0, Ok(Event::Apply(service.clone()))));
     registry.sync(&mut discovery);
     assert!(discovery.take_reports().is_empty());

@@ -216,8 +216,7 @@ impl FlinkClient {
         jid: &str,
         trigger: &str,
     ) -> Result<SavepointStatus, FlinkError> {
-        self.get(&["jobs", jid, "savepoints", trigger], None)
-            .await
+        self.get(&["jobs", jid, "savepoints", trigger], None).await
     }
 
     /// `GET` of the path made of `segments` (see [`Self::url`]) on the API lane.
@@ -241,11 +240,7 @@ impl FlinkClient {
         self.decode(segments, &bytes)
     }
 
-    fn decode<T: DeserializeOwned>(
-        &self,
-        path: &[&str],
-        bytes: &[u8],
-    ) -> Result<T, FlinkError> {
+    fn decode<T: DeserializeOwned>(&self, path: &[&str], bytes: &[u8]) -> Result<T, FlinkError> {
         serde_json::from_slice(bytes).map_err(|e| FlinkError::Decode {
             url: self.display_url(path),
             reason: e.to_string(),
@@ -282,12 +277,15 @@ impl FlinkClient {
         // bounded by the caller (the HTTP server's request timeout).
         let _permit = match lane {
             Lane::Poll => None,
-            Lane::Api => Some(self.permits.acquire().await.map_err(|_| {
-                FlinkError::Request {
-                    url: self.display_url(path),
-                    reason: "client is shutting down".into(),
-                }
-            })?),
+            Lane::Api => Some(
+                self.permits
+                    .acquire()
+                    .await
+                    .map_err(|_| FlinkError::Request {
+                        url: self.display_url(path),
+                        reason: "client is shutting down".into(),
+                    })?,
+            ),
         };
         let timeout = self.settings.timeout;
         match tokio::time::timeout(timeout, self.send_unbounded(url, method, path, body)).await {
@@ -493,11 +491,19 @@ mod tests {
             "http://jm:8081/jobs/overview"
         );
         assert_eq!(
-            url("https://gw.example/flink/team-a/", &["jobs", "overview"], None),
+            url(
+                "https://gw.example/flink/team-a/",
+                &["jobs", "overview"],
+                None
+            ),
             "https://gw.example/flink/team-a/jobs/overview"
         );
         assert_eq!(
-            url("https://gw.example/flink", &["jobs", "j1"], Some("mode=cancel")),
+            url(
+                "https://gw.example/flink",
+                &["jobs", "j1"],
+                Some("mode=cancel")
+            ),
             "https://gw.example/flink/jobs/j1?mode=cancel"
         );
         // A query or fragment of the base never swallows the path.

@@ -39,7 +39,8 @@ pub struct DiscoveryConfig {
 
 /// The permissions discovery needs, as `(api group, resource, verbs)` (`""` is the core
 /// group), in every watched namespace (cluster-wide when all are watched). The watchers
-/// only list and watch.
+/// only list and watch; the Warning Events on skipped objects (`events`) use the
+/// controller's `events.k8s.io` grant in the same namespaces (`controller::REQUIRED_RBAC`).
 pub const REQUIRED_RBAC: &[(&str, &str, &[&str])] = &[
     ("", "services", &["list", "watch"]),
     (

@@ -90,7 +90,7 @@ pub enum RestUrlProblem {
     Fragment,
     /// Annotations are readable by anyone who may read the object, and end up in logs.
     #[error(
-        "user credentials (which were not logged); put credentials in a Secret, never in an annotation"
+        "user credentials (removed from this message; credentials belong in a Secret, never in an annotation)"
     )]
     Credentials,
 }

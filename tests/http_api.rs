@@ -652,6 +652,13 @@ async fn cached_metrics_of_a_running_job_do_not_answer_once_it_ended() {
         write.to_string(),
         "the running job's metrics come from the metric store"
     );
+    // It ends; its final counts are in its details.
+    let (write, read) = (write + 100, read + 100);
+    fake.edit(|m| {
+        let details = m.details.get_mut(&jid).expect("details");
+        details["vertices"][0]["metrics"]["write-records"] = write.into();
+        details["vertices"][1]["metrics"]["read-records"] = read.into();
+    });
     fake.set_state(&jid, "FINISHED");
     app.job_state("alpha", &jid, "FINISHED").await;
     let ended = app
@@ -666,6 +673,11 @@ async fn cached_metrics_of_a_running_job_do_not_answer_once_it_ended() {
             "numRecordsProcessed": read.to_string(),
         }),
         "an ended job's counts are the vertex counters, whatever was cached while it ran"
+    );
+    assert_eq!(ended["details"]["state"], "FINISHED");
+    assert_eq!(
+        ended["details"]["vertices"][0]["metrics"]["write-records"],
+        write
     );
 }
 

@@ -139,7 +139,7 @@ fn flink_failure(cluster: &Cluster, error: FlinkError) -> ApiError {
 async fn status(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, ApiError> {
     let (cluster, job) = resolve(app, scope, uuid)?;
     let details = cluster
-        .job_details(&job.jid)
+        .details_of(&job)
         .await
         .map_err(|e| flink_failure(&cluster, e))?;
     Ok(ok(
@@ -156,7 +156,7 @@ async fn status_and_metrics(
     let (cluster, job) = resolve(app, scope, uuid)?;
     let terminal = is_globally_terminal(job.state());
     let (details, metrics) = tokio::join!(
-        cluster.job_details(&job.jid),
+        cluster.details_of(&job),
         cluster.job_metrics(&job.jid, terminal)
     );
     let details = details.map_err(|e| flink_failure(&cluster, e))?;

@@ -84,6 +84,13 @@ pub struct RunArgs {
     #[arg(long, env = "FLINK_MONITOR_SERVICE_SELECTOR")]
     pub service_selector: Option<String>,
 
+    /// Never read the `flinkmonitor.dev/rest-url` annotation: reach discovered clusters only
+    /// at their Services. Whoever may annotate a Service in a watched namespace otherwise
+    /// chooses where flink-monitor sends its requests.
+    #[arg(long, env = "FLINK_MONITOR_IGNORE_REST_URL_ANNOTATION", default_value_t = false, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub ignore_rest_url_annotation: bool,
+
     /// Create a FlinkJob for every job found on a discovered cluster.
     #[arg(long, env = "FLINK_MONITOR_MIRROR_JOBS", default_value_t = true, action = clap::ArgAction::Set,
         num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
@@ -130,6 +137,13 @@ pub struct RunArgs {
     /// With --enable-stop: require `Authorization: Bearer <token>` with the token in FILE.
     #[arg(long, env = "FLINK_MONITOR_STOP_TOKEN_FILE")]
     pub stop_token_file: Option<PathBuf>,
+
+    /// With --enable-stop in Kubernetes mode: the audiences the caller's token must be
+    /// made for (comma-separated; checked by the TokenReview). Callers get one with
+    /// `kubectl create token SA --audience flink-monitor`. An empty value accepts tokens
+    /// for the API server itself, which flink-monitor could then replay: avoid.
+    #[arg(long, env = "FLINK_MONITOR_STOP_TOKEN_AUDIENCES", value_delimiter = ',', default_value = crate::api::DEFAULT_AUDIENCE)]
+    pub stop_token_audiences: Vec<String>,
 
     /// Budget for one call to Flink, connection and body included.
     #[arg(long, env = "FLINK_MONITOR_REQUEST_TIMEOUT", default_value = "5s", value_parser = parse_positive_duration)]
@@ -341,6 +355,23 @@ mod tests {
                 Duration::from_secs(2)
             )
         );
+        assert_eq!(args.stop_token_audiences, ["flink-monitor"]);
+        assert!(!args.ignore_rest_url_annotation);
+    }
+
+    #[test]
+    fn the_rest_url_annotation_can_be_ignored() {
+        for (flags, expected) in [
+            (&["--ignore-rest-url-annotation"][..], true),
+            (&["--ignore-rest-url-annotation=true"][..], true),
+            (&["--ignore-rest-url-annotation=false"][..], false),
+        ] {
+            let cli = Cli::try_parse_from(["flink-monitor", "run"].iter().chain(flags)).unwrap();
+            let Command::Run(args) = cli.command else {
+                panic!("not run")
+            };
+            assert_eq!(args.ignore_rest_url_annotation, expected, "{flags:?}");
+        }
     }
 
     #[test]

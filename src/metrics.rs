@@ -1,6 +1,9 @@
 //! Prometheus metrics. Labels are bounded: outcomes, route patterns and status codes,
 //! never an object name, job name or cluster id.
 
+use std::sync::RwLock;
+
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -47,14 +50,13 @@ pub struct FlinkErrorLabels {
 }
 
 pub struct Metrics {
-    registry: Registry,
+    /// Written only to register collectors (at start), read by every scrape.
+    registry: RwLock<Registry>,
     pub polls: Family<OutcomeLabels, Counter>,
     pub poll_errors: Family<FlinkErrorLabels, Counter>,
     pub poll_duration: Family<OutcomeLabels, Histogram>,
     pub http_requests: Family<HttpLabels, Counter>,
     pub clusters: Gauge,
-    pub clusters_by: Family<ClusterLabels, Gauge>,
-    pub jobs_by_state: Family<StateLabels, Gauge>,
     pub status_patches: Family<OutcomeLabels, Counter>,
     pub reconcile_duration: Histogram,
     pub reconcile_errors: Counter,
@@ -138,18 +140,6 @@ impl Metrics {
             "Clusters known to the registry",
             clusters.clone(),
         );
-        let clusters_by = Family::<ClusterLabels, Gauge>::default();
-        registry.register(
-            "clusters_by_source",
-            "Known clusters by source and reachability",
-            clusters_by.clone(),
-        );
-        let jobs_by_state = Family::<StateLabels, Gauge>::default();
-        registry.register(
-            "jobs",
-            "Jobs in the last snapshots, by Flink state",
-            jobs_by_state.clone(),
-        );
         let status_patches = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "status_patches",
@@ -178,9 +168,7 @@ impl Metrics {
             let _ = status_patches.get_or_create(&labels);
         }
         Self {
-            registry,
-            clusters_by,
-            jobs_by_state,
+            registry: RwLock::new(registry),
             status_patches,
             reconcile_duration,
             reconcile_errors,
@@ -195,14 +183,26 @@ impl Metrics {
 
     /// Registers metrics owned by another part (the controller), under the same prefix.
     pub fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
+        self.registry.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds metrics computed at encode time from state another part owns (e.g. the
+    /// cluster registry's gauges), so every scrape sees one consistent view of it.
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        self.registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .register_collector(collector);
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
+        // A poisoned lock still holds a whole registry: it is only written when a
+        // collector is added.
+        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
     }
 }

@@ -167,6 +167,7 @@ fn start_kubernetes(
     let discovery_config = DiscoveryConfig {
         namespaces: args.watched_namespaces(),
         service_selector: args.service_selector.clone(),
+        ignore_rest_url_annotation: args.ignore_rest_url_annotation,
     };
     let discovery = tokio::spawn(discovery::run(
         client.clone(),
@@ -215,7 +216,10 @@ fn stop_guard(args: &RunArgs, kubernetes: Option<&kube::Client>) -> Result<StopG
         (Some(_), false) => Err(StartError::TokenWithoutStop),
         (None, false) => Ok(StopGuard::Disabled),
         (None, true) => Ok(match kubernetes {
-            Some(client) => StopGuard::Kubernetes(KubernetesReviewer::new(client.clone())),
+            Some(client) => StopGuard::Kubernetes(KubernetesReviewer::new(
+                client.clone(),
+                args.stop_token_audiences.clone(),
+            )),
             None => StopGuard::Open,
         }),
         (Some(path), true) => Ok(StopGuard::StaticToken(read_token(path)?.into())),

@@ -627,6 +627,62 @@ async fn metrics_of_ended_jobs_are_the_final_vertex_counts() {
     }
 }
 
+#[tokio::test]
+async fn cached_metrics_of_a_running_job_do_not_answer_once_it_ended() {
+    let options = Options {
+        cache_ttl: Duration::from_secs(60),
+        ..Options::default()
+    };
+    let (fake, app) = one_cluster(FlinkVersion::V2_3, options).await;
+    let jid = fake.jid_of("lab-stream");
+    let details = fixture(FlinkVersion::V2_3, "job_stream.json");
+    let write = details["vertices"][0]["metrics"]["write-records"]
+        .as_i64()
+        .expect("write-records");
+    let read = details["vertices"][1]["metrics"]["read-records"]
+        .as_i64()
+        .expect("read-records");
+    // The metric store moves on while the job runs.
+    let source = details["vertices"][0]["id"].as_str().expect("vertex id");
+    fake.edit(|m| m.set_vertex_metric(&jid, source, "0.numRecordsOut", "1000000"));
+    let running = app
+        .get("/job/lab-stream/statusAndMetrics/")
+        .await
+        .response();
+    assert_ne!(
+        running["metrics"]["numRecordsRead"],
+        write.to_string(),
+        "the running job's metrics come from the metric store"
+    );
+    // It ends; its final counts are in its details.
+    let (write, read) = (write + 100, read + 100);
+    fake.edit(|m| {
+        let details = m.details.get_mut(&jid).expect("details");
+        details["vertices"][0]["metrics"]["write-records"] = write.into();
+        details["vertices"][1]["metrics"]["read-records"] = read.into();
+    });
+    fake.set_state(&jid, "FINISHED");
+    app.job_state("alpha", &jid, "FINISHED").await;
+    let ended = app
+        .get("/job/lab-stream/statusAndMetrics/")
+        .await
+        .response();
+    assert_eq!(
+        ended["metrics"],
+        json!({
+            "numRecordsRead": write.to_string(),
+            "currentEventTs": "0",
+            "numRecordsProcessed": read.to_string(),
+        }),
+        "an ended job's counts are the vertex counters, whatever was cached while it ran"
+    );
+    assert_eq!(ended["details"]["state"], "FINISHED");
+    assert_eq!(
+        ended["details"]["vertices"][0]["metrics"]["write-records"],
+        write
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint() {
     let options = Options {
@@ -1045,6 +1101,51 @@ async fn metainfo_get_version_is_the_monitors_version() {
     ] {
         app.get(path).await.assert_ok(json!(version));
     }
+}
+
+#[tokio::test]
+async fn after_an_outage_the_first_snapshot_does_not_wait_for_the_flink_version() {
+    // A long budget: a snapshot that waited for /config would wait past PATIENCE.
+    let options = Options {
+        timeout: Duration::from_secs(60),
+        ..Options::default()
+    };
+    let (fake, app) = one_cluster(FlinkVersion::V2_3, options).await;
+    fake.inject(Method::GET, "/jobs/overview", Fault::error(503));
+    app.unreachable("alpha").await;
+    let gate = Gate::new();
+    fake.inject(Method::GET, "/config", Fault::held(&gate));
+    let jid = fake.add_job(FakeJob::new("after-the-outage", "RUNNING"));
+    fake.heal(Method::GET, "/jobs/overview");
+    app.job_state("alpha", &jid, "RUNNING").await;
+    let status = app.cluster_status("alpha");
+    assert!(status.reachable);
+    // The version read after the outage is still held; the last known one shows.
+    assert_eq!(status.flink_version.as_deref(), Some("2.3.0"));
+    eventually("the version read again after the outage", || async {
+        fake.calls("/config") >= 2
+    })
+    .await;
+    gate.open();
+}
+
+#[tokio::test]
+async fn a_failing_config_is_not_read_on_every_poll() {
+    let fake = FakeFlink::start(FlinkVersion::V2_3).await;
+    fake.inject(Method::GET, "/config", Fault::error(404));
+    let app = start(
+        vec![static_cluster("alpha", fake.url())],
+        Options::default(),
+    );
+    // Polls every 100 ms: ten of them.
+    eventually("ten polls", || async { fake.calls("/jobs/overview") >= 10 }).await;
+    let status = app.cluster_status("alpha");
+    assert!(status.reachable && status.flink_version.is_none());
+    let reads = fake.calls("/config");
+    assert_eq!(
+        reads, 1,
+        "/config is asked once, then again after a while, not per poll"
+    );
 }
 
 #[tokio::test]
@@ -1641,13 +1742,17 @@ async fn not_found_at_the_root_names_each_unreachable_cluster() {
             errors[0].contains(&dead1.url().authority().to_string()),
             "the reason: {errors:?}"
         );
-        // Under one cluster: that cluster only.
+        // Under one unreachable cluster: it cannot say the job is not there, so 5005.
         let errors = app
             .get(&format!("/clusters/dead2/{endpoint}"))
             .await
-            .assert_error(404, 4006, JOB_NOT_FOUND);
+            .assert_error(502, 5005, FLINK_UNAVAILABLE);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].starts_with("cluster dead2: "), "{errors:?}");
+        assert!(
+            errors[0].contains(&dead2.url().authority().to_string()),
+            "the reason: {errors:?}"
+        );
         let errors = app
             .get(&format!("/clusters/alpha/{endpoint}"))
             .await

@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
-use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion};
+use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion, Recorded};
+use tokio_util::sync::CancellationToken;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -263,5 +264,158 @@ fn start_up_errors_say_what_failed_and_what_to_do() {
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
         format!("flink-monitor {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// The cluster's `reachable` as `/clusters` shows it.
+async fn reachable(http: &reqwest::Client, base: &str) -> serde_json::Value {
+    let clusters: serde_json::Value = http
+        .get(format!("{base}/clusters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    clusters["response"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable() {
+    let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
+    let mut names = Vec::new();
+    for i in 0..60 {
+        let name = format!("job-{i}");
+        let jid = flink.add_job(FakeJob::new(&name, "RUNNING").like(Recorded::Stream));
+        // Healthy, but slow to answer job details: 3 s of the 5 s budget.
+        flink.inject(
+            Method::GET,
+            &format!("/jobs/{jid}"),
+            Fault::slow(Duration::from_secs(3)),
+        );
+        names.push(name);
+    }
+    let cluster = format!("local={}", flink.url());
+    let (mut child, base) = start(&["--cluster", &cluster, "--request-timeout", "5s"]);
+    wait_ready(&base).await;
+    let http = reqwest::Client::new();
+
+    // API requests keep coming over every job, faster than 4 slots of 3 s each serve
+    // them: the queue for the per-cluster slots never empties while the samples are taken.
+    // (Before polls had their own lane, they waited in that queue: seconds without a poll,
+    // and `reachable: false` when the wait ate the 5 s budget.)
+    let load = CancellationToken::new();
+    let burst = tokio::spawn({
+        let (http, base, load) = (http.clone(), base.clone(), load.clone());
+        async move {
+            let mut sent = Vec::new();
+            for i in 0.. {
+                if load.is_cancelled() {
+                    break;
+                }
+                let url = format!("{base}/job/{}/statusAndMetrics/", names[i % names.len()]);
+                let http = http.clone();
+                sent.push(tokio::spawn(async move { http.get(url).send().await }));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sent
+        }
+    });
+    let mut samples = Vec::new();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        samples.push(reachable(&http, &base).await);
+    }
+    load.cancel();
+    for request in burst.await.unwrap() {
+        let _ = request.await;
+    }
+    terminate(&child);
+    let _ = child.wait();
+    let log = stderr_of(&mut child);
+    let unreachable: Vec<_> = samples
+        .iter()
+        .filter(|view| view["reachable"] != true)
+        .collect();
+    assert!(
+        unreachable.is_empty(),
+        "{} of {} samples said unreachable: {unreachable:?}",
+        unreachable.len(),
+        samples.len()
+    );
+    assert!(!log.contains("cluster unreachable"), "{log}");
+    // Nor are the polls held up: one is due every 200 ms, so no run of 5 samples (1.5 s)
+    // shows the same last poll.
+    let polls: Vec<i64> = samples
+        .iter()
+        .map(|view| view["lastPoll"].as_i64().expect("lastPoll"))
+        .collect();
+    let longest = polls
+        .chunk_by(|a, b| a == b)
+        .map(<[i64]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest < 5,
+        "{longest} samples in a row show the same last poll: polls waited behind API requests ({polls:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_metrics_scrapes_agree() {
+    let states = ["RUNNING", "FAILED", "FINISHED", "CANCELED", "RESTARTING"];
+    let mut flinks = Vec::new();
+    let mut args = Vec::new();
+    for c in 0..3 {
+        let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
+        for i in 0..300 {
+            flink.add_job(FakeJob::new(
+                &format!("job-{c}-{i}"),
+                states[i % states.len()],
+            ));
+        }
+        args.push("--cluster".to_string());
+        args.push(format!("c{c}={}", flink.url()));
+        flinks.push(flink);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mut child, base) = start(&args);
+    wait_ready(&base).await;
+    let http = reqwest::Client::new();
+    // What the registry's gauges say; nothing changes in Flink meanwhile.
+    let registry_gauges = |text: &str| -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("flink_monitor_jobs{")
+                    || l.starts_with("flink_monitor_clusters_by_source{")
+            })
+            .map(String::from)
+            .collect()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        let scrapes: Vec<_> = (0..40)
+            .map(|_| {
+                let (http, url) = (http.clone(), format!("{base}/metrics"));
+                tokio::spawn(async move { http.get(url).send().await?.text().await })
+            })
+            .collect();
+        for scrape in scrapes {
+            let text = scrape.await.unwrap().expect("a scrape");
+            seen.insert(registry_gauges(&text));
+        }
+    }
+    terminate(&child);
+    let _ = child.wait();
+    let _ = stderr_of(&mut child);
+    assert_eq!(seen.len(), 1, "scrapes disagreed: {seen:#?}");
+    let values = seen.into_iter().next().unwrap();
+    assert!(
+        values.contains("flink_monitor_jobs{state=\"RUNNING\"} 180"),
+        "{values:#?}"
+    );
+    assert!(
+        values.contains("flink_monitor_clusters_by_source{source=\"static\",reachable=\"true\"} 3"),
+        "{values:#?}"
     );
 }

@@ -106,6 +106,16 @@ fn resolve(
             }
             Ok((cluster, job))
         }
+        // One cluster that cannot be asked cannot say the job is not there.
+        Lookup::NotFound { unreachable }
+            if matches!(scope, Scope::One(_)) && !unreachable.is_empty() =>
+        {
+            let (id, why) = &unreachable[0];
+            Err(ApiError::flink_unavailable(
+                id,
+                format!("{why}; it cannot say whether the job is there"),
+            ))
+        }
         Lookup::NotFound { unreachable } => Err(ApiError::job_not_found(
             unreachable
                 .iter()
@@ -140,7 +150,7 @@ fn health(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, ApiErro
 async fn status(app: &AppState, scope: &Scope, uuid: &str) -> Result<Response, ApiError> {
     let (cluster, job) = resolve(app, scope, uuid)?;
     let details = cluster
-        .job_details(&job.jid)
+        .details_of(&job)
         .await
         .map_err(|e| flink_failure(&cluster, e))?;
     Ok(ok(
@@ -157,7 +167,7 @@ async fn status_and_metrics(
     let (cluster, job) = resolve(app, scope, uuid)?;
     let terminal = is_globally_terminal(job.state());
     let (details, metrics) = tokio::join!(
-        cluster.job_details(&job.jid),
+        cluster.details_of(&job),
         cluster.job_metrics(&job.jid, terminal)
     );
     let details = details.map_err(|e| flink_failure(&cluster, e))?;
@@ -229,9 +239,20 @@ async fn stop(
         .await
         .inspect_err(refused)?;
     let mode = parse_stop_query(query)?;
+    // Authorized before the lookup: a caller who may stop nothing learns nothing.
+    let namespaces = scope
+        .clusters(app)
+        .iter()
+        .map(|c| c.info().namespace.clone())
+        .collect();
+    let mut permit = app
+        .stop_guard
+        .authorize(&caller, namespaces)
+        .await
+        .inspect_err(|e| tracing::warn!(caller = %caller.name, job = uuid, code = e.code, reason = ?e.errors, "stop refused"))?;
     let (cluster, job) = resolve(app, scope, uuid)?;
     app.stop_guard
-        .authorize(&caller, cluster.info().namespace.as_deref())
+        .confirm(&caller, &mut permit, cluster.info().namespace.as_deref())
         .await
         .inspect_err(|e| tracing::warn!(caller = %caller.name, cluster = cluster.id(), job = uuid, code = e.code, reason = ?e.errors, "stop refused"))?;
     if is_globally_terminal(job.state()) {
@@ -289,7 +310,6 @@ fn readyz(app: &AppState) -> Result<Response, ApiError> {
 }
 
 fn metrics(app: &AppState) -> Response {
-    refresh_registry_gauges(app);
     (
         [(
             header::CONTENT_TYPE,
@@ -298,36 +318,6 @@ fn metrics(app: &AppState) -> Response {
         app.metrics.encode(),
     )
         .into_response()
-}
-
-/// Gauges that describe the registry are computed at scrape time, so they are never stale.
-fn refresh_registry_gauges(app: &AppState) {
-    use crate::metrics::{ClusterLabels, JOB_STATES, StateLabels, state_label};
-    let metrics = &app.metrics;
-    metrics.clusters_by.clear();
-    metrics.jobs_by_state.clear();
-    for state in JOB_STATES.iter().chain(["OTHER"].iter()) {
-        metrics
-            .jobs_by_state
-            .get_or_create(&StateLabels { state })
-            .set(0);
-    }
-    for cluster in app.registry.list() {
-        let status = cluster.status();
-        let labels = ClusterLabels {
-            source: cluster.info().source.as_str(),
-            reachable: if status.reachable { "true" } else { "false" },
-        };
-        metrics.clusters_by.get_or_create(&labels).inc();
-        if let Some(snapshot) = &status.snapshot {
-            for job in snapshot.jobs() {
-                let labels = StateLabels {
-                    state: state_label(job.state()),
-                };
-                metrics.jobs_by_state.get_or_create(&labels).inc();
-            }
-        }
-    }
 }
 
 fn openapi(app: &AppState) -> Response {

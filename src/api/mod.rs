@@ -28,7 +28,7 @@ use crate::metrics::{HttpLabels, Metrics};
 
 pub use error::ApiError;
 pub use handlers::rfc3339;
-pub use review::KubernetesReviewer;
+pub use review::{DEFAULT_AUDIENCE, KubernetesReviewer};
 pub use route::MAX_UUID_BYTES;
 pub use stop::{StopGuard, bearer_token};
 
@@ -77,6 +77,8 @@ impl AppState {
         stop_guard: StopGuard,
         limits: ServerLimits,
     ) -> Self {
+        // The registry's gauges are computed per scrape (`clusters::gauges`).
+        crate::clusters::gauges::register(&metrics, &registry);
         Self {
             registry,
             metrics,

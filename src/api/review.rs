@@ -26,21 +26,33 @@ pub enum Authentication {
     Rejected { reason: String },
 }
 
+/// The audience a caller's token must be made for by default (`kubectl create token SA
+/// --audience flink-monitor`): a token for flink-monitor is then useless against the API
+/// server, and an API-server token is refused here.
+pub const DEFAULT_AUDIENCE: &str = "flink-monitor";
+
 #[derive(Clone)]
 pub struct KubernetesReviewer {
     client: kube::Client,
+    /// Sent in the TokenReview; empty: the API server's own audiences.
+    audiences: Vec<String>,
 }
 
 impl KubernetesReviewer {
-    pub fn new(client: kube::Client) -> Self {
-        Self { client }
+    pub fn new(client: kube::Client, audiences: Vec<String>) -> Self {
+        let audiences = audiences
+            .into_iter()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        Self { client, audiences }
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Authentication, ReviewError> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: token.to_string(),
-                audiences: None,
+                audiences: (!self.audiences.is_empty()).then(|| self.audiences.clone()),
             },
             ..TokenReview::default()
         };
@@ -50,7 +62,21 @@ impl KubernetesReviewer {
             .await
             .map_err(ReviewError::TokenReview)?;
         let status = answer.status.unwrap_or_default();
+        // An authenticator that ignores audiences answers none; the API docs ask clients
+        // that set them to check that one of theirs came back.
+        let audience_ok = self.audiences.is_empty()
+            || status
+                .audiences
+                .iter()
+                .flatten()
+                .any(|a| self.audiences.contains(a));
         match (status.authenticated, status.user) {
+            (Some(true), Some(_)) if !audience_ok => Ok(Authentication::Rejected {
+                reason: format!(
+                    "the token is not meant for {} (its audience must be one of them)",
+                    self.audiences.join(", ")
+                ),
+            }),
             (Some(true), Some(user)) => Ok(Authentication::User(user)),
             _ => Ok(Authentication::Rejected {
                 reason: status

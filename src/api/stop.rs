@@ -1,5 +1,6 @@
 //! Stop: who may ask (the guard) and how (`mode`, `targetDirectory`, `drain`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
@@ -78,30 +79,87 @@ impl StopGuard {
         }
     }
 
-    /// May the caller stop a job of a cluster in `namespace`? Cluster RBAC decides in
-    /// Kubernetes mode; the other guards decided when authenticating.
+    /// May the caller stop jobs in any of `namespaces`: those of the clusters the request
+    /// can reach (None: a cluster without one, checked cluster-wide; no cluster at all:
+    /// cluster-wide)? Allowed in one is enough to go on; the job found must then be in an
+    /// allowed namespace ([`Self::confirm`]). Runs before the job is looked up, so a caller
+    /// who may not stop anything never learns whether a job exists. Cluster RBAC decides
+    /// in Kubernetes mode; the other guards decided when authenticating.
     pub async fn authorize(
         &self,
         caller: &Caller,
+        namespaces: BTreeSet<Option<String>>,
+    ) -> Result<Permit, ApiError> {
+        let (Self::Kubernetes(reviewer), Some(user)) = (self, &caller.user) else {
+            return Ok(Permit::everywhere());
+        };
+        let namespaces = if namespaces.is_empty() {
+            BTreeSet::from([None])
+        } else {
+            namespaces
+        };
+        let mut permit = Permit::default();
+        let listed: Vec<&Option<String>> = namespaces.iter().collect();
+        for chunk in listed.chunks(REVIEWS_AT_ONCE) {
+            let mut reviews = Vec::with_capacity(chunk.len());
+            for namespace in chunk {
+                reviews.push(reviewer.may_stop(user, namespace.as_deref()));
+            }
+            let answers = futures::future::join_all(reviews).await;
+            for (namespace, answer) in chunk.iter().zip(answers) {
+                let allowed = answer.map_err(|error| {
+                    ApiError::internal(format!(
+                        "{error}; stop is refused until access can be checked"
+                    ))
+                })?;
+                permit.checked.insert((*namespace).clone(), allowed);
+            }
+            if permit.checked.values().any(|allowed| *allowed) {
+                return Ok(permit);
+            }
+        }
+        Err(ApiError::forbidden(format!(
+            "{} may not update flinkjobs/stop {}; grant it with RBAC",
+            caller.name,
+            scope_text(&namespaces)
+        )))
+    }
+
+    /// May the caller stop the job found, of a cluster in `namespace`? Asks only about a
+    /// namespace [`Self::authorize`] did not.
+    pub async fn confirm(
+        &self,
+        caller: &Caller,
+        permit: &mut Permit,
         namespace: Option<&str>,
     ) -> Result<(), ApiError> {
         let (Self::Kubernetes(reviewer), Some(user)) = (self, &caller.user) else {
             return Ok(());
         };
-        let scope = namespace.map_or_else(
-            || "cluster-wide".to_string(),
-            |ns| format!("in namespace {ns}"),
-        );
-        match reviewer.may_stop(user, namespace).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(ApiError::forbidden(format!(
-                "{} may not update flinkjobs/stop {scope}; grant it with RBAC",
-                caller.name
-            ))),
-            Err(error) => Err(ApiError::internal(format!(
-                "{error}; stop is refused until access can be checked"
-            ))),
+        if permit.everywhere {
+            return Ok(());
         }
+        let key = namespace.map(String::from);
+        let allowed = match permit.checked.get(&key) {
+            Some(allowed) => *allowed,
+            None => {
+                let allowed = reviewer.may_stop(user, namespace).await.map_err(|error| {
+                    ApiError::internal(format!(
+                        "{error}; stop is refused until access can be checked"
+                    ))
+                })?;
+                permit.checked.insert(key.clone(), allowed);
+                allowed
+            }
+        };
+        if allowed {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(format!(
+            "{} may not update flinkjobs/stop {}; grant it with RBAC",
+            caller.name,
+            scope_text(&BTreeSet::from([key]))
+        )))
     }
 
     fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
@@ -140,6 +198,52 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// SubjectAccessReviews in flight at once for one stop request.
+const REVIEWS_AT_ONCE: usize = 4;
+
+/// Where a caller may stop jobs, as far as the guard has asked.
+#[derive(Debug, Default)]
+pub struct Permit {
+    /// The guard is not Kubernetes RBAC: authentication decided.
+    everywhere: bool,
+    /// Namespace (None: cluster-wide) -> allowed.
+    checked: BTreeMap<Option<String>, bool>,
+}
+
+impl Permit {
+    fn everywhere() -> Self {
+        Self {
+            everywhere: true,
+            checked: BTreeMap::new(),
+        }
+    }
+}
+
+/// "in namespace a", "cluster-wide", or "in any of namespaces a, b, ... (N in all)".
+fn scope_text(namespaces: &BTreeSet<Option<String>>) -> String {
+    const SHOWN: usize = 5;
+    let name = |ns: &Option<String>| ns.clone().unwrap_or_else(|| "(cluster-wide)".into());
+    match namespaces.len() {
+        0 => "anywhere".into(),
+        1 => match namespaces.iter().next() {
+            Some(Some(ns)) => format!("in namespace {ns}"),
+            _ => "cluster-wide".into(),
+        },
+        n => {
+            let shown: Vec<String> = namespaces.iter().take(SHOWN).map(name).collect();
+            let more = if n > SHOWN {
+                format!(", ... ({n} in all)")
+            } else {
+                String::new()
+            };
+            format!(
+                "in any of the namespaces this request can reach: {}{more}",
+                shown.join(", ")
+            )
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,7 +360,10 @@ mod kubernetes_tests {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = kube::Client::new(service, "default");
         (
-            StopGuard::Kubernetes(KubernetesReviewer::new(client)),
+            StopGuard::Kubernetes(KubernetesReviewer::new(
+                client,
+                vec![super::super::review::DEFAULT_AUDIENCE.into()],
+            )),
             handle,
         )
     }
@@ -293,7 +400,8 @@ mod kubernetes_tests {
     }
 
     fn token_review_ok(mut review: Value) -> Value {
-        review["status"] = json!({"authenticated": true, "user": {"username": "alice", "uid": "u-1", "groups": ["team-a"]}});
+        let audiences = review["spec"]["audiences"].clone();
+        review["status"] = json!({"authenticated": true, "audiences": audiences, "user": {"username": "alice", "uid": "u-1", "groups": ["team-a"]}});
         review
     }
 
@@ -326,9 +434,17 @@ mod kubernetes_tests {
         });
         let caller = guard.authenticate(&bearer("sa-token")).await.unwrap();
         assert_eq!(caller.name, "alice");
-        guard.authorize(&caller, Some("team-a")).await.unwrap();
+        let mut permit = guard
+            .authorize(&caller, BTreeSet::from([Some("team-a".into())]))
+            .await
+            .unwrap();
+        guard
+            .confirm(&caller, &mut permit, Some("team-a"))
+            .await
+            .unwrap();
         let (token_review, access_review) = server.await.unwrap();
         assert_eq!(token_review["spec"]["token"], "sa-token");
+        assert_eq!(token_review["spec"]["audiences"], json!(["flink-monitor"]));
         assert_eq!(access_review["spec"]["user"], "alice");
         assert_eq!(access_review["spec"]["groups"], json!(["team-a"]));
         assert_eq!(
@@ -357,12 +473,41 @@ mod kubernetes_tests {
             .await;
         });
         let caller = guard.authenticate(&bearer("sa-token")).await.unwrap();
-        let denied = guard.authorize(&caller, Some("team-b")).await.unwrap_err();
+        let denied = guard
+            .authorize(&caller, BTreeSet::from([Some("team-b".into())]))
+            .await
+            .unwrap_err();
         assert_eq!((denied.status.as_u16(), denied.code), (403, 4010));
         assert!(
             denied.errors[0].contains("alice") && denied.errors[0].contains("team-b"),
             "{:?}",
             denied.errors
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_token_for_another_audience_is_401() {
+        let (guard, mut api) = guard();
+        let server = tokio::spawn(async move {
+            answer(
+                &mut api,
+                "/apis/authentication.k8s.io/v1/tokenreviews",
+                201,
+                |mut r| {
+                    // An authenticator that ignores audiences answers none of ours.
+                    r["status"] = json!({"authenticated": true, "audiences": ["https://kubernetes.default.svc"], "user": {"username": "alice"}});
+                    r
+                },
+            )
+            .await;
+        });
+        let rejected = guard.authenticate(&bearer("api-token")).await.unwrap_err();
+        assert_eq!((rejected.status.as_u16(), rejected.code), (401, 4010));
+        assert!(
+            rejected.errors[0].contains("flink-monitor"),
+            "{:?}",
+            rejected.errors
         );
         server.await.unwrap();
     }

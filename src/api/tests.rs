@@ -188,3 +188,130 @@ async fn beyond_the_concurrency_limit_requests_are_refused_at_once() {
     let (status, _) = call(&app, get("/jobs/overview/")).await;
     assert_eq!(status, StatusCode::OK, "the slot is free again");
 }
+
+/// Stop in Kubernetes mode through the whole router, against a mocked API server that
+/// authenticates every token as alice and allows her in the namespaces given.
+mod kubernetes_stop {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    use axum::http::Response;
+    use kube::client::Body as KubeBody;
+
+    use super::*;
+    use crate::api::KubernetesReviewer;
+
+    type Reviews = Arc<Mutex<Vec<String>>>;
+
+    fn cluster(namespace: &str) -> ClusterInfo {
+        ClusterInfo {
+            id: format!("{namespace}.flink"),
+            namespace: Some(namespace.into()),
+            name: "flink".into(),
+            source: ClusterSource::Service,
+            // Nothing listens: a stop that got as far as Flink fails to connect.
+            url: "http://127.0.0.1:1".parse().unwrap(),
+            owner: None,
+        }
+    }
+
+    /// team-a runs `orders`, team-b runs `payments`.
+    async fn app(allowed: &[&str]) -> (axum::Router, Reviews) {
+        let (service, mut handle) =
+            tower_test::mock::pair::<Request<KubeBody>, Response<KubeBody>>();
+        let client = kube::Client::new(service, "default");
+        let allowed: BTreeSet<String> = allowed.iter().map(|s| s.to_string()).collect();
+        let reviews = Reviews::default();
+        let log = reviews.clone();
+        tokio::spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                let path = request.uri().path().to_string();
+                let bytes = request.into_body().collect_bytes().await.unwrap();
+                let mut review: Value = serde_json::from_slice(&bytes).unwrap();
+                if path.ends_with("/tokenreviews") {
+                    log.lock().unwrap().push("TokenReview".into());
+                    let audiences = review["spec"]["audiences"].clone();
+                    review["status"] = json!({"authenticated": true, "audiences": audiences,
+                        "user": {"username": "alice", "groups": ["devs"]}});
+                } else {
+                    let namespace = review["spec"]["resourceAttributes"]["namespace"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    log.lock()
+                        .unwrap()
+                        .push(format!("SubjectAccessReview {namespace}"));
+                    review["status"] = json!({"allowed": allowed.contains(&namespace)});
+                }
+                send.send_response(
+                    Response::builder()
+                        .status(201)
+                        .body(KubeBody::from(serde_json::to_vec(&review).unwrap()))
+                        .unwrap(),
+                );
+            }
+        });
+        let registry = quiet_registry(ClientSettings::default());
+        let job = |jid: &str, name: &str| json!([{"jid": jid, "name": name, "state": "RUNNING", "start-time": 1, "end-time": -1}]);
+        add_cluster(&registry, cluster("team-a"), job("a1", "orders"), true).await;
+        add_cluster(&registry, cluster("team-b"), job("b1", "payments"), true).await;
+        let guard = StopGuard::Kubernetes(KubernetesReviewer::new(
+            client,
+            vec!["flink-monitor".into()],
+        ));
+        let state = AppState::new(registry, Arc::new(Metrics::new()), guard);
+        (router(Arc::new(state)), reviews)
+    }
+
+    fn stop(uri: &str) -> Request<Body> {
+        Request::get(uri)
+            .header("authorization", "Bearer alice-token")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    async fn code(app: &axum::Router, uri: &str) -> (u16, i64) {
+        let (status, body) = call(app, stop(uri)).await;
+        (status.as_u16(), body["errorCode"].as_i64().unwrap_or(0))
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_permission_gets_403_whether_or_not_the_job_exists() {
+        let (app, reviews) = app(&[]).await;
+        for uri in [
+            "/job/no-such-job/stop/",
+            "/job/orders/stop/",
+            "/clusters/team-a.flink/job/no-such-job/stop/",
+            "/clusters/team-a.flink/job/orders/stop/",
+        ] {
+            assert_eq!(code(&app, uri).await, (403, 4010), "{uri}");
+        }
+        let (_, body) = call(&app, stop("/job/no-such-job/stop/")).await;
+        let why = body["errors"][0].as_str().unwrap();
+        assert!(
+            why.contains("alice") && why.contains("team-a") && why.contains("team-b"),
+            "{why}"
+        );
+        // At the root every namespace was asked about; under a cluster, its own.
+        let reviews = reviews.lock().unwrap().clone();
+        assert!(
+            reviews.contains(&"SubjectAccessReview team-b".to_string()),
+            "{reviews:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn allowed_in_one_namespace_the_job_must_be_in_it() {
+        let (app, _) = app(&["team-a"]).await;
+        // Allowed somewhere: the lookup runs, and says what it finds.
+        assert_eq!(code(&app, "/job/no-such-job/stop/").await, (404, 4006));
+        // The job is in team-b, where alice may not stop jobs.
+        assert_eq!(code(&app, "/job/payments/stop/").await, (403, 4010));
+        assert_eq!(
+            code(&app, "/clusters/team-b.flink/job/payments/stop/").await,
+            (403, 4010)
+        );
+        // In team-a the stop goes on to Flink, which cannot be reached here.
+        assert_eq!(code(&app, "/job/orders/stop/").await, (502, 5005));
+    }
+}

@@ -1,34 +1,36 @@
 //! A short-lived cache with request coalescing: while one fetch of a key is in flight,
 //! everyone else asking for that key waits for its answer instead of asking Flink again.
+//! moka does the work: entries live `ttl` from when their fetch finished, a fetch
+//! cancelled in flight leaves nothing behind (the next caller fetches), and expired
+//! entries are evicted.
 
-use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use tokio::time::Instant;
-
-use tokio::sync::OnceCell;
 
 /// Entries are kept for `ttl` after their fetch completed (errors too, so a failing
 /// JobManager is not hammered by every client).
 pub struct TtlCache<K, V> {
-    ttl: Duration,
-    entries: Mutex<HashMap<K, Slot<V>>>,
+    /// None when the TTL is zero: every call fetches.
+    entries: Option<moka::future::Cache<K, V>>,
 }
 
-/// One key's answer, with the time its fetch completed; empty while in flight.
-type Slot<V> = Arc<OnceCell<(Instant, V)>>;
+/// A bound on the keys held, far above what a `ttl` of reads ever needs; it only matters
+/// if something asks for many distinct keys very fast.
+const MAX_ENTRIES: u64 = 10_000;
 
-/// Expired entries are swept once the map grows past this many keys.
-const SWEEP_ABOVE: usize = 256;
-
-impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+impl<K, V> TtlCache<K, V>
+where
+    K: Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
+        let entries = (!ttl.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(ttl)
+                .build()
+        });
+        Self { entries }
     }
 
     pub async fn get_or_fetch<F, Fut>(&self, key: K, fetch: F) -> V
@@ -36,52 +38,32 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        if self.ttl.is_zero() {
-            return fetch().await;
+        match &self.entries {
+            Some(entries) => entries.get_with(key, fetch()).await,
+            None => fetch().await,
         }
-        let cell = self.cell_for(key);
-        let (_, value) = cell
-            .get_or_init(|| async { (Instant::now(), fetch().await) })
-            .await;
-        value.clone()
     }
 
-    /// The live entry of `key`: a finished fresh one, one still in flight, or a new one.
-    fn cell_for(&self, key: K) -> Slot<V> {
-        let now = Instant::now();
-        let ttl = self.ttl;
-        let fresh = |cell: &OnceCell<(Instant, V)>| match cell.get() {
-            Some((done, _)) => now.duration_since(*done) < ttl,
-            None => true,
-        };
-        // A poisoned lock only means another request panicked mid-update; the map is
-        // still a valid cache.
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cell) = entries.get(&key)
-            && fresh(cell)
-        {
-            return cell.clone();
+    /// Entries held, after expired ones are evicted.
+    pub async fn len(&self) -> u64 {
+        match &self.entries {
+            Some(entries) => {
+                entries.run_pending_tasks().await;
+                entries.entry_count()
+            }
+            None => 0,
         }
-        if entries.len() >= SWEEP_ABOVE {
-            entries.retain(|_, cell| fresh(cell));
-        }
-        let cell = Arc::new(OnceCell::new());
-        entries.insert(key, cell.clone());
-        cell
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
@@ -107,14 +89,45 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn entries_expire_after_the_ttl() {
-        let cache = TtlCache::<&str, u32>::new(Duration::from_secs(1));
+        let cache = TtlCache::<&str, u32>::new(Duration::from_millis(300));
         assert_eq!(cache.get_or_fetch("k", || async { 1 }).await, 1);
         assert_eq!(cache.get_or_fetch("k", || async { 2 }).await, 1);
-        tokio::time::advance(Duration::from_millis(1100)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(cache.get_or_fetch("k", || async { 3 }).await, 3);
         assert_eq!(cache.get_or_fetch("other", || async { 4 }).await, 4);
+    }
+
+    #[tokio::test]
+    async fn a_fetch_slower_than_the_ttl_is_fresh_when_it_arrives() {
+        let cache = TtlCache::<&str, u32>::new(Duration::from_secs(1));
+        let slow = cache
+            .get_or_fetch("k", || async {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                1
+            })
+            .await;
+        assert_eq!(slow, 1);
+        // The TTL counts from the answer, not from when it was asked for.
+        assert_eq!(cache.get_or_fetch("k", || async { 2 }).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_fetch_cancelled_in_flight_leaves_nothing_behind() {
+        let cache = TtlCache::<u32, u32>::new(Duration::from_millis(200));
+        // More keys than the old cache swept at, each cancelled before Flink answered.
+        for key in 0..300 {
+            let cancelled = tokio::time::timeout(
+                Duration::from_millis(1),
+                cache.get_or_fetch(key, std::future::pending),
+            )
+            .await;
+            assert!(cancelled.is_err());
+        }
+        assert!(cache.is_empty().await, "{} entries left", cache.len().await);
+        // And the next caller fetches instead of waiting for the cancelled fetch.
+        assert_eq!(cache.get_or_fetch(7, || async { 7 }).await, 7);
     }
 
     #[tokio::test]
@@ -122,6 +135,6 @@ mod tests {
         let cache = TtlCache::<&str, u32>::new(Duration::ZERO);
         assert_eq!(cache.get_or_fetch("k", || async { 1 }).await, 1);
         assert_eq!(cache.get_or_fetch("k", || async { 2 }).await, 2);
-        assert!(cache.is_empty());
+        assert!(cache.is_empty().await);
     }
 }

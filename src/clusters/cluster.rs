@@ -81,9 +81,13 @@ pub struct Cluster {
     info: ClusterInfo,
     client: FlinkClient,
     status: RwLock<Arc<ClusterStatus>>,
-    jobs: TtlCache<String, Result<Arc<JobDetails>, FlinkError>>,
+    /// By job and whether it ended (as for `metrics`): an ended job's final counters are
+    /// in its details.
+    jobs: TtlCache<(String, bool), Result<Arc<JobDetails>, FlinkError>>,
     exceptions: TtlCache<String, Result<RootException, FlinkError>>,
-    metrics: TtlCache<String, Result<JobMetrics, FlinkError>>,
+    /// By job and whether it ended: an ended job's metrics come from elsewhere (see
+    /// `job_metrics::fetch`), so those of its running days must not answer for it.
+    metrics: TtlCache<(String, bool), Result<JobMetrics, FlinkError>>,
     /// FAILED jobs whose root exception was read and is empty: terminal, so it stays so.
     no_exception: Mutex<HashSet<String>>,
     poll_now: tokio::sync::Notify,
@@ -186,8 +190,19 @@ impl Cluster {
     }
 
     pub async fn job_details(&self, jid: &str) -> Result<Arc<JobDetails>, FlinkError> {
+        self.details(jid, false).await
+    }
+
+    /// Details of a job as the last snapshot shows it: once it ended, never what was
+    /// cached while it ran.
+    pub async fn details_of(&self, job: &JobOverview) -> Result<Arc<JobDetails>, FlinkError> {
+        self.details(&job.jid, crate::flink::is_globally_terminal(job.state()))
+            .await
+    }
+
+    async fn details(&self, jid: &str, terminal: bool) -> Result<Arc<JobDetails>, FlinkError> {
         self.jobs
-            .get_or_fetch(jid.to_string(), || async {
+            .get_or_fetch((jid.to_string(), terminal), || async {
                 self.client.job(jid).await.map(Arc::new)
             })
             .await
@@ -204,8 +219,8 @@ impl Cluster {
     /// Metrics of a job; `terminal` says its counts are final (see `job_metrics::fetch`).
     pub async fn job_metrics(&self, jid: &str, terminal: bool) -> Result<JobMetrics, FlinkError> {
         self.metrics
-            .get_or_fetch(jid.to_string(), || async {
-                let details = self.job_details(jid).await?;
+            .get_or_fetch((jid.to_string(), terminal), || async {
+                let details = self.details(jid, terminal).await?;
                 job_metrics::fetch(&self.client, &details, terminal).await
             })
             .await

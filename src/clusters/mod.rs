@@ -3,6 +3,7 @@
 mod cache;
 mod choice;
 mod cluster;
+pub mod gauges;
 pub mod health;
 pub mod health_rules;
 pub mod job_metrics;
@@ -13,6 +14,7 @@ mod snapshot;
 mod startup;
 #[cfg(test)]
 pub mod testing;
+mod version;
 
 pub use cache::TtlCache;
 pub use choice::choose;

@@ -12,6 +12,7 @@ use crate::metrics::{FlinkErrorLabels, Metrics, Outcome, OutcomeLabels};
 
 use super::cluster::{Cluster, ClusterStatus};
 use super::snapshot::JobsSnapshot;
+use super::version::VersionReader;
 
 /// Sent when what a cluster shows changed: its jobs, their states, or its reachability.
 #[derive(Debug, Clone)]
@@ -28,6 +29,7 @@ pub(crate) struct Poller {
 
 impl Poller {
     pub async fn run(self, cancel: CancellationToken) {
+        let mut version = VersionReader::new(self.cluster.client().clone());
         let mut ticks = tokio::time::interval(self.interval);
         // A slow poll delays the next one rather than causing a burst to catch up.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -39,16 +41,25 @@ impl Poller {
                     // Flink applies a cancel within a fraction of a second.
                     tokio::time::sleep(Duration::from_millis(300)).await;
                 }
+                answer = version.answer() => {
+                    self.on_version(answer);
+                    continue;
+                }
             }
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = self.poll_once() => {}
+                reachable_again = self.poll_once() => {
+                    if let Some(reachable_again) = reachable_again {
+                        version.after_poll(reachable_again);
+                    }
+                }
             }
         }
         tracing::debug!(cluster = self.cluster.id(), "poller stopped");
     }
 
-    pub async fn poll_once(&self) {
+    /// One poll. Some(whether the cluster was unreachable before) when it succeeded.
+    pub async fn poll_once(&self) -> Option<bool> {
         let started = Instant::now();
         let result = self.cluster.client().jobs_overview().await;
         let outcome = if result.is_ok() {
@@ -63,8 +74,11 @@ impl Poller {
             .get_or_create(&labels)
             .observe(started.elapsed().as_secs_f64());
         let previous = self.cluster.status();
+        let succeeded = result
+            .is_ok()
+            .then_some(previous.polled && !previous.reachable);
         let next = match result {
-            Ok(overview) => self.on_success(&previous, overview.jobs).await,
+            Ok(overview) => self.on_success(&previous, overview.jobs),
             Err(error) => self.on_failure(&previous, error),
         };
         let changed = next.reachable != previous.reachable
@@ -80,9 +94,32 @@ impl Poller {
                 cluster: self.cluster.id().into(),
             });
         }
+        succeeded
     }
 
-    async fn on_success(
+    /// Merges a version read into the status; only this task writes the status.
+    fn on_version(&self, answer: Result<Option<String>, FlinkError>) {
+        let version = match answer {
+            Ok(Some(version)) => version,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(cluster = self.cluster.id(), %error, "could not read the Flink version; asking again later");
+                return;
+            }
+        };
+        let current = self.cluster.status();
+        if current.flink_version.as_deref() == Some(version.as_str()) {
+            return;
+        }
+        let mut next = (*current).clone();
+        next.flink_version = Some(version);
+        self.cluster.set_status(next);
+        let _ = self.changes.send(ClusterChanged {
+            cluster: self.cluster.id().into(),
+        });
+    }
+
+    fn on_success(
         &self,
         previous: &ClusterStatus,
         jobs: Vec<crate::flink::dto::JobOverview>,
@@ -101,14 +138,9 @@ impl Poller {
                 "first poll succeeded"
             );
         }
-        // The version can change when a JobManager comes back, so ask again after an outage.
-        let flink_version = match (&previous.flink_version, previous.reachable) {
-            (Some(version), true) => Some(version.clone()),
-            _ => self
-                .flink_version()
-                .await
-                .or(previous.flink_version.clone()),
-        };
+        // The version is read beside the polls (`VersionReader`); the last one known stays
+        // until then.
+        let flink_version = previous.flink_version.clone();
         ClusterStatus {
             snapshot: Some(Arc::new(snapshot)),
             polled: true,
@@ -137,16 +169,6 @@ impl Poller {
             reachable: false,
             last_error: Some(message),
             flink_version: previous.flink_version.clone(),
-        }
-    }
-
-    async fn flink_version(&self) -> Option<String> {
-        match self.cluster.client().config().await {
-            Ok(config) => config.flink_version,
-            Err(error) => {
-                tracing::debug!(cluster = self.cluster.id(), %error, "could not read the Flink version");
-                None
-            }
         }
     }
 }

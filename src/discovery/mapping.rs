@@ -31,15 +31,27 @@ pub struct Desired {
     pub skipped: Vec<Skipped>,
 }
 
+/// How discovery reads the objects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MappingOptions {
+    /// Never read [`REST_URL_ANNOTATION`]: whoever may annotate a Service then cannot
+    /// choose where flink-monitor sends requests.
+    pub ignore_rest_url_annotation: bool,
+}
+
 /// An object that looks like a Flink cluster but cannot be used as one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub kind: &'static str,
     pub namespace: String,
     pub name: String,
+    /// For the Warning Event on the object.
+    pub uid: Option<String>,
     pub reason: SkipReason,
 }
 
+/// Annotation values in these messages have any user credentials removed: the messages
+/// go to the log and into Events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SkipReason {
     #[error("annotation {REST_URL_ANNOTATION} {value:?} is not a URL: {reason}")]
@@ -49,6 +61,14 @@ pub enum SkipReason {
         "annotation {REST_URL_ANNOTATION} {value:?} must be an http:// or https:// URL with a host"
     )]
     UnsupportedRestUrl { value: String },
+
+    #[error(
+        "annotation {REST_URL_ANNOTATION} {value:?} has {problem}; it must be an absolute http:// or https:// URL with at most a path"
+    )]
+    RefusedRestUrl {
+        value: String,
+        problem: RestUrlProblem,
+    },
 
     #[error("rest.port {value} in spec.flinkConfiguration is not a port number")]
     InvalidRestPort { value: String },
@@ -60,24 +80,88 @@ pub enum SkipReason {
     IdTaken { id: String },
 }
 
+/// What a `flinkmonitor.dev/rest-url` may not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RestUrlProblem {
+    /// Calls would carry it, or it would swallow their paths.
+    #[error("a query")]
+    Query,
+    #[error("a fragment")]
+    Fragment,
+    /// Annotations are readable by anyone who may read the object, and end up in logs.
+    #[error(
+        "user credentials (removed from this message; credentials belong in a Secret, never in an annotation)"
+    )]
+    Credentials,
+}
+
+impl SkipReason {
+    /// The `reason` of the Warning Event about the skipped object.
+    pub fn event_reason(&self) -> &'static str {
+        match self {
+            Self::InvalidRestUrl { .. }
+            | Self::UnsupportedRestUrl { .. }
+            | Self::RefusedRestUrl { .. } => "InvalidRestUrl",
+            Self::InvalidRestPort { .. } => "InvalidRestPort",
+            Self::BuildUrl { .. } => "InvalidServiceUrl",
+            Self::IdTaken { .. } => "ClusterIdTaken",
+        }
+    }
+}
+
 /// `<namespace>.<name>`: the id of a discovered cluster. Static names cannot contain a dot,
 /// so the two never collide.
 pub fn cluster_id(namespace: &str, name: &str) -> String {
     format!("{namespace}.{name}")
 }
 
-/// Parses a `flinkmonitor.dev/rest-url` value: an http(s) URL with a host.
+/// Parses a `flinkmonitor.dev/rest-url` value: an absolute http(s) URL with a host and at
+/// most a path; a query, a fragment or user credentials are refused.
 pub fn parse_rest_url(value: &str) -> Result<Url, SkipReason> {
     let url = Url::parse(value.trim()).map_err(|e| SkipReason::InvalidRestUrl {
-        value: value.to_string(),
+        value: without_credentials(value),
         reason: e.to_string(),
     })?;
+    let shown = || {
+        let mut clean = url.clone();
+        // Both fail only for URLs that cannot have credentials.
+        let _ = clean.set_username("");
+        let _ = clean.set_password(None);
+        clean.to_string()
+    };
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(SkipReason::UnsupportedRestUrl {
-            value: value.to_string(),
-        });
+        return Err(SkipReason::UnsupportedRestUrl { value: shown() });
     }
-    Ok(url)
+    let problem = if !url.username().is_empty() || url.password().is_some() {
+        Some(RestUrlProblem::Credentials)
+    } else if url.query().is_some() {
+        Some(RestUrlProblem::Query)
+    } else if url.fragment().is_some() {
+        Some(RestUrlProblem::Fragment)
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(SkipReason::RefusedRestUrl {
+            value: shown(),
+            problem,
+        }),
+        None => Ok(url),
+    }
+}
+
+/// A value that is not a URL, with anything that may be user credentials (what comes
+/// before an `@` in the authority) cut out.
+fn without_credentials(value: &str) -> String {
+    let (scheme, rest) = match value.find("://") {
+        Some(at) => value.split_at(at + 3),
+        None => ("", value),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}<credentials removed>{}", &rest[at..]),
+        None => value.to_string(),
+    }
 }
 
 /// Whether a Service selects Flink JobManager pods. Only these are worth keeping in memory.
@@ -135,6 +219,15 @@ pub fn desired<'a>(
     services: impl IntoIterator<Item = &'a Service>,
     deployments: impl IntoIterator<Item = &'a FlinkDeployment>,
 ) -> Desired {
+    desired_with(services, deployments, MappingOptions::default())
+}
+
+/// [`desired`], read with `options`.
+pub fn desired_with<'a>(
+    services: impl IntoIterator<Item = &'a Service>,
+    deployments: impl IntoIterator<Item = &'a FlinkDeployment>,
+    options: MappingOptions,
+) -> Desired {
     let mut out = Desired::default();
     let services: Vec<&Service> = services.into_iter().collect();
 
@@ -149,7 +242,7 @@ pub fn desired<'a>(
             continue;
         };
         superseded_names.insert((namespace, format!("{name}-rest")));
-        match deployment_url(deployment, namespace, name) {
+        match deployment_url(deployment, namespace, name, options) {
             Ok(url) => {
                 let id = cluster_id(namespace, name);
                 let info = ClusterInfo {
@@ -170,6 +263,7 @@ pub fn desired<'a>(
                 kind: flinkdeployment::KIND,
                 namespace: namespace.to_string(),
                 name: name.to_string(),
+                uid: deployment.metadata.uid.clone(),
                 reason,
             }),
         }
@@ -191,7 +285,7 @@ pub fn desired<'a>(
     // Services, for one): keep the best endpoint, then the first name.
     let mut groups: BTreeMap<(&str, &BTreeMap<String, String>), Candidate> = BTreeMap::new();
     for service in services {
-        let candidate = match service_candidate(service) {
+        let candidate = match service_candidate(service, options) {
             None => continue,
             Some(Err(skipped)) => {
                 out.skipped.push(skipped);
@@ -222,6 +316,7 @@ pub fn desired<'a>(
                 kind: SERVICE_KIND,
                 namespace: candidate.namespace.to_string(),
                 name: candidate.name.to_string(),
+                uid: candidate.owner.as_ref().map(|o| o.uid.clone()),
                 reason: SkipReason::IdTaken { id },
             });
             continue;
@@ -242,7 +337,10 @@ pub fn desired<'a>(
 }
 
 /// None: not a Flink JobManager REST Service. Some(Err): one, but unusable.
-fn service_candidate(service: &Service) -> Option<Result<Candidate<'_>, Skipped>> {
+fn service_candidate(
+    service: &Service,
+    options: MappingOptions,
+) -> Option<Result<Candidate<'_>, Skipped>> {
     let flavor = flavor(service)?;
     let namespace = service.metadata.namespace.as_deref()?;
     let name = service.metadata.name.as_deref()?;
@@ -251,9 +349,10 @@ fn service_candidate(service: &Service) -> Option<Result<Candidate<'_>, Skipped>
         kind: SERVICE_KIND,
         namespace: namespace.to_string(),
         name: name.to_string(),
+        uid: service.metadata.uid.clone(),
         reason,
     };
-    let (choice, url) = match annotated_url(&service.metadata) {
+    let (choice, url) = match annotated_url(&service.metadata, options) {
         Some(Ok(url)) => (Choice::Annotation, url),
         Some(Err(reason)) => return Some(Err(skipped(reason))),
         None => {
@@ -316,8 +415,9 @@ fn deployment_url(
     deployment: &FlinkDeployment,
     namespace: &str,
     name: &str,
+    options: MappingOptions,
 ) -> Result<Url, SkipReason> {
-    if let Some(annotated) = annotated_url(&deployment.metadata) {
+    if let Some(annotated) = annotated_url(&deployment.metadata, options) {
         return annotated;
     }
     let port = match deployment.config("rest.port") {
@@ -333,7 +433,10 @@ fn deployment_url(
     service_url(scheme, &format!("{name}-rest"), namespace, port)
 }
 
-fn annotated_url(meta: &ObjectMeta) -> Option<Result<Url, SkipReason>> {
+fn annotated_url(meta: &ObjectMeta, options: MappingOptions) -> Option<Result<Url, SkipReason>> {
+    if options.ignore_rest_url_annotation {
+        return None;
+    }
     let value = meta.annotations.as_ref()?.get(REST_URL_ANNOTATION)?;
     Some(parse_rest_url(value))
 }

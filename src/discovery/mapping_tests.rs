@@ -292,7 +292,7 @@ fn an_invalid_annotation_skips_the_object_and_says_which() {
 #[test]
 fn rest_urls_are_validated() {
     assert!(parse_rest_url("http://jm:8081").is_ok());
-    assert!(parse_rest_url("https://u:p@gateway/flink/").is_ok());
+    assert!(parse_rest_url("https://gateway/flink/team-a/").is_ok());
     for bad in [
         "",
         "jm:8081",
@@ -456,4 +456,91 @@ fn objects_without_a_uid_have_no_owner() {
         map(&objects).clusters["flink.my-first-flink-cluster-rest"].owner,
         None
     );
+}
+
+#[test]
+fn a_rest_url_with_a_query_a_fragment_or_credentials_is_refused() {
+    let refused = |value: &str| match parse_rest_url(value) {
+        Err(SkipReason::RefusedRestUrl { value, problem }) => (value, problem),
+        other => panic!("{value}: {other:?}"),
+    };
+    assert_eq!(
+        refused("http://jm:8081/?x=1#frag"),
+        ("http://jm:8081/?x=1#frag".into(), RestUrlProblem::Query)
+    );
+    assert_eq!(
+        refused("http://jm:8081/flink#frag").1,
+        RestUrlProblem::Fragment
+    );
+    assert_eq!(refused("http://jm:8081/?").1, RestUrlProblem::Query);
+    // The password is never repeated: not in the value, not in the message.
+    let (value, problem) = refused("https://admin:pw-s3cret@gateway/flink/");
+    assert_eq!(problem, RestUrlProblem::Credentials);
+    assert_eq!(value, "https://gateway/flink/");
+    let message = parse_rest_url("https://admin:pw-s3cret@gateway/flink/?a=b")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains(REST_URL_ANNOTATION), "{message}");
+    assert!(message.contains("credentials"), "{message}");
+    assert!(
+        !message.contains("pw-s3cret") && !message.contains("admin"),
+        "{message}"
+    );
+    // Nor when the value is not even a URL.
+    let message = parse_rest_url("http://admin:pw-s3cret@bad host/")
+        .unwrap_err()
+        .to_string();
+    assert!(!message.contains("pw-s3cret"), "{message}");
+    assert!(
+        message.contains("<credentials removed>@bad host/"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_refused_annotation_skips_the_object_with_a_reason_for_its_event() {
+    let mut objects = Objects::load(&[STANDALONE_SESSION]);
+    annotate(
+        &mut objects.service("flink-jobmanager-rest").metadata,
+        REST_URL_ANNOTATION,
+        "http://flink-jobmanager-rest:8081/?x=1#frag",
+    );
+    let desired = map(&objects);
+    assert_eq!(desired.skipped.len(), 1, "{:?}", desired.skipped);
+    let skipped = &desired.skipped[0];
+    assert_eq!(skipped.name, "flink-jobmanager-rest");
+    assert_eq!(skipped.reason.event_reason(), "InvalidRestUrl");
+    assert_eq!(
+        skipped.uid,
+        objects.service("flink-jobmanager-rest").metadata.uid
+    );
+}
+
+#[test]
+fn the_annotation_can_be_ignored() {
+    let mut objects = Objects::load(&[STANDALONE_SESSION, OPERATOR_BASIC]);
+    annotate(
+        &mut objects.service("flink-jobmanager").metadata,
+        REST_URL_ANNOTATION,
+        "https://elsewhere.example.com/",
+    );
+    annotate(
+        &mut objects.deployment("basic-example").metadata,
+        REST_URL_ANNOTATION,
+        "http://admin:pw@elsewhere.example.com/?x",
+    );
+    let ignoring = MappingOptions {
+        ignore_rest_url_annotation: true,
+    };
+    let desired = desired_with(&objects.services, &objects.deployments, ignoring);
+    assert!(desired.skipped.is_empty(), "{:?}", desired.skipped);
+    for cluster in desired.clusters.values() {
+        assert!(
+            cluster.url.as_str().ends_with(".svc:8081/"),
+            "{}: {}",
+            cluster.id,
+            cluster.url
+        );
+    }
+    assert_eq!(desired.clusters.len(), 2, "{:?}", desired.clusters.keys());
 }

@@ -6,9 +6,11 @@
 //! - [`mapping`]: objects in view -> the clusters wanted (pure);
 //! - [`apply`]: wanted vs registry -> upserts and removals;
 //! - `store`: one watcher's objects, relists included;
+//! - `events`: Warning Events on the objects skipped;
 //! - `watch`: the kube-runtime watchers and the loop tying the parts together.
 
 pub mod apply;
+mod events;
 pub mod flinkdeployment;
 pub mod mapping;
 mod store;
@@ -18,7 +20,9 @@ mod watch;
 mod fixtures;
 
 pub use flinkdeployment::FlinkDeployment;
-pub use mapping::{Desired, REST_URL_ANNOTATION, SkipReason, Skipped, cluster_id, desired};
+pub use mapping::{
+    Desired, MappingOptions, REST_URL_ANNOTATION, SkipReason, Skipped, cluster_id, desired,
+};
 pub use watch::run;
 
 /// What to discover.
@@ -29,11 +33,14 @@ pub struct DiscoveryConfig {
     /// A label selector (`key=value,...`) narrowing the Services watched. Services are
     /// still only taken when their pod selector picks Flink JobManagers.
     pub service_selector: Option<String>,
+    /// Never read `flinkmonitor.dev/rest-url` (see `mapping::MappingOptions`).
+    pub ignore_rest_url_annotation: bool,
 }
 
 /// The permissions discovery needs, as `(api group, resource, verbs)` (`""` is the core
 /// group), in every watched namespace (cluster-wide when all are watched). The watchers
-/// only list and watch.
+/// only list and watch; the Warning Events on skipped objects (`events`) use the
+/// controller's `events.k8s.io` grant in the same namespaces (`controller::REQUIRED_RBAC`).
 pub const REQUIRED_RBAC: &[(&str, &str, &[&str])] = &[
     ("", "services", &["list", "watch"]),
     (

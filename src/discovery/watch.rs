@@ -16,8 +16,9 @@ use crate::clusters::{ClusterInfo, Registry};
 
 use super::DiscoveryConfig;
 use super::apply::{self, Changes};
+use super::events::SkipEvents;
 use super::flinkdeployment::FlinkDeployment;
-use super::mapping::{self, Skipped};
+use super::mapping::{self, MappingOptions, Skipped};
 use super::store::Store;
 
 /// Events handled before the registry is brought up to date: a relist of a thousand
@@ -73,6 +74,9 @@ pub(crate) struct Discovery {
     crd_missing: bool,
     /// Skipped objects already warned about, so a bad annotation is logged once.
     warned: BTreeSet<String>,
+    /// Skipped objects newly warned about, for Warning Events on them.
+    reports: Vec<Skipped>,
+    options: MappingOptions,
 }
 
 impl Discovery {
@@ -84,7 +88,20 @@ impl Discovery {
             dirty: false,
             crd_missing: false,
             warned: BTreeSet::new(),
+            reports: Vec::new(),
+            options: MappingOptions::default(),
         }
+    }
+
+    pub(crate) fn with_options(mut self, options: MappingOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The skipped objects warned about since the last call, each once while it stays
+    /// skipped for the same reason.
+    pub(crate) fn take_reports(&mut self) -> Vec<Skipped> {
+        std::mem::take(&mut self.reports)
     }
 
     pub(crate) fn handle(&mut self, update: Update) {
@@ -185,9 +202,10 @@ impl Discovery {
             return None;
         }
         self.dirty = false;
-        let desired = mapping::desired(
+        let desired = mapping::desired_with(
             self.services.iter().flat_map(|w| w.store.objects()),
             self.deployments.iter().flat_map(|w| w.store.objects()),
+            self.options,
         );
         self.warn_skipped(&desired.skipped);
         Some(apply::changes(current, &desired.clusters))
@@ -205,6 +223,7 @@ impl Discovery {
                     reason = %s.reason,
                     "skipping a Flink cluster"
                 );
+                self.reports.push(s.clone());
             }
             now.insert(key);
         }
@@ -350,9 +369,13 @@ pub async fn run(
     tracing::info!(
         namespaces = ?scopes.iter().map(|s| s.as_deref().unwrap_or("*")).collect::<Vec<_>>(),
         service_selector = config.service_selector.as_deref().unwrap_or(""),
+        ignore_rest_url_annotation = config.ignore_rest_url_annotation,
         "discovering Flink clusters"
     );
-    let mut discovery = Discovery::new(&scopes);
+    let mut discovery = Discovery::new(&scopes).with_options(MappingOptions {
+        ignore_rest_url_annotation: config.ignore_rest_url_annotation,
+    });
+    let events = SkipEvents::new(client.clone());
     let mut batches =
         updates(&client, &scopes, config.service_selector.as_deref()).ready_chunks(BATCH);
     loop {
@@ -372,6 +395,7 @@ pub async fn run(
             if let Some(changes) = discovery.changes(&current) {
                 apply::apply(&registry, &changes);
             }
+            events.publish(discovery.take_reports());
         }
         if !registry.discovered() && !discovery.pending() && discovery.listed() {
             tracing::info!(

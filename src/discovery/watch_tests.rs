@@ -256,10 +256,79 @@ fn skipped_objects_are_warned_about_once() {
 }
 
 #[test]
+fn skipped_objects_are_reported_for_an_event_once_while_the_problem_lasts() {
+    let mut objects = Objects::load(&[STANDALONE_SESSION]);
+    let bad = "http://admin:pw-s3cret@flink-jobmanager:8081/?x=1";
+    annotate(
+        &mut objects.service("flink-jobmanager").metadata,
+        REST_URL_ANNOTATION,
+        bad,
+    );
+    let mut discovery = Discovery::new(&[None]);
+    let mut registry = FakeRegistry::default();
+    list_services(&mut discovery, 0, &objects.services);
+    list_deployments(&mut discovery, 0, &[]);
+    registry.sync(&mut discovery);
+    let reports = discovery.take_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].name, "flink-jobmanager");
+    assert!(discovery.take_reports().is_empty());
+    // Recomputed with the problem still there: nothing new to report.
+    discovery.handle(Update::services(
+        0,
+        Ok(Event::Apply(
+            objects.service("flink-jobmanager-rest").clone(),
+        )),
+    ));
+    registry.sync(&mut discovery);
+    assert!(discovery.take_reports().is_empty());
+    // Fixed, then broken again: reported again.
+    let service = objects.service("flink-jobmanager");
+    annotate(
+        &mut service.metadata,
+        REST_URL_ANNOTATION,
+        "http://gateway/",
+    );
+    discovery.handle(Update::services(0, Ok(Event::Apply(service.clone()))));
+    registry.sync(&mut discovery);
+    assert!(discovery.take_reports().is_empty());
+    annotate(&mut service.metadata, REST_URL_ANNOTATION, bad);
+    discovery.handle(Update::services(0, Ok(Event::Apply(service.clone()))));
+    registry.sync(&mut discovery);
+    assert_eq!(discovery.take_reports().len(), 1);
+}
+
+#[test]
+fn ignoring_the_annotation_reaches_the_service_and_reports_nothing() {
+    let mut objects = Objects::load(&[STANDALONE_SESSION]);
+    annotate(
+        &mut objects.service("flink-jobmanager").metadata,
+        REST_URL_ANNOTATION,
+        "http://elsewhere.example.com/?x",
+    );
+    let mut discovery = Discovery::new(&[None]).with_options(MappingOptions {
+        ignore_rest_url_annotation: true,
+    });
+    let mut registry = FakeRegistry::default();
+    list_services(&mut discovery, 0, &objects.services);
+    list_deployments(&mut discovery, 0, &[]);
+    registry.sync(&mut discovery);
+    assert!(discovery.take_reports().is_empty());
+    assert!(
+        registry
+            .0
+            .values()
+            .all(|c| !c.url.as_str().contains("elsewhere")),
+        "{:?}",
+        registry.0
+    );
+}
+
+#[test]
 fn namespaces_are_each_watched_once() {
     let config = |namespaces: &[&str]| DiscoveryConfig {
         namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
-        service_selector: None,
+        ..DiscoveryConfig::default()
     };
     assert_eq!(scopes(&config(&[])), [None]);
     assert_eq!(scopes(&config(&["", " "])), [None]);
@@ -403,6 +472,7 @@ async fn a_watch_round_against_a_mocked_api_server() {
     let config = DiscoveryConfig {
         namespaces: vec!["analytics".into()],
         service_selector: Some("team=data".into()),
+        ..DiscoveryConfig::default()
     };
     let discovery = tokio::spawn(run(client, registry.clone(), config, shutdown.clone()));
 

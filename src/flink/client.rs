@@ -32,11 +32,13 @@ const QUERY_VALUE: &AsciiSet = &CONTROLS
 /// Limits that keep one slow or misbehaving JobManager from costing more than its share.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
-    /// Whole-request budget: waiting for a connection slot, sending, and reading the body.
+    /// Flink's answer time: connecting, sending and reading the body. Waiting for one of
+    /// the `concurrency` slots does not count: that is this process being busy, not Flink.
     pub timeout: Duration,
     /// Bodies larger than this are refused (an endless body must not exhaust memory).
     pub max_response_bytes: usize,
-    /// Requests in flight to one JobManager at once.
+    /// API requests (job details, metrics, exceptions, stop) in flight to one JobManager at
+    /// once. The poller's calls have their own lane and never wait for these slots.
     pub concurrency: usize,
 }
 
@@ -55,6 +57,17 @@ impl Default for ClientSettings {
 pub struct StopRequest {
     pub target_directory: Option<String>,
     pub drain: bool,
+}
+
+/// Which calls share a concurrency limit. A poll that waits behind API requests would make
+/// a slow but healthy JobManager look unreachable, so the poller has a lane of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// The poller's calls (`/jobs/overview`, `/config`): one poller per cluster makes them
+    /// one at a time, so they need no limit of their own.
+    Poll,
+    /// Everything else, at most `ClientSettings::concurrency` at once.
+    Api,
 }
 
 /// A client for one JobManager's REST API. Cheap to clone; clones share the connection
@@ -115,20 +128,22 @@ impl FlinkClient {
         &self.display_base
     }
 
+    /// On the poll lane: never waits behind API requests.
     pub async fn jobs_overview(&self) -> Result<JobsOverview, FlinkError> {
-        self.get("/jobs/overview").await
+        self.get_in(Lane::Poll, &["jobs", "overview"], None).await
     }
 
     pub async fn job(&self, jid: &str) -> Result<JobDetails, FlinkError> {
-        self.get(&format!("/jobs/{jid}")).await
+        self.get(&["jobs", jid], None).await
     }
 
     pub async fn exceptions(&self, jid: &str) -> Result<JobExceptions, FlinkError> {
-        self.get(&format!("/jobs/{jid}/exceptions")).await
+        self.get(&["jobs", jid, "exceptions"], None).await
     }
 
+    /// On the poll lane, as the poller reads the Flink version with it.
     pub async fn config(&self) -> Result<DashboardConfig, FlinkError> {
-        self.get("/config").await
+        self.get_in(Lane::Poll, &["config"], None).await
     }
 
     /// Names of every metric of a vertex (`<subtask>.<metric>`, `<subtask>.<operator>.<metric>`).
@@ -137,7 +152,7 @@ impl FlinkClient {
         jid: &str,
         vertex: &str,
     ) -> Result<Vec<MetricValue>, FlinkError> {
-        self.get(&format!("/jobs/{jid}/vertices/{vertex}/metrics"))
+        self.get(&["jobs", jid, "vertices", vertex, "metrics"], None)
             .await
     }
 
@@ -149,8 +164,11 @@ impl FlinkClient {
         names: &[&str],
     ) -> Result<Vec<MetricValue>, FlinkError> {
         let get = encode_names(names);
-        self.get(&format!("/jobs/{jid}/vertices/{vertex}/metrics?get={get}"))
-            .await
+        self.get(
+            &["jobs", jid, "vertices", vertex, "metrics"],
+            Some(&format!("get={get}")),
+        )
+        .await
     }
 
     /// Metrics aggregated over the subtasks of a vertex, e.g. `agg = "sum"`.
@@ -162,9 +180,10 @@ impl FlinkClient {
         agg: &str,
     ) -> Result<Vec<AggregatedMetric>, FlinkError> {
         let get = encode_names(names);
-        self.get(&format!(
-            "/jobs/{jid}/vertices/{vertex}/subtasks/metrics?get={get}&agg={agg}"
-        ))
+        self.get(
+            &["jobs", jid, "vertices", vertex, "subtasks", "metrics"],
+            Some(&format!("get={get}&agg={agg}")),
+        )
         .await
     }
 
@@ -176,12 +195,13 @@ impl FlinkClient {
         names: &[&str],
     ) -> Result<Vec<MetricValue>, FlinkError> {
         let get = encode_names(names);
-        self.get(&format!("/jobs/{jid}/metrics?get={get}")).await
+        self.get(&["jobs", jid, "metrics"], Some(&format!("get={get}")))
+            .await
     }
 
     /// `GET /jobs/{jid}/checkpoints`.
     pub async fn checkpoint_stats(&self, jid: &str) -> Result<CheckpointStats, FlinkError> {
-        self.get(&format!("/jobs/{jid}/checkpoints")).await
+        self.get(&["jobs", jid, "checkpoints"], None).await
     }
 
     /// `GET /jobs/{jid}/checkpoints/config`; None when Flink says checkpointing is off
@@ -190,7 +210,10 @@ impl FlinkClient {
         &self,
         jid: &str,
     ) -> Result<Option<CheckpointConfig>, FlinkError> {
-        match self.get(&format!("/jobs/{jid}/checkpoints/config")).await {
+        match self
+            .get(&["jobs", jid, "checkpoints", "config"], None)
+            .await
+        {
             Ok(config) => Ok(Some(config)),
             Err(FlinkError::Status {
                 status: 404,
@@ -208,7 +231,7 @@ impl FlinkClient {
 
     /// `PATCH /jobs/{jid}?mode=cancel`; Flink answers 202 when it took the request.
     pub async fn cancel(&self, jid: &str) -> Result<(), FlinkError> {
-        self.send(Method::PATCH, &format!("/jobs/{jid}?mode=cancel"), None)
+        self.send(Method::PATCH, &["jobs", jid], Some("mode=cancel"), None)
             .await
             .map(drop)
     }
@@ -223,8 +246,8 @@ impl FlinkClient {
         if let Some(dir) = &request.target_directory {
             body["targetDirectory"] = dir.clone().into();
         }
-        let path = format!("/jobs/{jid}/stop");
-        let bytes = self.send(Method::POST, &path, Some(body)).await?;
+        let path = ["jobs", jid, "stop"];
+        let bytes = self.send(Method::POST, &path, None, Some(body)).await?;
         let trigger: TriggerResponse = self.decode(&path, &bytes)?;
         Ok(trigger.request_id)
     }
@@ -235,35 +258,79 @@ impl FlinkClient {
         jid: &str,
         trigger: &str,
     ) -> Result<SavepointStatus, FlinkError> {
-        let trigger = utf8_percent_encode(trigger, QUERY_VALUE).to_string();
-        self.get(&format!("/jobs/{jid}/savepoints/{trigger}")).await
+        self.get(&["jobs", jid, "savepoints", trigger], None).await
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
-        let bytes = self.send(Method::GET, path, None).await?;
-        self.decode(path, &bytes)
+    /// `GET` of the path made of `segments` (see [`Self::url`]) on the API lane.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: Option<&str>,
+    ) -> Result<T, FlinkError> {
+        self.get_in(Lane::Api, segments, query).await
     }
 
-    fn decode<T: DeserializeOwned>(&self, path: &str, bytes: &[u8]) -> Result<T, FlinkError> {
+    async fn get_in<T: DeserializeOwned>(
+        &self,
+        lane: Lane,
+        segments: &[&str],
+        query: Option<&str>,
+    ) -> Result<T, FlinkError> {
+        let bytes = self
+            .send_in(lane, Method::GET, segments, query, None)
+            .await?;
+        self.decode(segments, &bytes)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, path: &[&str], bytes: &[u8]) -> Result<T, FlinkError> {
         serde_json::from_slice(bytes).map_err(|e| FlinkError::Decode {
             url: self.display_url(path),
             reason: e.to_string(),
         })
     }
 
-    fn display_url(&self, path: &str) -> String {
-        format!("{}{}", self.display_base, path)
+    /// For errors and logs only; requests use [`Self::url`].
+    fn display_url(&self, path: &[&str]) -> String {
+        format!("{}/{}", self.display_base, path.join("/"))
     }
 
-    /// One request within the time budget; non-2xx answers become `FlinkError::Status`.
     async fn send(
         &self,
         method: Method,
-        path: &str,
+        path: &[&str],
+        query: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> Result<Bytes, FlinkError> {
+        self.send_in(Lane::Api, method, path, query, body).await
+    }
+
+    /// One request in `lane`; Flink has the time budget to answer once a slot is free.
+    /// Non-2xx answers become `FlinkError::Status`.
+    async fn send_in(
+        &self,
+        lane: Lane,
+        method: Method,
+        path: &[&str],
+        query: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Result<Bytes, FlinkError> {
+        let url = self.url(path, query)?;
+        // The semaphore is never closed, so acquiring only fails if it were. Waiting is
+        // bounded by the caller (the HTTP server's request timeout).
+        let _permit = match lane {
+            Lane::Poll => None,
+            Lane::Api => Some(
+                self.permits
+                    .acquire()
+                    .await
+                    .map_err(|_| FlinkError::Request {
+                        url: self.display_url(path),
+                        reason: "client is shutting down".into(),
+                    })?,
+            ),
+        };
         let timeout = self.settings.timeout;
-        match tokio::time::timeout(timeout, self.send_unbounded(method, path, body)).await {
+        match tokio::time::timeout(timeout, self.send_unbounded(url, method, path, body)).await {
             Ok(result) => result,
             Err(_) => Err(FlinkError::Timeout {
                 url: self.display_url(path),
@@ -274,20 +341,11 @@ impl FlinkClient {
 
     async fn send_unbounded(
         &self,
+        url: Url,
         method: Method,
-        path: &str,
+        path: &[&str],
         body: Option<serde_json::Value>,
     ) -> Result<Bytes, FlinkError> {
-        let url = self.join(path)?;
-        // The semaphore is never closed, so acquiring only fails if it were.
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| FlinkError::Request {
-                url: self.display_url(path),
-                reason: "client is shutting down".into(),
-            })?;
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request.json(&body);
@@ -308,17 +366,28 @@ impl FlinkClient {
         })
     }
 
-    fn join(&self, path: &str) -> Result<Url, FlinkError> {
-        let base = self.base.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}{path}")).map_err(|e| FlinkError::Request {
-            url: self.display_url(path),
-            reason: format!("invalid URL: {e}"),
-        })
+    /// The base URL with `path` appended segment by segment, each percent-encoded as one
+    /// segment (a job id with a `/` or `?` stays one segment), and `query` as the query.
+    /// Never string concatenation: a base with a query or fragment must not swallow the path.
+    fn url(&self, path: &[&str], query: Option<&str>) -> Result<Url, FlinkError> {
+        let mut url = self.base.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        {
+            let mut parts = url.path_segments_mut().map_err(|()| FlinkError::Request {
+                url: self.display_url(path),
+                reason: "the cluster URL cannot have a path".into(),
+            })?;
+            parts.pop_if_empty();
+            parts.extend(path);
+        }
+        url.set_query(query);
+        Ok(url)
     }
 
     async fn read_capped(
         &self,
-        path: &str,
+        path: &[&str],
         response: &mut reqwest::Response,
     ) -> Result<Bytes, FlinkError> {
         let limit = self.settings.max_response_bytes;
@@ -346,7 +415,7 @@ impl FlinkClient {
         Ok(buf.freeze())
     }
 
-    fn transport_error(&self, path: &str, error: reqwest::Error) -> FlinkError {
+    fn transport_error(&self, path: &[&str], error: reqwest::Error) -> FlinkError {
         let url = self.display_url(path);
         let (connect, timeout) = (error.is_connect(), error.is_timeout());
         let reason = error_chain(&error.without_url());
@@ -444,6 +513,51 @@ mod tests {
         let message = error_message(StatusCode::BAD_GATEWAY, body.as_bytes());
         assert!(message.len() <= 303);
         assert_eq!(error_message(StatusCode::BAD_GATEWAY, b""), "bad gateway");
+    }
+
+    fn client(base: &str) -> FlinkClient {
+        FlinkClient::new(
+            reqwest::Client::new(),
+            Url::parse(base).unwrap(),
+            ClientSettings::default(),
+        )
+    }
+
+    #[test]
+    fn urls_are_built_from_segments_under_the_base_path() {
+        let url = |base: &str, path: &[&str], query: Option<&str>| {
+            client(base).url(path, query).unwrap().to_string()
+        };
+        assert_eq!(
+            url("http://jm:8081", &["jobs", "overview"], None),
+            "http://jm:8081/jobs/overview"
+        );
+        assert_eq!(
+            url(
+                "https://gw.example/flink/team-a/",
+                &["jobs", "overview"],
+                None
+            ),
+            "https://gw.example/flink/team-a/jobs/overview"
+        );
+        assert_eq!(
+            url(
+                "https://gw.example/flink",
+                &["jobs", "j1"],
+                Some("mode=cancel")
+            ),
+            "https://gw.example/flink/jobs/j1?mode=cancel"
+        );
+        // A query or fragment of the base never swallows the path.
+        assert_eq!(
+            url("http://jm:8081/?x=1#frag", &["jobs", "overview"], None),
+            "http://jm:8081/jobs/overview"
+        );
+        // A value with a separator in it stays one segment.
+        assert_eq!(
+            url("http://jm:8081", &["jobs", "a/b?c#d", "exceptions"], None),
+            "http://jm:8081/jobs/a%2Fb%3Fc%23d/exceptions"
+        );
     }
 
     #[test]

@@ -11,9 +11,10 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
+use crate::clusters::Registry;
 use crate::clusters::health::{is_live, judge};
 use crate::clusters::health_rules::Health;
-use crate::clusters::{Registry, now_ms};
+use crate::time::now_ms;
 
 /// Registered with the metrics registry before the cluster registry exists (which needs
 /// the metrics), then attached to it.

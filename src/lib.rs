@@ -14,3 +14,4 @@ pub mod metrics;
 pub mod rbac;
 pub mod runtime;
 pub mod telemetry;
+pub mod time;

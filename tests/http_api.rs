@@ -19,6 +19,7 @@ use flink_monitor::clusters::{ClusterInfo, ClusterSource, Registry, RegistrySett
 use flink_monitor::flink::{ClientSettings, FlinkClient};
 use flink_monitor::metrics::Metrics;
 use http_body_util::BodyExt;
+use k8s_openapi::jiff::Timestamp;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -344,9 +345,7 @@ fn encode(segment: &str) -> String {
 }
 
 fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .expect("a valid time")
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    flink_monitor::time::rfc3339(ms).expect("a valid time")
 }
 
 /// The recorded `/jobs/overview` entry of a job, by name.
@@ -1071,10 +1070,12 @@ async fn jobs_overview_of_an_unreachable_cluster_is_its_last_snapshot_with_a_mes
     // last successful poll in RFC 3339, UTC.
     assert!(messages[0].starts_with("cluster alpha "), "{messages:?}");
     let time = messages[0].rsplit(' ').next().expect("a last word");
-    let parsed =
-        chrono::DateTime::parse_from_rfc3339(time).unwrap_or_else(|e| panic!("{time:?}: {e}"));
-    assert_eq!(parsed.timestamp_millis(), last_poll);
+    let parsed: Timestamp = time.parse().unwrap_or_else(|e| panic!("{time:?}: {e}"));
+    assert_eq!(parsed.as_millisecond(), last_poll);
+    // UTC, with milliseconds: `2026-11-25T11:33:56.846Z`.
     assert!(time.ends_with('Z'), "UTC: {time}");
+    assert_eq!(time.len(), 24, "{time}");
+    assert_eq!(time.as_bytes()[19], b'.', "{time}");
     assert_eq!(time, rfc3339(last_poll));
     assert!(messages[1].starts_with("cluster never "), "{messages:?}");
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::clusters::{Cluster, Lookup, find_job, now_ms};
+use crate::clusters::{Cluster, Lookup, find_job};
 use crate::flink::dto::JobOverview;
 use crate::flink::{FlinkError, StopRequest, is_globally_terminal};
+use crate::time::now_ms;
 
 use super::AppState;
 use super::envelope::ok;
@@ -331,8 +332,7 @@ fn openapi(app: &AppState) -> Response {
         .into_response()
 }
 
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| ms.to_string())
+/// RFC 3339, or the raw milliseconds for a time jiff cannot write.
+fn rfc3339(ms: i64) -> String {
+    crate::time::rfc3339(ms).unwrap_or_else(|| ms.to_string())
 }

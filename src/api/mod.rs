@@ -27,7 +27,6 @@ use crate::clusters::{Cluster, Registry};
 use crate::metrics::{HttpLabels, Metrics};
 
 pub use error::ApiError;
-pub use handlers::rfc3339;
 pub use review::{DEFAULT_AUDIENCE, KubernetesReviewer};
 pub use route::MAX_UUID_BYTES;
 pub use stop::{StopGuard, bearer_token};

@@ -20,7 +20,8 @@ use super::cluster::{Cluster, ClusterStatus};
 use super::health_rules::{
     Checked, CheckpointFacts, Inputs, RestartHistory, Thresholds, Verdict, evaluate,
 };
-use super::poller::{ClusterChanged, now_ms};
+use super::poller::ClusterChanged;
+use crate::time::now_ms;
 
 /// How health checks run and the thresholds of the flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

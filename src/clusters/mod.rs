@@ -21,6 +21,6 @@ pub use choice::choose;
 pub use cluster::{Cluster, ClusterInfo, ClusterSource, ClusterStatus, OwnerRef};
 pub use job_metrics::JobMetrics;
 pub use lookup::{Lookup, find_job};
-pub use poller::{ClusterChanged, now_ms};
+pub use poller::ClusterChanged;
 pub use registry::{Registry, RegistrySettings};
 pub use snapshot::JobsSnapshot;

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::flink::FlinkError;
 use crate::metrics::{FlinkErrorLabels, Metrics, Outcome, OutcomeLabels};
+use crate::time::now_ms;
 
 use super::cluster::{Cluster, ClusterStatus};
 use super::snapshot::JobsSnapshot;
@@ -171,8 +172,4 @@ impl Poller {
             flink_version: previous.flink_version.clone(),
         }
     }
-}
-
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }

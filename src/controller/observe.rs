@@ -107,7 +107,7 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Option<Observed> {
                 &found,
                 job.spec.health.as_ref(),
                 job.status.as_ref(),
-                crate::clusters::now_ms(),
+                crate::time::now_ms(),
             )
             .map(Box::new);
             Observed::Found {

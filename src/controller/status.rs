@@ -5,6 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::{FlinkJobStatus, LastException};
 use crate::flink::dto::RootException;
+use crate::time::rfc3339;
 
 pub const FOUND: &str = "Found";
 pub const CLUSTER_REACHABLE: &str = "ClusterReachable";
@@ -149,10 +150,7 @@ pub fn compute(
                 None => {}
             }
         }
-        Observed::NotFound {
-            clusters,
-            unreachable,
-        } if !unreachable.is_empty() => {
+        Observed::NotFound { unreachable, .. } if !unreachable.is_empty() => {
             let lines: Vec<String> = unreachable
                 .iter()
                 .map(|(id, why)| format!("cluster {id}: {why}"))
@@ -174,7 +172,6 @@ pub fn compute(
                 "unknown while the cluster cannot be asked",
             );
             conditions.keep(HEALTHY);
-            let _ = clusters;
         }
         Observed::NotFound { clusters, .. } => {
             conditions.set(
@@ -280,10 +277,6 @@ pub fn last_exception(root: &RootException) -> Option<LastException> {
         message,
         timestamp: root.timestamp.and_then(rfc3339),
     })
-}
-
-pub fn rfc3339(ms: i64) -> Option<String> {
-    Timestamp::from_millisecond(ms).ok().map(|t| t.to_string())
 }
 
 /// A condition reason is CamelCase: `RUNNING` -> `Running`, `CANCELLING` -> `Cancelling`.

@@ -110,9 +110,7 @@ pub fn fixture(version: FlinkVersion, file: &str) -> Value {
         .unwrap_or_else(|e| panic!("fixture {} is not JSON: {e}", path.display()))
 }
 
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+pub use flink_monitor::time::now_ms;
 
 /// Flink's globally terminal job states.
 pub fn is_terminal(state: &str) -> bool {

@@ -75,7 +75,20 @@ impl StopGuard {
                     ))),
                 }
             }
-            Self::Disabled | Self::Open | Self::StaticToken(_) => self.check(headers),
+            Self::Disabled => Err(ApiError::forbidden(
+                "stop is disabled; start flink-monitor with --enable-stop to allow it",
+            )),
+            Self::Open => Ok(Caller::named("anonymous (stop is open)")),
+            Self::StaticToken(expected) => {
+                let token = bearer_token(headers).ok_or_else(ApiError::unauthenticated)?;
+                if constant_time_eq(token.as_bytes(), expected.as_bytes()) {
+                    Ok(Caller::named("holder of the stop token"))
+                } else {
+                    Err(ApiError::forbidden(
+                        "the bearer token is not the stop token",
+                    ))
+                }
+            }
         }
     }
 
@@ -160,28 +173,6 @@ impl StopGuard {
             caller.name,
             scope_text(&BTreeSet::from([key]))
         )))
-    }
-
-    fn check(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        match self {
-            Self::Kubernetes(_) => Err(ApiError::internal(
-                "kubernetes stop guard checked synchronously",
-            )),
-            Self::Disabled => Err(ApiError::forbidden(
-                "stop is disabled; start flink-monitor with --enable-stop to allow it",
-            )),
-            Self::Open => Ok(Caller::named("anonymous (stop is open)")),
-            Self::StaticToken(expected) => {
-                let token = bearer_token(headers).ok_or_else(ApiError::unauthenticated)?;
-                if constant_time_eq(token.as_bytes(), expected.as_bytes()) {
-                    Ok(Caller::named("holder of the stop token"))
-                } else {
-                    Err(ApiError::forbidden(
-                        "the bearer token is not the stop token",
-                    ))
-                }
-            }
-        }
     }
 }
 
@@ -303,24 +294,43 @@ mod tests {
         h
     }
 
-    #[test]
-    fn the_static_token_guard_wants_exactly_the_token() {
+    #[tokio::test]
+    async fn the_static_token_guard_wants_exactly_the_token() {
         let guard = StopGuard::StaticToken("s3cret".into());
-        assert!(guard.check(&headers(Some("Bearer s3cret"))).is_ok());
-        assert!(guard.check(&headers(Some("bearer  s3cret "))).is_ok());
-        let missing = guard.check(&headers(None)).unwrap_err();
+        assert!(
+            guard
+                .authenticate(&headers(Some("Bearer s3cret")))
+                .await
+                .is_ok()
+        );
+        assert!(
+            guard
+                .authenticate(&headers(Some("bearer  s3cret ")))
+                .await
+                .is_ok()
+        );
+        let missing = guard.authenticate(&headers(None)).await.unwrap_err();
         assert_eq!((missing.status.as_u16(), missing.code), (401, 4010));
-        let wrong = guard.check(&headers(Some("Bearer s3cre"))).unwrap_err();
+        let wrong = guard
+            .authenticate(&headers(Some("Bearer s3cre")))
+            .await
+            .unwrap_err();
         assert_eq!((wrong.status.as_u16(), wrong.code), (403, 4010));
-        let basic = guard.check(&headers(Some("Basic s3cret"))).unwrap_err();
+        let basic = guard
+            .authenticate(&headers(Some("Basic s3cret")))
+            .await
+            .unwrap_err();
         assert_eq!(basic.status.as_u16(), 401);
     }
 
-    #[test]
-    fn disabled_is_403_and_open_needs_nothing() {
-        let denied = StopGuard::Disabled.check(&headers(None)).unwrap_err();
+    #[tokio::test]
+    async fn disabled_is_403_and_open_needs_nothing() {
+        let denied = StopGuard::Disabled
+            .authenticate(&headers(None))
+            .await
+            .unwrap_err();
         assert_eq!((denied.status.as_u16(), denied.code), (403, 4010));
-        assert!(StopGuard::Open.check(&headers(None)).is_ok());
+        assert!(StopGuard::Open.authenticate(&headers(None)).await.is_ok());
         assert!(!format!("{:?}", StopGuard::StaticToken("s3cret".into())).contains("s3cret"));
     }
 

@@ -184,11 +184,6 @@ impl Cluster {
         self.poll_now.notified().await;
     }
 
-    /// The job a name means in the last snapshot, if any.
-    pub fn find_job(&self, name: &str) -> Option<JobOverview> {
-        self.status().snapshot.as_ref()?.find(name).cloned()
-    }
-
     pub async fn job_details(&self, jid: &str) -> Result<Arc<JobDetails>, FlinkError> {
         self.details(jid, false).await
     }

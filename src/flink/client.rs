@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use super::FlinkError;
 use super::dto::{
     AggregatedMetric, CheckpointConfig, CheckpointStats, DashboardConfig, ErrorBody, JobDetails,
-    JobExceptions, JobsOverview, MetricValue, SavepointStatus, TriggerResponse,
+    JobExceptions, JobsOverview, MetricValue, TriggerResponse,
 };
 
 /// Characters escaped in a `?get=` list; `,` separates names and stays as it is.
@@ -250,15 +250,6 @@ impl FlinkClient {
         let bytes = self.send(Method::POST, &path, None, Some(body)).await?;
         let trigger: TriggerResponse = self.decode(&path, &bytes)?;
         Ok(trigger.request_id)
-    }
-
-    /// `GET /jobs/{jid}/savepoints/{trigger}`: the state of a stop-with-savepoint.
-    pub async fn savepoint_status(
-        &self,
-        jid: &str,
-        trigger: &str,
-    ) -> Result<SavepointStatus, FlinkError> {
-        self.get(&["jobs", jid, "savepoints", trigger], None).await
     }
 
     /// `GET` of the path made of `segments` (see [`Self::url`]) on the API lane.

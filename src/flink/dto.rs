@@ -185,63 +185,6 @@ pub struct TriggerResponse {
     pub request_id: String,
 }
 
-/// `GET /jobs/{jid}/savepoints/{trigger}`
-#[derive(Debug, Clone, Deserialize)]
-pub struct SavepointStatus {
-    pub status: OperationStatus,
-    #[serde(default)]
-    pub operation: Option<SavepointOperation>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OperationStatus {
-    pub id: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SavepointOperation {
-    #[serde(default)]
-    pub location: Option<String>,
-    #[serde(default, rename = "failure-cause")]
-    pub failure_cause: Option<Value>,
-}
-
-/// What a stop-with-savepoint came to, once Flink says it is no longer in progress.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SavepointOutcome {
-    InProgress,
-    Completed { location: String },
-    Failed { cause: String },
-}
-
-impl SavepointStatus {
-    /// Flink answers COMPLETED for failures too; only `location` means success.
-    pub fn outcome(&self) -> SavepointOutcome {
-        if self.status.id != "COMPLETED" {
-            return SavepointOutcome::InProgress;
-        }
-        let operation = self.operation.as_ref();
-        if let Some(location) = operation.and_then(|op| op.location.clone()) {
-            return SavepointOutcome::Completed { location };
-        }
-        let cause = operation
-            .and_then(|op| op.failure_cause.as_ref())
-            .map(failure_cause_summary)
-            .unwrap_or_else(|| "flink reported neither a location nor a failure cause".into());
-        SavepointOutcome::Failed { cause }
-    }
-}
-
-fn failure_cause_summary(cause: &Value) -> String {
-    let trace = cause.get("stack-trace").and_then(Value::as_str);
-    let class = cause.get("class").and_then(Value::as_str);
-    trace
-        .and_then(|t| t.lines().next())
-        .or(class)
-        .unwrap_or("unknown failure")
-        .to_string()
-}
-
 /// Flink's error body: `{"errors": ["..."]}`; 500s carry `["Internal server error.", "..."]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ErrorBody {

@@ -8,8 +8,9 @@
 //!
 //! Every test
 //! 1. server-side applies the FlinkJob CRD of this build and waits until it is Established;
-//! 2. starts its own Flink session cluster with `scripts/local-flink.sh` on a port of
-//!    18400-18499, leased with a lock file so that two runs at once never share one;
+//! 2. starts its own Flink session cluster with `scripts/local-flink.sh` on a leased port
+//!    (`support/local_flink.rs`, shared with the real-Flink tests), so that two runs at once
+//!    never share one;
 //! 3. creates a temporary namespace `fm-e2e-<scenario>-<random>` (labelled
 //!    `flinkmonitor.dev/e2e=true`) holding a Service that selects `app=flink,
 //!    component=jobmanager` and sends flink-monitor to the local Flink with the
@@ -27,10 +28,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::fs::{File, OpenOptions};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Service, ServicePort, ServiceSpec};
@@ -48,10 +46,11 @@ use flink_monitor::controller::mirror::mirror_name as expected_mirror_name;
 use flink_monitor::crd::{FIELD_MANAGER, FlinkJob, FlinkJobSpec, MIRRORED_LABEL};
 use flink_monitor::discovery::REST_URL_ANNOTATION;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_flink-monitor");
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-flink.sh");
+mod support;
+use support::local_flink::{Kind, LocalFlink, http_client, run_dir};
+use support::monitor_binary::{MonitorBinary, free_port};
+
 const FLINK_VERSION: &str = "2.3.0";
-const FLINK_PORTS: std::ops::Range<u16> = 18400..18500;
 
 /// How long a change may take to show before a wait gives up: a bound for failing, not a
 /// timing assertion (with `--poll-interval 1s` most changes show within a few seconds).
@@ -395,7 +394,7 @@ async fn an_unreachable_jobmanager_leaves_the_last_state_with_cluster_reachable_
     // have seen is RUNNING. A graceful `local-flink.sh stop` stops the TaskManager first, and
     // the job may be seen RESTARTING before the JobManager's REST endpoint goes away.
     env.flink.kill_jobmanager();
-    env.flink.stop().await;
+    env.flink.stop().unwrap_or_else(|e| panic!("{e}"));
 
     let unreachable = env
         .wait_job(&mirror_name, "ClusterReachable False", |j| {
@@ -464,7 +463,10 @@ impl Env {
             panic!("no Kubernetes client: {e}; set KUBECONFIG to a cluster (see docs/e2e.md)")
         });
         apply_crd(&client).await;
-        let flink = LocalFlink::start().await;
+        let flink = tokio::task::spawn_blocking(|| LocalFlink::start(FLINK_VERSION, 4))
+            .await
+            .unwrap_or_else(|e| panic!("the Flink start panicked: {e}"))
+            .unwrap_or_else(|e| panic!("Flink {FLINK_VERSION} did not start: {e}"));
         let namespace = TempNamespace::create(&client, scenario).await;
         Self {
             monitor: None,
@@ -741,19 +743,6 @@ fn random_hex(len: usize) -> String {
     format!("{bits:016x}").chars().take(len).collect()
 }
 
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"))
-}
-
-/// Where leases, Flink state dirs and monitor logs go.
-fn run_dir() -> PathBuf {
-    std::env::temp_dir().join("flink-monitor-e2e")
-}
-
 // ------------------------------------------------------------------------------ Kubernetes
 
 /// Server-side applies the FlinkJob CRD of this build and waits until it is Established.
@@ -868,262 +857,12 @@ impl Drop for TempNamespace {
     }
 }
 
-// ----------------------------------------------------------------------------- local Flink
-
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    /// Runs until cancelled; `--wait` returns once it is RUNNING.
-    Stream,
-    /// 200 records, then FINISHED; `--wait` returns once it is FINISHED.
-    Finish,
-}
-
-/// A Flink session cluster of this test on a leased port, stopped when dropped.
-struct LocalFlink {
-    url: String,
-    state: PathBuf,
-    http: reqwest::Client,
-    /// Closing it makes the watchdog stop the cluster (also if this process is killed).
-    watchdog: Option<ChildStdin>,
-    /// The port lease: an exclusive lock, held as long as the cluster may run.
-    _lease: File,
-}
-
-impl LocalFlink {
-    async fn start() -> Self {
-        let dir = run_dir();
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        let (port, lease) = lease_port();
-        let state = dir.join(format!("flink-{port}"));
-        let watchdog = spawn_watchdog(&state, &lock_path(port));
-        let mut flink = Self {
-            url: format!("http://127.0.0.1:{port}"),
-            state,
-            http: http_client(),
-            watchdog: Some(watchdog),
-            _lease: lease,
-        };
-        let started = Instant::now();
-        let port = port.to_string();
-        let args = [
-            "start",
-            "--port",
-            port.as_str(),
-            "--version",
-            FLINK_VERSION,
-            "--timeout",
-            "240",
-        ];
-        flink.url = flink.script(&args).await;
-        eprintln!(
-            "kubernetes_e2e: Flink {FLINK_VERSION} at {} in {:.1}s (logs: {})",
-            flink.url,
-            started.elapsed().as_secs_f64(),
-            flink.state.join("log").display()
-        );
-        flink
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "Flink {FLINK_VERSION} at {} (state and logs: {})",
-            self.url,
-            self.state.display()
-        )
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(SCRIPT);
-        command
-            .args(args)
-            .env("LOCAL_FLINK_STATE", &self.state)
-            .stdin(Stdio::null());
-        command
-    }
-
-    /// Runs `local-flink.sh ARGS` and answers its stdout.
-    async fn script(&self, args: &[&str]) -> String {
-        let output = tokio::process::Command::from(self.command(args))
-            .output()
-            .await
-            .unwrap_or_else(|e| panic!("cannot run {SCRIPT}: {e}"));
-        script_result(args, &output).unwrap_or_else(|e| panic!("{e}\n{}", self.describe()))
-    }
-
-    /// Submits the test job `name`, waits until it is RUNNING (stream) or FINISHED, and
-    /// answers its job id.
-    async fn submit(&self, name: &str, kind: Kind) -> String {
-        let kind = match kind {
-            Kind::Stream => "stream",
-            Kind::Finish => "finish",
-        };
-        self.script(&["submit", name, kind, "--wait", "--timeout", "180"])
-            .await
-    }
-
-    /// Cancels a job through Flink's REST API: `PATCH /jobs/<jid>?mode=cancel`.
-    async fn cancel(&self, jid: &str) {
-        let url = format!("{}/jobs/{jid}?mode=cancel", self.url);
-        let response = self
-            .http
-            .patch(&url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PATCH {url}: {e}\n{}", self.describe()));
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        assert_eq!(
-            status.as_u16(),
-            202,
-            "PATCH {url} answered {status}: {body}\n{}",
-            self.describe()
-        );
-    }
-
-    /// Kills the JobManager with SIGKILL: the pid `local-flink.sh start` recorded, after
-    /// checking that it is still the JobManager it started (its environment is marked).
-    fn kill_jobmanager(&self) {
-        let pid_file = self.state.join("jm.pid");
-        let pid = std::fs::read_to_string(&pid_file)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", pid_file.display()));
-        let pid = pid.trim();
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let marker = format!("LOCAL_FLINK_STATE_DIR={}", self.state.display());
-        let ours = |wanted: &[u8]| environ.split(|b| *b == 0).any(|v| v == wanted);
-        assert!(
-            ours(b"LOCAL_FLINK_ROLE=jobmanager") && ours(marker.as_bytes()),
-            "pid {pid} from {} is not this test's running JobManager\n{}",
-            pid_file.display(),
-            self.describe()
-        );
-        let status = Command::new("bash")
-            .args(["-c", r#"kill -KILL "$1""#, "kill", pid])
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
-        assert!(status.success(), "kill -KILL {pid} failed: {status}");
-    }
-
-    /// Stops what is left of the cluster (`local-flink.sh stop`).
-    async fn stop(&self) {
-        self.script(&["stop"]).await;
-    }
-}
-
-impl Drop for LocalFlink {
-    fn drop(&mut self) {
-        let args = ["stop"];
-        match self.command(&args).output() {
-            Ok(output) => {
-                if let Err(e) = script_result(&args, &output) {
-                    eprintln!("kubernetes_e2e: {e}");
-                }
-            }
-            Err(e) => eprintln!("kubernetes_e2e: cannot run {SCRIPT} stop: {e}"),
-        }
-        // The watchdog finds nothing left to stop.
-        drop(self.watchdog.take());
-    }
-}
-
-fn lock_path(port: u16) -> PathBuf {
-    run_dir().join(format!("port-{port}.lock"))
-}
-
-/// Takes the first port of 18400-18499 whose lock is free and that nothing listens on.
-fn lease_port() -> (u16, File) {
-    for port in FLINK_PORTS {
-        let path = lock_path(port);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-        if file.try_lock().is_err() {
-            continue;
-        }
-        // Ours now: a cluster still running from this state dir was left by a dead run.
-        let state = run_dir().join(format!("flink-{port}"));
-        if state.join("jm.pid").exists() || state.join("tm.pid").exists() {
-            let _ = Command::new(SCRIPT)
-                .arg("stop")
-                .env("LOCAL_FLINK_STATE", &state)
-                .stdin(Stdio::null())
-                .output();
-        }
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return (port, file);
-        }
-    }
-    panic!(
-        "no free port in {}-{} (leases in {})",
-        FLINK_PORTS.start,
-        FLINK_PORTS.end - 1,
-        run_dir().display()
-    );
-}
-
-/// A shell that runs `local-flink.sh stop` once its stdin closes: when the guard drops or
-/// this process exits, however it exits. It takes the port's lock before stopping, so no
-/// other run leases the port meanwhile, and ignores SIGINT and SIGHUP (a Ctrl-C of the
-/// test run still ends in a clean stop).
-// Never waited for: it must outlive the guard, and it waits for the lease the guard holds.
-#[allow(clippy::zombie_processes)]
-fn spawn_watchdog(state: &Path, lock: &Path) -> ChildStdin {
-    let log_path = run_dir().join(format!(
-        "{}.watchdog.log",
-        state
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("flink")
-    ));
-    let log = File::create(&log_path)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
-    let log2 = log
-        .try_clone()
-        .unwrap_or_else(|e| panic!("cannot clone a file handle: {e}"));
-    let mut child = Command::new("bash")
-        .arg("-c")
-        .arg(r#"trap '' INT HUP; cat >/dev/null; exec 8>>"$1"; flock 8; exec "$0" stop"#)
-        .arg(SCRIPT)
-        .arg(lock)
-        .env("LOCAL_FLINK_STATE", state)
-        .stdin(Stdio::piped())
-        .stdout(log)
-        .stderr(log2)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start the Flink watchdog shell: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap_or_else(|| panic!("the Flink watchdog has no stdin"))
-}
-
-fn script_result(args: &[&str], output: &std::process::Output) -> Result<String, String> {
-    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    if output.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "local-flink.sh {} failed ({}); stdout: {stdout}; stderr:\n{}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
 // --------------------------------------------------------------------------------- monitor
 
 /// The real `flink-monitor run`, outside the cluster, watching one namespace.
 struct Monitor {
     base: String,
-    log: PathBuf,
-    /// A shell running the binary; it stops it (SIGTERM, then SIGKILL) once `stdin` closes,
-    /// so no monitor outlives the test process, even a killed one.
-    wrapper: Child,
-    stdin: Option<ChildStdin>,
+    binary: MonitorBinary,
 }
 
 impl Monitor {
@@ -1148,61 +887,40 @@ impl Monitor {
     }
 
     fn spawn(namespace: &str, port: u16, log: &Path) -> Self {
-        let out =
-            File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-        let err = out
-            .try_clone()
-            .unwrap_or_else(|e| panic!("cannot clone a file handle: {e}"));
-        let mut command = Command::new("bash");
-        command
-            .arg("-c")
-            // fd 3 is this test's pipe: once it closes, the monitor gets SIGTERM, then SIGKILL.
-            .arg(concat!(
-                r#"exec 3<&0; bin=$0; "$bin" "$@" </dev/null 3<&- & pid=$!; "#,
-                r#"{ cat <&3 >/dev/null; kill -TERM "$pid" 2>/dev/null || exit 0; "#,
-                r#"for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; "#,
-                r#"kill -KILL "$pid" 2>/dev/null; } & "#,
-                r#"wait "$pid""#
-            ))
-            .arg(BINARY)
-            .args(["run", "--kubernetes", "on", "--namespaces", namespace])
-            .args([
-                "--listen",
-                format!("127.0.0.1:{port}").as_str(),
-                "--poll-interval",
-                "1s",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(out)
-            .stderr(err)
-            .env("RUST_LOG", "info,flink_monitor=debug")
-            // Plain log lines without colour codes: the log is read from a file.
-            .env("NO_COLOR", "1");
-        // The developer's own settings must not leak into the flags under test.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("FLINK_MONITOR_") {
-                command.env_remove(name);
-            }
-        }
+        let args: Vec<String> = [
+            "run",
+            "--kubernetes",
+            "on",
+            "--namespaces",
+            namespace,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--poll-interval",
+            "1s",
+        ]
+        .map(String::from)
+        .to_vec();
         // The monitor reaches Flink on 127.0.0.1: never through a proxy. KUBECONFIG (and any
         // proxy the API server needs) is inherited.
-        for variable in ["NO_PROXY", "no_proxy"] {
+        let no_proxy = ["NO_PROXY", "no_proxy"].map(|variable| {
             let mut value = std::env::var(variable).unwrap_or_default();
             if !value.is_empty() {
                 value.push(',');
             }
             value.push_str("127.0.0.1,localhost");
-            command.env(variable, value);
-        }
-        let mut wrapper = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
-        let stdin = wrapper.stdin.take();
+            (variable, value)
+        });
+        let binary = MonitorBinary::spawn(
+            "kubernetes_e2e",
+            &args,
+            port,
+            log,
+            "info,flink_monitor=debug",
+            &no_proxy,
+        );
         Self {
-            base: format!("http://127.0.0.1:{port}"),
-            log: log.to_path_buf(),
-            wrapper,
-            stdin,
+            base: binary.base.clone(),
+            binary,
         }
     }
 
@@ -1211,10 +929,10 @@ impl Monitor {
         let url = format!("{}/healthz", self.base);
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Ok(Some(status)) = self.wrapper.try_wait() {
+            if let Some(status) = self.binary.exited() {
                 return Err(format!(
                     "flink-monitor exited ({status}):\n{}",
-                    self.log_text()
+                    self.binary.log_text()
                 ));
             }
             let answer = match http.get(&url).send().await {
@@ -1231,51 +949,13 @@ impl Monitor {
         }
     }
 
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// The log's path and its last lines.
     fn context(&self) -> String {
-        let log = self.log_text();
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(25)..].join("\n");
         format!(
-            "monitor {} (log: {}), last log lines:\n{tail}",
+            "monitor {} (log: {}), last log lines:\n{}",
             self.base,
-            self.log.display()
+            self.binary.log.display(),
+            self.binary.log_tail(25)
         )
     }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        // Closing the pipe makes the wrapper stop the monitor with SIGTERM.
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while matches!(self.wrapper.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if matches!(self.wrapper.try_wait(), Ok(None)) {
-            let _ = self.wrapper.kill();
-            let _ = self.wrapper.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "kubernetes_e2e: the monitor's log is kept in {}",
-                self.log.display()
-            );
-        } else {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
-}
-
-/// A port nothing listens on right now (the monitor binds it a moment later; a lost race is
-/// retried).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
 }

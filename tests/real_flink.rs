@@ -7,10 +7,10 @@
 //! exits; the JobManager-outage scenario starts its own small cluster. Each test starts
 //! its own `flink-monitor` with `--poll-interval 1s` and submits jobs under names no other
 //! test uses. Waits poll with a deadline and fail with the last answer, the monitor's log
-//! and the Flink log directory. See `real_flink/local_flink.rs` for ports and clean-up.
+//! and the Flink log directory. See `support/local_flink.rs` for ports and clean-up.
 
-#[path = "real_flink/local_flink.rs"]
-mod local_flink;
+mod support;
+use support::local_flink;
 #[path = "real_flink/monitor.rs"]
 mod monitor;
 #[path = "real_flink/scenarios.rs"]

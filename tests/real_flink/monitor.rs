@@ -1,10 +1,7 @@
 //! The real `flink-monitor` binary, started for one test and asked over HTTP.
 
 use std::fmt;
-use std::fs::File;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -12,8 +9,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::local_flink::{LocalFlink, http_client, run_dir, unique};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_flink-monitor");
+use super::support::monitor_binary::{MonitorBinary, free_port};
 
 /// How long a state the contract promises "within a few poll intervals" may take before a
 /// test gives up. A bound for failing, not a timing assertion.
@@ -76,11 +72,7 @@ pub struct Monitor {
     /// The id of the first cluster given (the one most tests use).
     pub cluster: String,
     flink: String,
-    log: PathBuf,
-    /// A shell that runs the binary and kills it when this pipe closes, so that no monitor
-    /// outlives the test process even if that is killed.
-    wrapper: Child,
-    stdin: Option<ChildStdin>,
+    binary: MonitorBinary,
     http: reqwest::Client,
 }
 
@@ -132,44 +124,12 @@ impl Monitor {
     }
 
     fn spawn(args: &[String], port: u16, cluster: &str, flink: &str, log: &PathBuf) -> Self {
-        let out =
-            File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-        let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let mut command = Command::new("bash");
-        command
-            .arg("-c")
-            // The reader of fd 3 (this test's pipe) kills the monitor once the pipe closes.
-            .arg(concat!(
-                r#"exec 3<&0; bin=$0; "$bin" "$@" </dev/null 3<&- & pid=$!; "#,
-                r#"{ cat <&3 >/dev/null; kill -TERM "$pid" 2>/dev/null || exit 0; "#,
-                r#"for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; "#,
-                r#"kill -KILL "$pid" 2>/dev/null; } & "#,
-                r#"wait "$pid""#
-            ))
-            .arg(BINARY)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(out)
-            .stderr(err)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
-        // The developer's own settings must not leak into the flags under test.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("FLINK_MONITOR_") {
-                command.env_remove(name);
-            }
-        }
-        let mut wrapper = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
-        let stdin = wrapper.stdin.take();
+        let binary = MonitorBinary::spawn("real_flink", args, port, log, "info", &[]);
         Self {
-            base: format!("http://127.0.0.1:{port}"),
+            base: binary.base.clone(),
             cluster: cluster.to_string(),
             flink: flink.to_string(),
-            log: log.clone(),
-            wrapper,
-            stdin,
+            binary,
             http: http_client(),
         }
     }
@@ -177,10 +137,10 @@ impl Monitor {
     async fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Ok(Some(status)) = self.wrapper.try_wait() {
+            if let Some(status) = self.binary.exited() {
                 return Err(format!(
                     "flink-monitor exited ({status}): {}",
-                    self.log_text()
+                    self.binary.log_text()
                 ));
             }
             let answer = self.get("/readyz").await;
@@ -196,21 +156,14 @@ impl Monitor {
         }
     }
 
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// Where to look when a check fails: the monitor's log and the clusters' logs.
     pub fn context(&self) -> String {
-        let log = self.log_text();
-        let tail: Vec<&str> = log.lines().rev().take(15).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         format!(
             "monitor {} (log: {}); {}\nlast monitor log lines:\n{}",
             self.base,
-            self.log.display(),
+            self.binary.log.display(),
             self.flink,
-            tail.join("\n")
+            self.binary.log_tail(15)
         )
     }
 
@@ -312,36 +265,4 @@ impl Monitor {
             answer,
         );
     }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        // Closing the pipe makes the wrapper stop the monitor with SIGTERM.
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while matches!(self.wrapper.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if matches!(self.wrapper.try_wait(), Ok(None)) {
-            let _ = self.wrapper.kill();
-            let _ = self.wrapper.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "real_flink: the monitor's log is kept in {}",
-                self.log.display()
-            );
-        } else {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
-}
-
-/// A port nothing listens on right now (the monitor binds it a moment later; a lost race
-/// is retried).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
 }

@@ -4,6 +4,10 @@
 #[allow(dead_code)]
 pub mod fake_flink;
 #[allow(dead_code)]
+pub mod local_flink;
+#[allow(dead_code)]
+pub mod monitor_binary;
+#[allow(dead_code)]
 pub mod monitor_process;
 #[allow(dead_code)]
 pub mod sim;

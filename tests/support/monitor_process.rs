@@ -6,12 +6,7 @@ use std::time::Duration;
 
 use super::sim::{KillOnDrop, Sim};
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+pub use super::monitor_binary::free_port;
 
 pub struct MonitorProcess {
     process: Option<KillOnDrop>,

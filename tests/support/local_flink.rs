@@ -1,4 +1,5 @@
-//! Real Flink session clusters for the tests, run by `scripts/local-flink.sh`.
+//! Real Flink session clusters for the tests (the real-Flink tests and the Kubernetes
+//! end-to-end tests), run by `scripts/local-flink.sh`.
 //!
 //! Ports come from 18100-18199. A port is leased by taking an exclusive `flock` on
 //! `<tmp>/flink-monitor-real-flink/port-<P>.lock`, held for the life of the test process, so
@@ -258,6 +259,31 @@ impl LocalFlink {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+impl LocalFlink {
+    /// Kills the JobManager with SIGKILL: the pid `local-flink.sh start` recorded, after
+    /// checking that it is still the JobManager it started (its environment is marked).
+    pub fn kill_jobmanager(&self) {
+        let pid_file = self.state.join("jm.pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", pid_file.display()));
+        let pid = pid.trim();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let marker = format!("LOCAL_FLINK_STATE_DIR={}", self.state.display());
+        let ours = |wanted: &[u8]| environ.split(|b| *b == 0).any(|v| v == wanted);
+        assert!(
+            ours(b"LOCAL_FLINK_ROLE=jobmanager") && ours(marker.as_bytes()),
+            "pid {pid} from {} is not this test's running JobManager; {}",
+            pid_file.display(),
+            self.describe()
+        );
+        let status = Command::new("bash")
+            .args(["-c", r#"kill -KILL "$1""#, "kill", pid])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+        assert!(status.success(), "kill -KILL {pid} failed: {status}");
     }
 }
 

@@ -1,0 +1,127 @@
+//! The real `flink-monitor` binary as a child of a test: started in a watchdog shell that
+//! stops it (SIGTERM, then SIGKILL) once the test's pipe closes, so that no monitor
+//! outlives the test process, even a killed one; its output goes to a log file, kept when
+//! the test fails. Used by the real-Flink tests and the Kubernetes end-to-end tests.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_flink-monitor");
+
+/// A port nothing listens on right now (the monitor binds it a moment later; callers retry
+/// a lost race).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+}
+
+/// A running `flink-monitor ARGS` listening on `port`, stopped on drop.
+pub struct MonitorBinary {
+    pub base: String,
+    pub log: PathBuf,
+    /// Names the suite in the line that says where a failed test's log is kept.
+    suite: &'static str,
+    wrapper: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl MonitorBinary {
+    /// Starts `flink-monitor ARGS` (which must listen on `port`) with `RUST_LOG=rust_log`,
+    /// without the developer's `FLINK_MONITOR_*` settings and with `envs` added.
+    pub fn spawn(
+        suite: &'static str,
+        args: &[String],
+        port: u16,
+        log: &Path,
+        rust_log: &str,
+        envs: &[(&str, String)],
+    ) -> Self {
+        let out =
+            File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        let err = out
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot clone a file handle: {e}"));
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            // fd 3 is this test's pipe: once it closes, the monitor gets SIGTERM, then SIGKILL.
+            .arg(concat!(
+                r#"exec 3<&0; bin=$0; "$bin" "$@" </dev/null 3<&- & pid=$!; "#,
+                r#"{ cat <&3 >/dev/null; kill -TERM "$pid" 2>/dev/null || exit 0; "#,
+                r#"for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done; "#,
+                r#"kill -KILL "$pid" 2>/dev/null; } & "#,
+                r#"wait "$pid""#
+            ))
+            .arg(BINARY)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .env("RUST_LOG", rust_log)
+            // Plain log lines without colour codes: the log is read from a file.
+            .env("NO_COLOR", "1");
+        // The developer's own settings must not leak into the flags under test.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("FLINK_MONITOR_") {
+                command.env_remove(name);
+            }
+        }
+        command.envs(envs.iter().map(|(k, v)| (k, v)));
+        let mut wrapper = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
+        let stdin = wrapper.stdin.take();
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            log: log.to_path_buf(),
+            suite,
+            wrapper,
+            stdin,
+        }
+    }
+
+    /// The exit status, once the monitor has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.wrapper.try_wait().ok().flatten()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last `lines` lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log_text();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for MonitorBinary {
+    fn drop(&mut self) {
+        // Closing the pipe makes the wrapper stop the monitor with SIGTERM.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.wrapper.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if matches!(self.wrapper.try_wait(), Ok(None)) {
+            let _ = self.wrapper.kill();
+            let _ = self.wrapper.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "{}: the monitor's log is kept in {}",
+                self.suite,
+                self.log.display()
+            );
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::api_app::static_cluster as cluster;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use axum::http::{Request, StatusCode};
 use flink_monitor::api::{self, AppState, StopGuard};
 use flink_monitor::clusters::health::HealthSettings;
 use flink_monitor::clusters::health_rules::Thresholds;
-use flink_monitor::clusters::{ClusterInfo, ClusterSource, Registry, RegistrySettings};
+use flink_monitor::clusters::{ClusterInfo, Registry, RegistrySettings};
 use flink_monitor::flink::{ClientSettings, FlinkClient};
 use flink_monitor::job_series::JobSeries;
 use flink_monitor::metrics::Metrics;
@@ -35,17 +37,6 @@ struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-    }
-}
-
-fn cluster(id: &str, url: reqwest::Url) -> ClusterInfo {
-    ClusterInfo {
-        id: id.to_string(),
-        namespace: None,
-        name: id.to_string(),
-        source: ClusterSource::Static,
-        url,
-        owner: None,
     }
 }
 

@@ -2,6 +2,8 @@
 
 // Each test crate uses a different part of the fake.
 #[allow(dead_code)]
+pub mod api_app;
+#[allow(dead_code)]
 pub mod fake_flink;
 #[allow(dead_code)]
 pub mod local_flink;

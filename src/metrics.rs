@@ -49,6 +49,16 @@ pub struct FlinkErrorLabels {
     pub kind: &'static str,
 }
 
+/// Every `kind` of `reconcile_errors` (what `controller::ReconcileError::kind` answers),
+/// listed at 0 from the start.
+pub const RECONCILE_ERROR_KINDS: [&str; 3] = ["missing_namespace", "write_timeout", "write_status"];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileErrorLabels {
+    /// `ReconcileError::kind()`.
+    pub kind: &'static str,
+}
+
 pub struct Metrics {
     /// Written only to register collectors (at start), read by every scrape.
     registry: RwLock<Registry>,
@@ -59,7 +69,7 @@ pub struct Metrics {
     pub clusters: Gauge,
     pub status_patches: Family<OutcomeLabels, Counter>,
     pub reconcile_duration: Histogram,
-    pub reconcile_errors: Counter,
+    pub reconcile_errors: Family<ReconcileErrorLabels, Counter>,
     pub events: Counter,
 }
 
@@ -152,7 +162,7 @@ impl Metrics {
             "Duration of one FlinkJob reconcile",
             reconcile_duration.clone(),
         );
-        let reconcile_errors = Counter::default();
+        let reconcile_errors = Family::<ReconcileErrorLabels, Counter>::default();
         registry.register(
             "reconcile_errors",
             "Reconciles that failed and will be retried",
@@ -166,6 +176,9 @@ impl Metrics {
             let labels = OutcomeLabels { outcome };
             let _ = polls.get_or_create(&labels);
             let _ = status_patches.get_or_create(&labels);
+        }
+        for kind in RECONCILE_ERROR_KINDS {
+            let _ = reconcile_errors.get_or_create(&ReconcileErrorLabels { kind });
         }
         Self {
             registry: RwLock::new(registry),

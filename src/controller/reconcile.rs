@@ -11,7 +11,9 @@ use tokio::sync::watch;
 
 use crate::clusters::Registry;
 use crate::crd::{FIELD_MANAGER, FlinkJob, FlinkJobStatus};
-use crate::metrics::{Metrics, Outcome, OutcomeLabels};
+use crate::metrics::{
+    Metrics, Outcome, OutcomeLabels, RECONCILE_ERROR_KINDS, ReconcileErrorLabels,
+};
 
 use super::backoff::Backoff;
 use super::events::{EventPublisher, transition_events};
@@ -69,6 +71,17 @@ pub enum ReconcileError {
     },
 }
 
+impl ReconcileError {
+    /// The `kind` label of `reconcile_errors`: one of [`RECONCILE_ERROR_KINDS`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingNamespace { .. } => RECONCILE_ERROR_KINDS[0],
+            Self::WriteTimeout { .. } => RECONCILE_ERROR_KINDS[1],
+            Self::WriteStatus { .. } => RECONCILE_ERROR_KINDS[2],
+        }
+    }
+}
+
 /// What a reconcile did, for tests and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReconcileOutcome {
@@ -79,6 +92,7 @@ pub enum ReconcileOutcome {
     NotKnownYet,
 }
 
+#[tracing::instrument(skip_all, fields(namespace = %job.namespace().unwrap_or_default(), name = %job.name_any()))]
 pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     let result = reconcile_inner(&job, &ctx).await;
@@ -174,7 +188,10 @@ pub fn error_policy(job: Arc<FlinkJob>, error: &ReconcileError, ctx: Arc<Context
     let attempt = ctx.failures.failed(&object_key(&job));
     let delay = retry_delay(attempt, jitter());
     tracing::warn!(name = %job.name_any(), namespace = ?job.namespace(), %error, attempt, retry_in = ?delay, "reconcile failed; will retry");
-    ctx.metrics.reconcile_errors.inc();
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ReconcileErrorLabels { kind: error.kind() })
+        .inc();
     Action::requeue(delay)
 }
 

@@ -263,6 +263,44 @@ async fn a_standby_replica_does_not_write() {
     api.expect_nothing().await;
 }
 
+/// Log lines written by the fmt subscriber, kept for the test to read.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_reconcile_runs_in_a_span_naming_its_flinkjob() {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let registry = registry_with(running_jobs(), true).await;
+    let (ctx, _api, _leading) = context(registry, false);
+    let job = Arc::new(flink_job("orders", "orders-enrichment"));
+    super::reconcile(job, Arc::new(ctx)).await.unwrap();
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("reconcile{namespace=team-a name=orders}"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_write_is_an_error_for_the_retry_policy() {
     let registry = registry_with(running_jobs(), true).await;
@@ -378,6 +416,15 @@ async fn refused_writes_are_retried_until_the_truth_is_written() {
         super::error_policy(job.clone(), &error, ctx.clone());
     }
     assert_eq!(ctx.failures.attempts("team-a/orders"), 3);
+    let text = ctx.metrics.encode();
+    assert!(
+        text.contains("flink_monitor_reconcile_errors_total{kind=\"write_status\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("flink_monitor_reconcile_errors_total{kind=\"write_timeout\"} 0"),
+        "every kind is listed from the start: {text}"
+    );
     let cluster = registry.get("team-a.orders").unwrap();
     let mut status = (*cluster.status()).clone();
     status.snapshot = Some(Arc::new(crate::clusters::JobsSnapshot::new(

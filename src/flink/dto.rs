@@ -98,18 +98,16 @@ pub struct JobExceptions {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct ExceptionHistory {
-    #[serde(default)]
     pub entries: Vec<ExceptionHistoryEntry>,
-    #[serde(default)]
     pub truncated: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct ExceptionHistoryEntry {
-    #[serde(default)]
     pub stacktrace: Option<String>,
-    #[serde(default)]
     pub timestamp: Option<i64>,
 }
 
@@ -207,28 +205,24 @@ impl ErrorBody {
 
 /// `GET /jobs/{jid}/checkpoints`: the counts and the latest completed and failed ones.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct CheckpointStats {
-    #[serde(default)]
     pub counts: CheckpointCounts,
-    #[serde(default)]
     pub latest: Option<LatestCheckpoints>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct CheckpointCounts {
-    #[serde(default)]
     pub completed: i64,
-    #[serde(default)]
     pub failed: i64,
-    #[serde(default)]
     pub in_progress: i64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct LatestCheckpoints {
-    #[serde(default)]
     pub completed: Option<CompletedCheckpoint>,
-    #[serde(default)]
     pub failed: Option<FailedCheckpoint>,
 }
 
@@ -239,10 +233,9 @@ pub struct CompletedCheckpoint {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct FailedCheckpoint {
-    #[serde(default)]
     pub failure_timestamp: Option<i64>,
-    #[serde(default)]
     pub failure_message: Option<String>,
 }
 

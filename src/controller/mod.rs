@@ -1,11 +1,13 @@
 //! The FlinkJob controller: status from the registry's snapshots, written by one writer
 //! (gated by a Lease when several replicas run), and mirror mode.
 
+mod affected;
 mod backoff;
 mod events;
 pub mod health;
 pub mod lease;
 pub mod mirror;
+mod mirror_loop;
 mod observe;
 mod reconcile;
 pub mod status;
@@ -13,17 +15,20 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
+use kube::Api;
 use kube::runtime::controller::{Controller, Error as ControllerError};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
-use kube::{Api, ResourceExt};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::clusters::{ClusterChanged, Registry};
+use crate::clusters::Registry;
 use crate::crd::FlinkJob;
 use crate::metrics::Metrics;
+
+use affected::affected_jobs;
+use mirror_loop::{MirrorScope, mirror_loop};
 
 pub use backoff::Backoff;
 pub use events::{EVENT_BURST, EVENTS_PER_SECOND, EventPublisher, transition_events};
@@ -160,94 +165,6 @@ pub async fn run(
     }
     for task in tasks {
         let _ = task.await;
-    }
-}
-
-/// FlinkJobs to reconcile now because a cluster's snapshot or reachability changed: the
-/// ones in its namespace, or naming it, or last found on it. A lagging receiver means
-/// changes were missed, so then every FlinkJob is reconciled.
-fn affected_jobs(
-    changes: broadcast::Receiver<ClusterChanged>,
-    store: Store<FlinkJob>,
-    registry: Arc<Registry>,
-) -> impl Stream<Item = ObjectRef<FlinkJob>> + Send + 'static {
-    let changes = futures::stream::unfold(changes, |mut rx| async move {
-        match rx.recv().await {
-            Ok(change) => Some((Some(change.cluster), rx)),
-            Err(broadcast::error::RecvError::Lagged(_)) => Some((None, rx)),
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
-    });
-    changes.flat_map(move |cluster| {
-        let namespace = cluster
-            .as_deref()
-            .and_then(|id| registry.get(id))
-            .and_then(|c| c.info().namespace.clone());
-        let refs: Vec<ObjectRef<FlinkJob>> = store
-            .state()
-            .iter()
-            .filter(|job| match cluster.as_deref() {
-                None => true,
-                Some(id) => {
-                    namespace.is_some() && job.namespace() == namespace
-                        || job.spec.cluster.as_deref() == Some(id)
-                        || job.status.as_ref().and_then(|s| s.cluster.as_deref()) == Some(id)
-                }
-            })
-            .map(|job| ObjectRef::from_obj(job.as_ref()))
-            .collect();
-        futures::stream::iter(refs)
-    })
-}
-
-/// What one mirror loop works on: a watched scope and the FlinkJobs listed in it.
-struct MirrorScope {
-    client: kube::Client,
-    registry: Arc<Registry>,
-    /// None: all namespaces.
-    namespace: Option<String>,
-    store: Store<FlinkJob>,
-    /// The FlinkJob store has listed once.
-    listed: watch::Receiver<bool>,
-}
-
-/// Creates mirrors when clusters change and on every interval, while leading.
-async fn mirror_loop(
-    scope: MirrorScope,
-    leading: watch::Receiver<bool>,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    let MirrorScope {
-        client,
-        registry,
-        namespace,
-        store,
-        mut listed,
-    } = scope;
-    let mut changes = registry.subscribe();
-    // The store must be complete first, or existing mirrors would look missing.
-    tokio::select! {
-        _ = shutdown.cancelled() => return,
-        result = listed.wait_for(|done| *done) => if result.is_err() { return },
-    }
-    loop {
-        if *leading.borrow() {
-            let (created, failed) =
-                mirror::sync(&client, &registry, namespace.as_deref(), &store).await;
-            if created + failed > 0 {
-                tracing::info!(created, failed, "mirror pass done");
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-            _ = changes.recv() => {
-                // Let a burst of changes (many clusters polled at once) settle into one pass.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                while changes.try_recv().is_ok() {}
-            }
-        }
     }
 }
 

@@ -7,7 +7,6 @@ mod handlers;
 pub mod health;
 pub mod model;
 pub mod openapi;
-mod review;
 mod route;
 mod stop;
 
@@ -27,9 +26,8 @@ use crate::clusters::{Cluster, Registry};
 use crate::metrics::{HttpLabels, Metrics};
 
 pub use error::ApiError;
-pub use review::{DEFAULT_AUDIENCE, KubernetesReviewer};
 pub use route::MAX_UUID_BYTES;
-pub use stop::{StopGuard, bearer_token};
+pub use stop::{DEFAULT_AUDIENCE, KubernetesReviewer, StopGuard, bearer_token};
 
 /// Protection of the server itself: every request is bounded in size, time and number.
 #[derive(Debug, Clone)]

@@ -118,6 +118,8 @@ print_curls() {
    curl -s $api/clusters
    curl -s $api/clusters/$CLUSTER/job/$orders/status/
    curl -s $api/job/no-such-job/status/
+   curl -s -X POST $api/job/inventory-sync/stop/
+   curl -s -X POST "$api/job/$orders/stop/?mode=savepoint"
 
  Job health (checked every 5 s here; restarts, checkpoints):
    curl -s $api/job/$orders/health/
@@ -125,8 +127,6 @@ print_curls() {
    curl -s $api/job/clickstream-sessions/health/
    curl -s $api/clusters/$CLUSTER/job/fraud-scoring/health/
    curl -s $api/metrics | grep -E '^flink_monitor_job_(healthy|restarts|last_checkpoint_age_seconds)'
-   curl -s -X POST $api/job/inventory-sync/stop/
-   curl -s -X POST "$api/job/$orders/stop/?mode=savepoint"
 
  Stop is enabled for the demo (--enable-stop); by default it answers 403.
  Ctrl-C stops flink-monitor. Flink keeps running: scripts/demo.sh stop

@@ -344,8 +344,9 @@ async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable(
         samples.len()
     );
     assert!(!log.contains("cluster unreachable"), "{log}");
-    // Nor are the polls held up: one is due every 200 ms, so no run of 5 samples (1.5 s)
-    // shows the same last poll.
+    // Nor are the polls held up: one is due every 200 ms, so no run of 10 samples (3 s)
+    // shows the same last poll. (Before polls had their own lane: 16 samples, 5 s. The
+    // margin is for a loaded CI machine, not a speed goal.)
     let polls: Vec<i64> = samples
         .iter()
         .map(|view| view["lastPoll"].as_i64().expect("lastPoll"))
@@ -356,7 +357,7 @@ async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable(
         .max()
         .unwrap_or(0);
     assert!(
-        longest < 5,
+        longest < 10,
         "{longest} samples in a row show the same last poll: polls waited behind API requests ({polls:?})"
     );
 }

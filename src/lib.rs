@@ -14,4 +14,6 @@ pub mod metrics;
 pub mod rbac;
 pub mod runtime;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod time;

@@ -582,12 +582,10 @@ mod tests {
 #[cfg(test)]
 mod api_tests {
     use super::*;
-    use axum::http::{Method, Request, Response};
-    use kube::client::Body;
+    use axum::http::Method;
     use serde_json::json;
-    use tower_test::mock::{Handle, SendResponse};
 
-    pub(super) type Mock = Handle<Request<Body>, Response<Body>>;
+    pub(super) use crate::testing::apiserver::{Handle as Mock, answer, body, failure};
 
     pub(super) fn config() -> LeaseConfig {
         LeaseConfig {
@@ -601,32 +599,8 @@ mod api_tests {
     }
 
     pub(super) fn mock_api() -> (Api<Lease>, Mock) {
-        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        (
-            Api::namespaced(kube::Client::new(service, "ops"), "ops"),
-            handle,
-        )
-    }
-
-    pub(super) fn answer(
-        send: SendResponse<Response<Body>>,
-        status: u16,
-        body: &serde_json::Value,
-    ) {
-        send.send_response(
-            Response::builder()
-                .status(status)
-                .body(Body::from(body.to_string().into_bytes()))
-                .unwrap(),
-        );
-    }
-
-    pub(super) fn failure(code: u16, reason: &str) -> serde_json::Value {
-        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code})
-    }
-
-    pub(super) async fn body(request: Request<Body>) -> serde_json::Value {
-        serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap()
+        let (client, handle) = crate::testing::apiserver::client("ops");
+        (Api::namespaced(client, "ops"), handle)
     }
 
     pub(super) fn lease_of_b() -> serde_json::Value {

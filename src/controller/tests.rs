@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 
 use super::{Context, EventPublisher, ReconcileOutcome, mirror, reconcile_inner};
 
-type ApiServerHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use crate::testing::apiserver::{self, Handle as ApiServerHandle};
 
 /// Plays the API server: each `expect_*` takes the next request, checks it and answers.
 struct ApiServerVerifier(ApiServerHandle);
@@ -36,12 +36,7 @@ impl ApiServerVerifier {
             .expect("the reconciler made no further request")
             .expect("the client was dropped");
         let (parts, body) = request.into_parts();
-        let bytes = body.collect_bytes().await.unwrap();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
+        let value = apiserver::body(Request::new(body)).await;
         (Request::from_parts(parts, Body::empty()), value, send)
     }
 
@@ -140,8 +135,7 @@ fn context(
     registry: Arc<Registry>,
     leading: bool,
 ) -> (Context, ApiServerVerifier, watch::Sender<bool>) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
+    let (client, handle) = apiserver::client("default");
     let (tx, rx) = watch::channel(leading);
     let ctx = Context {
         client: client.clone(),

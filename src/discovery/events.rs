@@ -86,14 +86,14 @@ pub(crate) fn reference(skipped: &Skipped) -> ObjectReference {
 mod tests {
     use super::*;
     use crate::discovery::mapping::{REST_URL_ANNOTATION, parse_rest_url};
-    use axum::http::{Request, Response};
+    use axum::http::Response;
     use kube::client::Body;
     use serde_json::Value;
 
     #[tokio::test]
     async fn a_refused_annotation_gets_a_warning_event_on_the_object_without_the_password() {
-        let (service, mut api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let events = SkipEvents::new(kube::Client::new(service, "default"));
+        let (client, mut api) = crate::testing::apiserver::client("default");
+        let events = SkipEvents::new(client);
         let reason = parse_rest_url("http://admin:pw-s3cret@jm:8081/?x=1#frag").unwrap_err();
         events.publish(vec![Skipped {
             kind: "Service",

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::http::{Request, Response, StatusCode, Uri};
+use axum::http::{Response, StatusCode, Uri};
 use kube::client::Body;
 use kube::core::Status;
 use reqwest::Url;
@@ -358,14 +358,10 @@ fn trimming_keeps_what_discovery_reads() {
 
 // ---- one watch round against a mocked API server ----
 
-type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use crate::testing::apiserver::Handle as ApiHandle;
 
 fn respond(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
+    crate::testing::apiserver::respond(status.as_u16(), body)
 }
 
 fn is_watch(uri: &Uri) -> bool {
@@ -442,8 +438,7 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn a_watch_round_against_a_mocked_api_server() {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, "default");
+    let (client, handle) = crate::testing::apiserver::client("default");
     let shutdown = CancellationToken::new();
     let registry = Arc::new(Registry::new(
         RegistrySettings {

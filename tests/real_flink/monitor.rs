@@ -1,7 +1,7 @@
 //! The real `flink-monitor` binary, started for one test and asked over HTTP.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -123,7 +123,7 @@ impl Monitor {
         );
     }
 
-    fn spawn(args: &[String], port: u16, cluster: &str, flink: &str, log: &PathBuf) -> Self {
+    fn spawn(args: &[String], port: u16, cluster: &str, flink: &str, log: &Path) -> Self {
         let binary = MonitorBinary::spawn("real_flink", args, port, log, "info", &[]);
         Self {
             base: binary.base.clone(),

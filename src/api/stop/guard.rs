@@ -294,15 +294,13 @@ mod tests {
 #[cfg(test)]
 mod kubernetes_tests {
     use super::*;
-    use axum::http::{HeaderValue, Method, Request, Response};
-    use kube::client::Body;
+    use axum::http::{HeaderValue, Method};
     use serde_json::{Value, json};
 
-    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+    use crate::testing::apiserver::{self, Handle};
 
     fn guard() -> (StopGuard, Handle) {
-        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let client = kube::Client::new(service, "default");
+        let (client, handle) = apiserver::client("default");
         (
             StopGuard::Kubernetes(KubernetesReviewer::new(
                 client,
@@ -331,15 +329,8 @@ mod kubernetes_tests {
         let (request, send) = handle.next_request().await.expect("an API request");
         assert_eq!(request.method(), Method::POST);
         assert_eq!(request.uri().path(), path);
-        let sent: Value =
-            serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
-        let reply = body(sent.clone());
-        send.send_response(
-            Response::builder()
-                .status(status)
-                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-                .unwrap(),
-        );
+        let sent = apiserver::body(request).await;
+        apiserver::answer(send, status, &body(sent.clone()));
         sent
     }
 

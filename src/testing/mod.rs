@@ -1,0 +1,3 @@
+//! Test-only helpers shared by the unit tests of several modules.
+
+pub mod apiserver;

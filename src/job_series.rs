@@ -219,17 +219,10 @@ mod tests {
 
     #[tokio::test]
     async fn one_series_per_job_name_and_gone_jobs_disappear() {
-        use crate::clusters::testing::{add_cluster, quiet_registry};
-        use crate::clusters::{ClusterInfo, ClusterSource, ClusterStatus, JobsSnapshot};
+        use crate::clusters::testing::{add_cluster, quiet_registry, service_cluster};
+        use crate::clusters::{ClusterStatus, JobsSnapshot};
         let registry = quiet_registry(crate::flink::ClientSettings::default());
-        let info = ClusterInfo {
-            id: "team-a.orders".into(),
-            namespace: Some("team-a".into()),
-            name: "orders".into(),
-            source: ClusterSource::Service,
-            url: "http://127.0.0.1:9".parse().unwrap(),
-            owner: None,
-        };
+        let info = service_cluster("team-a", "orders");
         add_cluster(
             &registry,
             info,

@@ -24,13 +24,7 @@ const SUFFIXES: &[&str] = &[
     "", "_total", "_bucket", "_sum", "_count", "_created", "_info",
 ];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::monitor_binary::free_port;
 
 /// `flink_monitor_*` names in the chart's rule and dashboard files.
 fn chart_names(root: &Path) -> BTreeSet<String> {

@@ -11,13 +11,7 @@ use axum::http::Method;
 use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion, Recorded};
 use tokio_util::sync::CancellationToken;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::monitor_binary::free_port;
 
 fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_flink-monitor"));

@@ -10,6 +10,19 @@ use crate::metrics::Metrics;
 
 use super::{ClusterInfo, ClusterStatus, JobsSnapshot, Registry, RegistrySettings};
 
+/// The cluster of Service `namespace/name` (id `namespace.name`) at `http://127.0.0.1:9`,
+/// where nothing listens: its one real poll fails at once.
+pub fn service_cluster(namespace: &str, name: &str) -> ClusterInfo {
+    ClusterInfo {
+        id: format!("{namespace}.{name}"),
+        namespace: Some(namespace.into()),
+        name: name.into(),
+        source: super::ClusterSource::Service,
+        url: "http://127.0.0.1:9".parse().expect("a URL"),
+        owner: None,
+    }
+}
+
 /// A registry that polls once an hour, so statuses set by a test stay.
 pub fn quiet_registry(client: ClientSettings) -> Arc<Registry> {
     let settings = RegistrySettings {

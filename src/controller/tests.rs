@@ -10,7 +10,7 @@ use kube::runtime::reflector;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::clusters::testing::{add_cluster, quiet_registry};
+use crate::clusters::testing::{add_cluster, quiet_registry, service_cluster};
 use crate::clusters::{ClusterInfo, ClusterSource, OwnerRef, Registry};
 use crate::crd::{FlinkJob, FlinkJobSpec};
 use crate::flink::ClientSettings;
@@ -110,18 +110,13 @@ fn flink_job(name: &str, job_name: &str) -> FlinkJob {
 async fn registry_with(jobs: Value, reachable: bool) -> Arc<Registry> {
     let registry = quiet_registry(ClientSettings::default());
     let info = ClusterInfo {
-        id: "team-a.orders".into(),
-        namespace: Some("team-a".into()),
-        name: "orders".into(),
-        source: ClusterSource::Service,
-        // Nothing listens on port 9: the one real poll fails at once.
-        url: "http://127.0.0.1:9".parse().unwrap(),
         owner: Some(OwnerRef {
             api_version: "v1".into(),
             kind: "Service".into(),
             name: "orders-rest".into(),
             uid: "uid-of-the-service".into(),
         }),
+        ..service_cluster("team-a", "orders")
     };
     add_cluster(&registry, info, jobs, reachable).await;
     registry

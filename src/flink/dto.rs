@@ -15,20 +15,16 @@ pub struct JobsOverview {
 
 /// One job of `GET /jobs/overview`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct JobOverview {
     pub jid: String,
     #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub state: Option<String>,
-    #[serde(default, rename = "start-time")]
     pub start_time: Option<i64>,
-    #[serde(default, rename = "end-time")]
     pub end_time: Option<i64>,
-    #[serde(default)]
     pub duration: Option<i64>,
     /// Task counts by state; passed through untouched (the keys differ between versions).
-    #[serde(default)]
     pub tasks: Option<Box<RawValue>>,
 }
 
@@ -40,17 +36,13 @@ impl JobOverview {
 
 /// `GET /jobs/{jid}`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct JobDetails {
     pub jid: String,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub state: Option<String>,
-    #[serde(default, rename = "start-time")]
     pub start_time: Option<i64>,
-    #[serde(default, rename = "end-time")]
     pub end_time: Option<i64>,
-    #[serde(default)]
     pub duration: Option<i64>,
     #[serde(default)]
     pub vertices: Vec<VertexDetails>,
@@ -58,21 +50,16 @@ pub struct JobDetails {
 
 /// One vertex of `GET /jobs/{jid}`, in Flink's topological order (sources first).
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct VertexDetails {
     pub id: String,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub parallelism: Option<i64>,
-    #[serde(default)]
     pub status: Option<String>,
-    #[serde(default, rename = "start-time")]
     pub start_time: Option<i64>,
-    #[serde(default)]
     pub duration: Option<i64>,
     /// Flink's vertex metrics object (`read-records`, `write-records`, ...), final once the
     /// job ended, unlike the metric store.
-    #[serde(default)]
     pub metrics: Option<Map<String, Value>>,
 }
 
@@ -87,13 +74,11 @@ impl VertexDetails {
 /// `GET /jobs/{jid}/exceptions`, both the 1.x and the 2.x shape.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct JobExceptions {
-    #[serde(default, rename = "root-exception")]
+    #[serde(rename = "root-exception")]
     pub root_exception: Option<String>,
-    #[serde(default)]
     pub timestamp: Option<i64>,
-    #[serde(default)]
     pub truncated: Option<bool>,
-    #[serde(default, rename = "exceptionHistory")]
+    #[serde(rename = "exceptionHistory")]
     pub exception_history: Option<ExceptionHistory>,
 }
 
@@ -155,7 +140,6 @@ impl JobExceptions {
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricValue {
     pub id: String,
-    #[serde(default)]
     pub value: Option<String>,
 }
 
@@ -163,16 +147,14 @@ pub struct MetricValue {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AggregatedMetric {
     pub id: String,
-    #[serde(default)]
     pub sum: Option<f64>,
-    #[serde(default)]
     pub max: Option<f64>,
 }
 
 /// `GET /config`
 #[derive(Debug, Clone, Deserialize)]
 pub struct DashboardConfig {
-    #[serde(default, rename = "flink-version")]
+    #[serde(rename = "flink-version")]
     pub flink_version: Option<String>,
 }
 
@@ -228,7 +210,6 @@ pub struct LatestCheckpoints {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CompletedCheckpoint {
-    #[serde(default)]
     pub latest_ack_timestamp: Option<i64>,
 }
 
@@ -243,7 +224,6 @@ pub struct FailedCheckpoint {
 /// as an interval of `Long.MAX_VALUE`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CheckpointConfig {
-    #[serde(default)]
     pub interval: Option<i64>,
 }
 

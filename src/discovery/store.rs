@@ -12,14 +12,14 @@ type Key = (String, String);
 /// at `InitDone`, so objects deleted while the watch was down disappear then, and the
 /// objects in view never drop to a half-listed set in between.
 #[derive(Debug)]
-pub struct Store<K> {
+pub struct SeenObjects<K> {
     objects: BTreeMap<Key, K>,
     relist: Option<BTreeMap<Key, K>>,
     listed: bool,
     failed: bool,
 }
 
-impl<K> Default for Store<K> {
+impl<K> Default for SeenObjects<K> {
     fn default() -> Self {
         Self {
             objects: BTreeMap::new(),
@@ -30,7 +30,7 @@ impl<K> Default for Store<K> {
     }
 }
 
-impl<K: Resource> Store<K> {
+impl<K: Resource> SeenObjects<K> {
     /// Applies one event, keeping only the objects `keep` accepts. Returns whether the
     /// objects in view changed.
     pub fn apply(&mut self, event: Event<K>, keep: impl Fn(&K) -> bool) -> bool {
@@ -134,7 +134,7 @@ mod tests {
         object.metadata.labels.is_some()
     }
 
-    fn names(store: &Store<ConfigMap>) -> Vec<String> {
+    fn names(store: &SeenObjects<ConfigMap>) -> Vec<String> {
         store
             .objects()
             .filter_map(|o| o.metadata.name.clone())
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_relist_replaces_the_objects_at_init_done() {
-        let mut store = Store::default();
+        let mut store = SeenObjects::default();
         assert!(!store.settled());
         assert!(!store.apply(Event::Init, kept));
         assert!(!store.apply(Event::InitApply(object("a", true)), kept));
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn applies_and_deletes() {
-        let mut store = Store::default();
+        let mut store = SeenObjects::default();
         store.apply(Event::Init, kept);
         store.apply(Event::InitDone, kept);
         assert!(store.apply(Event::Apply(object("a", true)), kept));
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn failing_settles_and_clear_forgets() {
-        let mut store = Store::default();
+        let mut store = SeenObjects::default();
         store.fail();
         assert!(store.settled() && !store.listed());
         assert!(!store.clear());

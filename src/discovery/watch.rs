@@ -19,7 +19,7 @@ use super::apply::{self, Changes};
 use super::events::SkipEvents;
 use super::flinkdeployment::FlinkDeployment;
 use super::mapping::{self, MappingOptions, Skipped};
-use super::store::Store;
+use super::store::SeenObjects;
 
 /// Events handled before the registry is brought up to date: a relist of a thousand
 /// objects is one update, not a thousand.
@@ -49,14 +49,14 @@ impl Update {
 struct Watch<K> {
     /// None: all namespaces.
     namespace: Option<String>,
-    store: Store<K>,
+    store: SeenObjects<K>,
 }
 
 impl<K> Watch<K> {
     fn new(namespace: Option<String>) -> Self {
         Self {
             namespace,
-            store: Store::default(),
+            store: SeenObjects::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::{Object, Required};
+use utoipa::openapi::{Content, Object, Ref, RefOr, Required, Response, ResponseBuilder};
 
 use super::envelope::Envelope;
 use super::error::ErrorBody;
@@ -81,7 +81,7 @@ mod paths {
     pub fn readyz() {}
 
     #[utoipa::path(get, path = "/metrics", tag = "service",
-        responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+        responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
     pub fn metrics() {}
 
     #[utoipa::path(get, path = "/openapi.json", tag = "service",
@@ -167,16 +167,73 @@ pub fn document() -> utoipa::openapi::OpenApi {
                     id.push_str("_in_cluster");
                 }
             }
+            for operation in operations(&mut item).into_iter().flatten() {
+                in_cluster_responses(operation);
+            }
             scoped.push((format!("/clusters/{{cluster}}{path}"), item));
         }
     }
     for (path, item) in scoped {
         doc.paths.paths.insert(path, item);
     }
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let names_a_job = path.contains("{uuid}");
+        for operation in operations(item).into_iter().flatten() {
+            common_responses(operation, names_a_job);
+        }
         distinct_operation_ids(item);
     }
     doc
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build(),
+    )
+}
+
+/// The answers every path can give, whatever its handler: the server's own limits, a wrong
+/// method, and (where a job name or a query is parsed) a malformed parameter.
+fn common_responses(operation: &mut Operation, names_a_job: bool) {
+    let responses = &mut operation.responses.responses;
+    if names_a_job {
+        responses
+            .entry("400".into())
+            .or_insert_with(|| error_response("4001: a malformed job name or query parameter"));
+    }
+    responses
+        .entry("405".into())
+        .or_insert_with(|| error_response("4005: the method is not allowed here (see Allow)"));
+    responses
+        .entry("503".into())
+        .or_insert_with(|| error_response("5000: too many requests at once"));
+    responses
+        .entry("504".into())
+        .or_insert_with(|| error_response("5000: no answer within the request timeout"));
+}
+
+/// Under `/clusters/{cluster}/` a name cannot be on several clusters (no 409 / 4007), and
+/// the cluster itself may be unknown (404 / 4009).
+fn in_cluster_responses(operation: &mut Operation) {
+    let responses = &mut operation.responses.responses;
+    let ambiguous = |response: &RefOr<Response>| matches!(response, RefOr::T(r) if r.description.contains("4007"));
+    if responses.get("409").is_some_and(ambiguous) {
+        responses.remove("409");
+    }
+    let description = match responses.get("404") {
+        Some(RefOr::T(r)) if !r.description.is_empty() => {
+            format!("{}; 4009: no such cluster", r.description)
+        }
+        Some(_) => "4006: no job with that name; 4009: no such cluster".to_string(),
+        None => "4009: no such cluster".to_string(),
+    };
+    responses.insert("404".into(), error_response(&description));
 }
 
 /// The operations of a path item, in the order GET, POST, HEAD, PUT, DELETE, PATCH, OPTIONS, TRACE.

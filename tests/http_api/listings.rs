@@ -481,6 +481,64 @@ async fn openapi_documents_every_path_at_the_root_and_under_a_cluster() {
             }
         }
     }
+    // Every code a path can answer is documented: 405 and 503/504 everywhere, 400/4001
+    // where a job name or a query is parsed, 404/4009 under a cluster; 409/4007 (a name on
+    // several clusters) only at the root.
+    let codes = |path: &str, method: &str| -> Vec<String> {
+        paths[path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} has no responses"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    for (path, item) in paths {
+        for (method, _) in item.as_object().expect("a path item") {
+            if method == "parameters" {
+                continue;
+            }
+            let codes = codes(path, method);
+            for code in ["405", "503", "504"] {
+                assert!(
+                    codes.iter().any(|c| c == code),
+                    "{method} {path}: no {code} in {codes:?}"
+                );
+            }
+            if path.contains("{uuid}") {
+                assert!(
+                    codes.iter().any(|c| c == "400"),
+                    "{method} {path}: no 400 in {codes:?}"
+                );
+            }
+            if path.starts_with("/clusters/{cluster}") {
+                assert!(
+                    codes.iter().any(|c| c == "404"),
+                    "{method} {path}: no 404 in {codes:?}"
+                );
+                let text = item[method]["responses"].to_string();
+                assert!(
+                    !text.contains("4007"),
+                    "{method} {path} documents 4007: {text}"
+                );
+            }
+        }
+    }
+    assert!(
+        codes("/job/{uuid}/status/", "get")
+            .iter()
+            .any(|c| c == "409"),
+        "4007 at the root"
+    );
+    assert_eq!(
+        paths["/metrics"]["get"]["responses"]["200"]["content"]
+            .as_object()
+            .map(|c| c.keys().cloned().collect::<Vec<_>>()),
+        Some(vec![
+            "application/openmetrics-text; version=1.0.0; charset=utf-8".to_string()
+        ]),
+        "/metrics is documented with the content type it is served with"
+    );
+
     // Operation ids are unique in the whole document.
     let mut ids = Vec::new();
     for item in paths.values() {

@@ -111,10 +111,16 @@ export FLINK_MONITOR_CLUSTERS
 FLINK_MONITOR_CLUSTERS=$(cat "$LIST")
 want() { [[ " $RUNS " == *" $1 "* ]]; }
 # Health checks at their default interval (not passed: the default is what is measured).
-want health && measure flink-monitor 18310 "$HEALTH_SETTLE" "$HEALTH_INTERVAL" env RUST_LOG=warn "$BIN" run \
-  --listen 127.0.0.1:18310 --kubernetes off --poll-interval "${INTERVAL}s"
-want polling && measure flink-monitor-polling 18310 "$SETTLE" 0 env RUST_LOG=warn "$BIN" run \
-  --listen 127.0.0.1:18310 --kubernetes off --poll-interval "${INTERVAL}s" --health-interval 0s
+if want health; then
+  measure flink-monitor 18310 "$HEALTH_SETTLE" "$HEALTH_INTERVAL" env RUST_LOG=warn "$BIN" run \
+    --listen 127.0.0.1:18310 --kubernetes off --poll-interval "${INTERVAL}s"
+fi
+if want polling; then
+  measure flink-monitor-polling 18310 "$SETTLE" 0 env RUST_LOG=warn "$BIN" run \
+    --listen 127.0.0.1:18310 --kubernetes off --poll-interval "${INTERVAL}s" --health-interval 0s
+fi
 unset FLINK_MONITOR_CLUSTERS
-want peer && measure py-peer 18311 "$SETTLE" 0 "$PY" "$ROOT/scripts/bench/py_peer.py" --listen 127.0.0.1:18311 \
-  --interval "$INTERVAL" --clusters-file "$LIST" --max-runtime 600
+if want peer; then
+  measure py-peer 18311 "$SETTLE" 0 "$PY" "$ROOT/scripts/bench/py_peer.py" --listen 127.0.0.1:18311 \
+    --interval "$INTERVAL" --clusters-file "$LIST" --max-runtime 600
+fi

@@ -197,7 +197,10 @@ pub fn overview_body<'a>(
     messages: &[String],
 ) -> Vec<u8> {
     let lists: Vec<&RenderedJobs> = lists.into_iter().collect();
-    let size: usize = lists.iter().map(|l| l.bytes.len() + 8 * l.durations.len() + 1).sum();
+    let size: usize = lists
+        .iter()
+        .map(|l| l.bytes.len() + 8 * l.durations.len() + 1)
+        .sum();
     let mut out = Vec::with_capacity(size + 64);
     out.extend_from_slice(br#"{"response":{"jobs":["#);
     let mut first = true;
@@ -290,7 +293,11 @@ mod tests {
 
     /// The answer as it was built before rendering once per snapshot: every job
     /// serialized per request.
-    fn serialized_per_request(lists: &[(&str, &[JobOverview])], now: i64, messages: &[String]) -> Value {
+    fn serialized_per_request(
+        lists: &[(&str, &[JobOverview])],
+        now: i64,
+        messages: &[String],
+    ) -> Value {
         let jobs: Vec<OverviewJob> = lists
             .iter()
             .flat_map(|(cluster, jobs)| jobs.iter().map(move |j| OverviewJob::new(j, cluster, now)))
@@ -312,7 +319,9 @@ mod tests {
             {"jid": "n1", "name": "no start", "state": "INITIALIZING", "duration": 7},
             {"jid": "r2", "name": "späť", "state": "RESTARTING", "start-time": 50000, "end-time": -1}
         ]));
-        let b = jobs(serde_json::json!([{"jid": "x", "name": "other", "state": "RUNNING", "start-time": 10}]));
+        let b = jobs(
+            serde_json::json!([{"jid": "x", "name": "other", "state": "RUNNING", "start-time": 10}]),
+        );
         let empty: Vec<JobOverview> = Vec::new();
         let rendered = [
             render_overview_jobs(&a, "c-a"),
@@ -324,7 +333,11 @@ mod tests {
         for now in [61_000, 99_999_999] {
             let body = overview_body(&rendered, now, &messages);
             let got: Value = serde_json::from_slice(&body).unwrap();
-            let want = serialized_per_request(&[("c-a", &a), ("c-empty", &empty), ("c-b", &b)], now, &messages);
+            let want = serialized_per_request(
+                &[("c-a", &a), ("c-empty", &empty), ("c-b", &b)],
+                now,
+                &messages,
+            );
             assert_eq!(got, want);
         }
         let none: Vec<String> = Vec::new();
@@ -340,8 +353,10 @@ mod tests {
         }))
         .unwrap();
         let fetched = FetchedDetails::new(details);
-        let job = jobs(serde_json::json!([{"jid": "j", "name": "n", "state": "RUNNING", "start-time": 1000}]))
-            .remove(0);
+        let job = jobs(
+            serde_json::json!([{"jid": "j", "name": "n", "state": "RUNNING", "start-time": 1000}]),
+        )
+        .remove(0);
         let view = serde_json::to_value(JobStatusView::new("n", &job, &fetched, 3000)).unwrap();
         assert_eq!(
             view,

@@ -24,7 +24,10 @@ impl FetchedDetails {
     }
 
     /// The vertices as the API answers them; `render` runs once, for the first caller.
-    pub fn rendered_vertices(&self, render: impl FnOnce(&JobDetails) -> Box<RawValue>) -> &RawValue {
+    pub fn rendered_vertices(
+        &self,
+        render: impl FnOnce(&JobDetails) -> Box<RawValue>,
+    ) -> &RawValue {
         self.vertices.get_or_init(|| render(&self.details))
     }
 }

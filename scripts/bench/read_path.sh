@@ -11,7 +11,7 @@
 # in BENCH_READ_ROUNDS (default 2) rounds of healthz, status, overview, so a neighbour's
 # build hits all three alike. Prints one RESULT line per binary, endpoint and round, and
 # one `read-ratio-<label>` line: req/s and p99 of status and overview relative to /healthz
-# (best round of each). Everything started is stopped at the end, also on failure.
+# within each round, averaged over the rounds (the figures shown are the last round's). Everything started is stopped at the end, also on failure.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap stop_all_bg EXIT
@@ -58,14 +58,24 @@ for line in open(results):
     parts = line.split()
     if len(parts) > 1 and parts[0] == "RESULT":
         rows[parts[1]] = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
-def best(endpoint):
-    runs = [rows["read-sim-%s-%s-%d" % (label, endpoint, r)] for r in range(1, rounds + 1)]
-    top = max(runs, key=lambda r: float(r["rps"]))
-    return float(top["rps"]), float(top["p99_ms"])
-h, s, o = best("healthz"), best("status"), best("overview")
+def run(endpoint, r):
+    row = rows["read-sim-%s-%s-%d" % (label, endpoint, r)]
+    return float(row["rps"]), float(row["p99_ms"])
+# Ratios within a round (the machine's load moves /healthz too), then averaged over rounds.
+ratios = {"status_rate": [], "overview_rate": [], "status_p99": [], "overview_p99": []}
+for r in range(1, rounds + 1):
+    h, s, o = run("healthz", r), run("status", r), run("overview", r)
+    ratios["status_rate"].append(s[0] / h[0]); ratios["overview_rate"].append(o[0] / h[0])
+    ratios["status_p99"].append(s[1] / h[1]); ratios["overview_p99"].append(o[1] / h[1])
+mean = {k: sum(v) / len(v) for k, v in ratios.items()}
+each = {k: ",".join("%.2f" % x for x in v) for k, v in ratios.items()}
+h, s, o = run("healthz", rounds), run("status", rounds), run("overview", rounds)
 print("RESULT read-ratio-%s healthz_rps=%.0f healthz_p99_ms=%.3f status_rps=%.0f status_p99_ms=%.3f "
       "overview_rps=%.0f overview_p99_ms=%.3f status_rate_ratio=%.3f overview_rate_ratio=%.3f "
-      "status_p99_ratio=%.2f overview_p99_ratio=%.2f" % (
-          label, h[0], h[1], s[0], s[1], o[0], o[1], s[0] / h[0], o[0] / h[0], s[1] / h[1], o[1] / h[1]))
+      "status_p99_ratio=%.2f overview_p99_ratio=%.2f status_rate_ratios=%s overview_rate_ratios=%s "
+      "status_p99_ratios=%s overview_p99_ratios=%s" % (
+          label, h[0], h[1], s[0], s[1], o[0], o[1], mean["status_rate"], mean["overview_rate"],
+          mean["status_p99"], mean["overview_p99"], each["status_rate"], each["overview_rate"],
+          each["status_p99"], each["overview_p99"]))
 PY
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench/run-all.sh - THE benchmark command: every benchmark of docs/performance.md.
 #
-#   scripts/bench/run-all.sh            (about 8 minutes after the build)
+#   scripts/bench/run-all.sh            (about 14 minutes after the build)
 #
 # 1. builds the release binary and the benchmark examples;
 # 2. scale.sh: 1,000 simulated JobManagers x 10 jobs: flink-monitor with health checks,

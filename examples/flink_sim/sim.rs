@@ -6,13 +6,17 @@
 //! shaped like the real answers recorded in `tests/fixtures/2.3.0`:
 //! `/config`, `/overview`, `/jobs/overview`, `/jobs/{jid}`, `/jobs/{jid}/exceptions`,
 //! `/jobs/{jid}/vertices/{vid}/metrics[?get=..]`,
-//! `/jobs/{jid}/vertices/{vid}/subtasks/metrics?get=..&agg=..` and `PATCH /jobs/{jid}`
-//! (cancel). Every job has the two vertices of the project's test job, and the sink
+//! `/jobs/{jid}/vertices/{vid}/subtasks/metrics?get=..&agg=..`, `PATCH /jobs/{jid}`
+//! (cancel) and the health checks' calls: `/jobs/{jid}/metrics?get=..` (`numRestarts`
+//! and the checkpoint counters), `/jobs/{jid}/checkpoints` and
+//! `/jobs/{jid}/checkpoints/config`. Every running job completes a checkpoint every
+//! 10 s (counted from its start), never fails one and never restarts. Every job has the two vertices of the project's test job, and the sink
 //! vertex has the operator gauge `0.flinklab-map.currentEventTs`.
 //!
 //! It counts every call per cluster and endpoint and keeps, per cluster, the shortest and
 //! longest gap between two `/jobs/overview` calls, so a benchmark can check the poll
-//! cadence from the Flink side. Job states change only on command ([`Sim::set_state`] or a
+//! cadence from the Flink side, and per job the health checks' calls, so a benchmark can
+//! check how many calls a job costs per health interval. Job states change only on command ([`Sim::set_state`] or a
 //! cancel), so a steady simulator is a steady snapshot.
 #![allow(dead_code)]
 
@@ -35,6 +39,8 @@ pub const SINK_VERTEX: &str = "28be247524ac298270d785dd4e2fc481";
 const RECORDS_PER_SECOND: i64 = 10;
 /// Event time of record 0, as in the test job.
 const EVENT_TS_BASE: i64 = 1_700_000_000_000;
+/// The periodic checkpoint interval of every simulated job.
+const CHECKPOINT_INTERVAL_MS: i64 = 10_000;
 
 /// The endpoints counted separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,11 +53,17 @@ pub enum Endpoint {
     VertexMetricValues,
     SubtaskMetrics,
     Cancel,
+    /// `/jobs/{jid}/metrics?get=..` (health checks).
+    JobMetrics,
+    /// `/jobs/{jid}/checkpoints` (health checks).
+    Checkpoints,
+    /// `/jobs/{jid}/checkpoints/config` (health checks).
+    CheckpointConfig,
     Other,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::JobsOverview,
         Endpoint::Config,
         Endpoint::Job,
@@ -60,8 +72,19 @@ impl Endpoint {
         Endpoint::VertexMetricValues,
         Endpoint::SubtaskMetrics,
         Endpoint::Cancel,
+        Endpoint::JobMetrics,
+        Endpoint::Checkpoints,
+        Endpoint::CheckpointConfig,
         Endpoint::Other,
     ];
+
+    /// The calls health checks make.
+    pub fn is_health(self) -> bool {
+        matches!(
+            self,
+            Endpoint::JobMetrics | Endpoint::Checkpoints | Endpoint::CheckpointConfig
+        )
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -73,6 +96,9 @@ impl Endpoint {
             Endpoint::VertexMetricValues => "vertex_metric_values",
             Endpoint::SubtaskMetrics => "subtask_metrics",
             Endpoint::Cancel => "cancel",
+            Endpoint::JobMetrics => "job_metrics",
+            Endpoint::Checkpoints => "checkpoints",
+            Endpoint::CheckpointConfig => "checkpoint_config",
             Endpoint::Other => "other",
         }
     }
@@ -85,6 +111,8 @@ pub struct SimJob {
     pub state: String,
     pub start_time: i64,
     pub end_time: i64,
+    /// Health-check calls for this job since the last reset.
+    pub health_calls: u64,
 }
 
 impl SimJob {
@@ -103,6 +131,19 @@ impl SimJob {
     fn records(&self, now: i64) -> i64 {
         self.duration(now).max(0) * RECORDS_PER_SECOND / 1000
     }
+
+    /// Checkpoints completed so far: one every `CHECKPOINT_INTERVAL_MS` of its run.
+    fn checkpoints(&self, now: i64) -> i64 {
+        self.duration(now).max(0) / CHECKPOINT_INTERVAL_MS
+    }
+
+    /// When the last checkpoint completed; -1 before the first (as Flink 2.x says).
+    fn last_checkpoint_ms(&self, now: i64) -> i64 {
+        match self.checkpoints(now) {
+            0 => -1,
+            n => self.start_time + n * CHECKPOINT_INTERVAL_MS,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -118,7 +159,7 @@ pub struct SimCluster {
     pub name: String,
     pub addr: SocketAddr,
     jobs: Mutex<Vec<SimJob>>,
-    calls: [AtomicU64; 9],
+    calls: [AtomicU64; 12],
     gaps: Mutex<PollGaps>,
 }
 
@@ -161,6 +202,9 @@ impl SimCluster {
     fn reset(&self) {
         for c in &self.calls {
             c.store(0, Ordering::Relaxed);
+        }
+        for job in self.lock_jobs().iter_mut() {
+            job.health_calls = 0;
         }
         let mut gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
         gaps.min = None;
@@ -219,6 +263,7 @@ impl Sim {
                         state: "RUNNING".into(),
                         start_time: started + (j as i64) * 7,
                         end_time: -1,
+                        health_calls: 0,
                     })
                     .collect();
                 Arc::new(SimCluster {
@@ -294,6 +339,16 @@ impl Sim {
             .map(|c| *c.gaps.lock().unwrap_or_else(|e| e.into_inner()))
             .collect();
         let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        let health: Vec<u64> = self
+            .clusters
+            .iter()
+            .flat_map(|c| {
+                c.lock_jobs()
+                    .iter()
+                    .map(|j| j.health_calls)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let min_gap = gaps.iter().filter_map(|g| g.min).min();
         let max_gap = gaps.iter().filter_map(|g| g.max).max();
         json!({
@@ -306,6 +361,11 @@ impl Sim {
                 "never": polls.iter().filter(|p| **p == 0).count(),
             },
             "poll_gap_ms": { "min": ms(min_gap), "max": ms(max_gap) },
+            "health_calls_per_job": {
+                "min": health.iter().min(),
+                "max": health.iter().max(),
+                "total": health.iter().sum::<u64>(),
+            },
         })
     }
 }
@@ -355,6 +415,9 @@ async fn handle(State((sim, index)): State<(Arc<Sim>, usize)>, request: Request<
                 }
                 (&Method::GET, ["vertices", _, "metrics"]) => Endpoint::VertexMetricNames,
                 (&Method::GET, ["vertices", _, "subtasks", "metrics"]) => Endpoint::SubtaskMetrics,
+                (&Method::GET, ["metrics"]) => Endpoint::JobMetrics,
+                (&Method::GET, ["checkpoints"]) => Endpoint::Checkpoints,
+                (&Method::GET, ["checkpoints", "config"]) => Endpoint::CheckpointConfig,
                 _ => Endpoint::Other,
             };
             cluster.count(endpoint);
@@ -367,6 +430,9 @@ async fn handle(State((sim, index)): State<(Arc<Sim>, usize)>, request: Request<
                     "org.apache.flink.runtime.rest.NotFoundException: Job {jid} not found"
                 ));
             };
+            if endpoint.is_health() {
+                job.health_calls += 1;
+            }
             match endpoint {
                 Endpoint::Job => json_answer(StatusCode::OK, &job_details(job, now)),
                 Endpoint::Cancel => {
@@ -391,6 +457,11 @@ async fn handle(State((sim, index)): State<(Arc<Sim>, usize)>, request: Request<
                 Endpoint::SubtaskMetrics => {
                     json_answer(StatusCode::OK, &aggregated(job, &query, now))
                 }
+                Endpoint::JobMetrics => {
+                    json_answer(StatusCode::OK, &job_metric_values(job, &query, now))
+                }
+                Endpoint::Checkpoints => json_answer(StatusCode::OK, &checkpoint_stats(job, now)),
+                Endpoint::CheckpointConfig => json_answer(StatusCode::OK, &checkpoint_config()),
                 _ => not_found("Not found: simulated JobManager"),
             }
         }
@@ -543,6 +614,48 @@ fn metric_values(job: &SimJob, query: &str, now: i64) -> Value {
         })
         .collect();
     Value::Array(values)
+}
+
+/// `/jobs/{jid}/metrics?get=..`: what Flink 2.3 answers for the health checks' names
+/// (`tests/fixtures/2.3.0/job_stream_health_metrics.json`); it omits unknown names.
+fn job_metric_values(job: &SimJob, query: &str, now: i64) -> Value {
+    let values: Vec<Value> = wanted(query)
+        .iter()
+        .filter_map(|name| {
+            let value = match name.as_str() {
+                "numRestarts" => 0,
+                "numberOfCompletedCheckpoints" => job.checkpoints(now),
+                "numberOfFailedCheckpoints" | "numberOfInProgressCheckpoints" => 0,
+                "lastCheckpointCompletedTimestamp" => job.last_checkpoint_ms(now),
+                _ => return None,
+            };
+            Some(json!({"id": name, "value": value.to_string()}))
+        })
+        .collect();
+    Value::Array(values)
+}
+
+/// `/jobs/{jid}/checkpoints`, shaped like `tests/fixtures/2.3.0/job_stream_checkpoints.json`.
+fn checkpoint_stats(job: &SimJob, now: i64) -> Value {
+    let completed = job.checkpoints(now);
+    let latest = (completed > 0).then(|| {
+        let at = job.last_checkpoint_ms(now);
+        json!({"className": "completed", "id": completed, "status": "COMPLETED", "is_savepoint": false,
+            "trigger_timestamp": at - 12, "latest_ack_timestamp": at, "checkpointed_size": 265, "state_size": 265,
+            "end_to_end_duration": 12, "num_subtasks": 2, "num_acknowledged_subtasks": 2,
+            "checkpoint_type": "CHECKPOINT", "discarded": false})
+    });
+    json!({"counts": {"restored": 0, "total": completed, "in_progress": 0, "completed": completed, "failed": 0},
+        "latest": {"completed": latest, "savepoint": null, "failed": null, "restored": null},
+        "history": []})
+}
+
+/// `/jobs/{jid}/checkpoints/config`, as `tests/fixtures/2.3.0/job_stream_checkpoints_config.json`.
+fn checkpoint_config() -> Value {
+    json!({"mode": "exactly_once", "interval": CHECKPOINT_INTERVAL_MS, "timeout": 600000, "min_pause": 0,
+        "max_concurrent": 1, "externalization": {"enabled": false, "delete_on_cancellation": true},
+        "state_backend": "HashMapStateBackend", "checkpoint_storage": "JobManagerCheckpointStorage",
+        "unaligned_checkpoints": false, "tolerable_failed_checkpoints": 0})
 }
 
 fn aggregated(job: &SimJob, query: &str, now: i64) -> Value {

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # scripts/bench/run-all.sh - THE benchmark command: every benchmark of docs/performance.md.
 #
-#   scripts/bench/run-all.sh            (about 8 minutes after the build)
+#   scripts/bench/run-all.sh            (about 14 minutes after the build)
 #
 # 1. builds the release binary and the benchmark examples;
-# 2. scale.sh: 1,000 simulated JobManagers x 10 jobs, flink-monitor vs the Python peer;
+# 2. scale.sh: 1,000 simulated JobManagers x 10 jobs: flink-monitor with health checks,
+#    polling alone, and the Python peer; health calls per job counted by the simulator;
+#    read_path.sh: status/ and overview/ against /healthz of the same server (simulator);
 # 3. real_flink.sh: read path vs a real Flink 2.3 (wrk) and freshness after a cancel;
 # 4. examples/write_amplification: status writes for 10,000 jobs against a mocked API server;
 # 5. examples/coalescing: Flink calls for 200 concurrent statusAndMetrics requests.
 # Then prints the table of figures (ours vs peer, ratios, targets). Raw output goes to
 # target/bench/ (results.txt has one RESULT line per measurement).
 # Ports: 18300 (on 127.0.1.1-127.0.4.232), 18301, 18310-18311, 18320-18323, 18330-18333,
-# 18340 (on 127.0.6.x). BENCH_ONLY="scale real_flink write_amplification coalescing"
+# 18340 (on 127.0.6.x), 18350 (on 127.0.7.1), 18351-18352.
+# BENCH_ONLY="scale read_path real_flink write_amplification coalescing"
 # picks a subset. Needs root for apt-get when wrk is missing.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-ONLY=${BENCH_ONLY:-"scale real_flink write_amplification coalescing"}
+ONLY=${BENCH_ONLY:-"scale read_path real_flink write_amplification coalescing"}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 if ! command -v wrk >/dev/null; then
@@ -41,6 +44,7 @@ run_example() { # NAME: its RESULT line goes to results.txt; a failed check is r
 }
 
 want scale && { "$ROOT/scripts/bench/scale.sh" || log "scale.sh FAILED"; }
+want read_path && { "$ROOT/scripts/bench/read_path.sh" || log "read_path.sh FAILED"; }
 want real_flink && { "$ROOT/scripts/bench/real_flink.sh" || log "real_flink.sh FAILED"; }
 if want write_amplification; then
   log "write amplification (load $(load_avg))"

@@ -3,14 +3,20 @@
 #
 # Starts the Flink REST *simulator* (examples/flink_sim: one process, JobManager i on
 # 127.0.1.1+i:18300, control on 127.0.0.1:18301), then measures, one after the other and
-# the same way, flink-monitor (127.0.0.1:18310) and the plain-Python peer
+# the same way, flink-monitor (127.0.0.1:18310) with health checks at their default interval
+# (30 s), flink-monitor polling alone (--health-interval 0s), and the plain-Python peer
 # scripts/bench/py_peer.py (127.0.0.1:18311), each polling all 1,000 every 10 s:
 #   - time to ready: process start -> /readyz 200;
 #   - average CPU over BENCH_WINDOW s (default 60) from /proc/PID/stat, after a 12 s settle;
 #   - VmRSS / VmHWM / RssAnon (VmRSS less the mapped binary and libraries) at the end of the window;
 #   - poll cadence from the simulator: /jobs/overview calls per cluster in the window, and
 #     the shortest / longest gap between two polls of one cluster;
+#   - health checks: the simulator's count of health calls (job metrics, checkpoints,
+#     checkpoint config) per job in the window, per health interval;
 #   - latency of the root jobs/overview/ (10,000 jobs): BENCH_OVERVIEW_N (20) sequential curls.
+# The run with health checks settles for one health interval and more (BENCH_HEALTH_SETTLE,
+# 35 s), so its window holds steady rounds, not the first one (which reads each job's
+# checkpoint config once). BENCH_SCALE_RUNS="health polling peer" picks a subset.
 # Needs target/release/flink-monitor and target/release/examples/flink_sim (run-all.sh builds them).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,7 +27,10 @@ JOBS=${BENCH_JOBS:-10}
 WINDOW=${BENCH_WINDOW:-60}
 SETTLE=${BENCH_SETTLE:-12}
 OVERVIEW_N=${BENCH_OVERVIEW_N:-20}
+HEALTH_SETTLE=${BENCH_HEALTH_SETTLE:-35}
+RUNS=${BENCH_SCALE_RUNS:-"health polling peer"}
 INTERVAL=10
+HEALTH_INTERVAL=30
 SIM_CTL=http://127.0.0.1:18301
 LIST="$OUT/sim-clusters.txt"
 [ -x "$BIN" ] && [ -x "$EXAMPLES/flink_sim" ] || die "build first: cargo build --release --bin flink-monitor --example flink_sim"
@@ -35,8 +44,8 @@ SIM_PID=$BG_PID
 wait_http "$SIM_CTL/stats" 60 || die "the simulator did not start; see $OUT/flink_sim.log"
 log "simulator up: $CLUSTERS JobManagers x $JOBS jobs (pid $SIM_PID)"
 
-measure() { # NAME PORT CMD...
-  local name=$1 port=$2; shift 2
+measure() { # NAME PORT SETTLE_S HEALTH_INTERVAL_S CMD...
+  local name=$1 port=$2 settle=$3 hinterval=$4; shift 4
   local base="http://127.0.0.1:$port" t0 t1 ready_ms pid ticks0 ticks1 cpu rss hwm anon stats polls0 polls1
   t0=$(date +%s%N)
   start_bg "$OUT/$name.log" "$@"
@@ -48,8 +57,8 @@ measure() { # NAME PORT CMD...
   done
   t1=$(date +%s%N)
   ready_ms=$(( (t1 - t0) / 1000000 ))
-  log "$name ready in $ready_ms ms (pid $pid); settling ${SETTLE}s, then a ${WINDOW}s window (load $(load_avg))"
-  sleep "$SETTLE"
+  log "$name ready in $ready_ms ms (pid $pid); settling ${settle}s, then a ${WINDOW}s window (load $(load_avg))"
+  sleep "$settle"
   curl -fsS -X POST "$SIM_CTL/reset" >/dev/null
   polls0=$({ curl -fsS "$base/metrics" 2>/dev/null || true; } | awk '/^flink_monitor_polls_total/ {s += $NF} END {print s + 0}')
   ticks0=$(cpu_ticks "$pid")
@@ -76,15 +85,23 @@ measure() { # NAME PORT CMD...
   cad=$(echo "$stats" | "$PY" -c 'import json, sys
 s = json.load(sys.stdin)
 p, g = s["polls_per_cluster"], s["poll_gap_ms"]
-print(p["min"], p["max"], p["never"], round(g["min"] or 0), round(g["max"] or 0), s["calls"]["jobs_overview"], s["calls"]["config"])')
-  local pmin pmaxc never gmin gmax total configs
-  read -r pmin pmaxc never gmin gmax total configs <<<"$cad"
+c, h = s["calls"], s["health_calls_per_job"]
+print(p["min"], p["max"], p["never"], round(g["min"] or 0), round(g["max"] or 0), c["jobs_overview"], c["config"],
+      c["job_metrics"], c["checkpoints"], c["checkpoint_config"], h["min"], h["max"])')
+  local pmin pmaxc never gmin gmax total configs hmetrics hstats hconfig hmin hmax per_interval
+  read -r pmin pmaxc never gmin gmax total configs hmetrics hstats hconfig hmin hmax <<<"$cad"
+  # Health calls per job per health interval, on average over the window.
+  per_interval=$(awk -v n=$((hmetrics + hstats + hconfig)) -v j=$((CLUSTERS * JOBS)) -v w="$WINDOW" -v i="$hinterval" \
+    'BEGIN {if (i == 0) print 0; else printf "%.2f", n / j / (w / i)}')
   result "scale-$name" clusters="$CLUSTERS" jobs=$((CLUSTERS * JOBS)) ready_ms="$ready_ms" cpu_cores="$cpu" \
     rss_mib="$(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}')" hwm_mib="$(awk -v k="$hwm" 'BEGIN {printf "%.1f", k / 1024}')" \
     rss_anon_mib="$(awk -v k="$anon" 'BEGIN {printf "%.1f", k / 1024}')" \
     window_s="$WINDOW" polls_in_window="$total" polls_per_cluster_min="$pmin" polls_per_cluster_max="$pmaxc" \
     clusters_not_polled="$never" poll_gap_min_ms="$gmin" poll_gap_max_ms="$gmax" \
     self_counted_polls=$((polls1 - polls0)) config_calls="$configs" \
+    health_interval_s="$hinterval" health_metrics_calls="$hmetrics" health_checkpoints_calls="$hstats" \
+    health_config_calls="$hconfig" health_calls_per_job_min="$hmin" health_calls_per_job_max="$hmax" \
+    health_calls_per_job_per_interval="$per_interval" \
     overview_p50_ms="$p50" overview_p90_ms="$p90" overview_max_ms="$pmax" overview_ok="$nok/$OVERVIEW_N" overview_bytes="$size" \
     load="$(load_avg | tr ' ' '/')"
   stop_pid "$pid"
@@ -92,8 +109,18 @@ print(p["min"], p["max"], p["never"], round(g["min"] or 0), round(g["max"] or 0)
 
 export FLINK_MONITOR_CLUSTERS
 FLINK_MONITOR_CLUSTERS=$(cat "$LIST")
-measure flink-monitor 18310 env RUST_LOG=warn "$BIN" run --listen 127.0.0.1:18310 --kubernetes off \
-  --poll-interval "${INTERVAL}s"
+want() { [[ " $RUNS " == *" $1 "* ]]; }
+# Health checks at their default interval (not passed: the default is what is measured).
+if want health; then
+  measure flink-monitor 18310 "$HEALTH_SETTLE" "$HEALTH_INTERVAL" env RUST_LOG=warn "$BIN" run \
+    --listen 127.0.0.1:18310 --kubernetes off --poll-interval "${INTERVAL}s"
+fi
+if want polling; then
+  measure flink-monitor-polling 18310 "$SETTLE" 0 env RUST_LOG=warn "$BIN" run \
+    --listen 127.0.0.1:18310 --kubernetes off --poll-interval "${INTERVAL}s" --health-interval 0s
+fi
 unset FLINK_MONITOR_CLUSTERS
-measure py-peer 18311 "$PY" "$ROOT/scripts/bench/py_peer.py" --listen 127.0.0.1:18311 --interval "$INTERVAL" \
-  --clusters-file "$LIST" --max-runtime 600
+if want peer; then
+  measure py-peer 18311 "$SETTLE" 0 "$PY" "$ROOT/scripts/bench/py_peer.py" --listen 127.0.0.1:18311 \
+    --interval "$INTERVAL" --clusters-file "$LIST" --max-runtime 600
+fi

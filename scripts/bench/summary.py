@@ -58,26 +58,57 @@ def scale(what, key, spec, target, ok):
 
 
 scale("scale: time to ready (ms)", "ready_ms", "%.0f", "<= 1000 ms", lambda v: v <= 1000)
-scale("scale: average CPU (cores)", "cpu_cores", "%.4f", "<= 0.02", lambda v: v <= 0.02)
-scale("scale: VmRSS (MiB)", "rss_mib", "%.1f", "<= 40 MiB", lambda v: v <= 40)
+scale("scale, health checks on: average CPU (cores)", "cpu_cores", "%.4f", "", None)
+scale("scale, health checks on: VmRSS (MiB)", "rss_mib", "%.1f", "<= 30 MiB", lambda v: v <= 30)
 scale("scale: VmHWM (MiB)", "hwm_mib", "%.1f", "", None)
 scale("scale: RssAnon (MiB; VmRSS less mapped files)", "rss_anon_mib", "%.1f", "", None)
 scale("scale: root jobs/overview/ p50 (ms)", "overview_p50_ms", "%.1f", "<= 50 ms", lambda v: v <= 50)
 scale("scale: root jobs/overview/ max (ms)", "overview_max_ms", "%.1f", "", None)
+q = "scale-flink-monitor-polling"
+if q in rows:
+    cq, rq = f(q, "cpu_cores"), f(q, "rss_mib")
+    row("scale, polling alone: average CPU (cores)", fmt(cq, "%.4f"), fmt(f(p, "cpu_cores"), "%.4f"), "", "<= 0.01",
+        None if cq is None else cq <= 0.01)
+    row("scale, polling alone: VmRSS (MiB)", fmt(rq, "%.1f"), fmt(f(p, "rss_mib"), "%.1f"), "", "", None)
+    c = f(o, "cpu_cores")
+    if c is not None and cq is not None:
+        row("scale: health checks' CPU on top of polling (cores)", "%.4f" % (c - cq), "", "", "<= 0.01", c - cq <= 0.01)
+if o in rows and "health_calls_per_job_per_interval" in rows[o]:
+    r = rows[o]
+    per = float(r["health_calls_per_job_per_interval"])
+    row("scale: health calls per job per 30 s interval (simulator)",
+        "%.2f (metrics %s, checkpoints %s, config %s; per job in %ss: %s..%s)" % (
+            per, r["health_metrics_calls"], r["health_checkpoints_calls"], r["health_config_calls"], r["window_s"],
+            r["health_calls_per_job_min"], r["health_calls_per_job_max"]), "", "", "<= 2", per <= 2)
 if o in rows:
-    for name in (o, p):
+    for name in (o, q, p):
         r = rows.get(name)
         if not r:
             continue
         window, per = float(r["window_s"]), float(r["window_s"]) / 10
         ok = (float(r["polls_per_cluster_min"]) >= per - 1 and float(r["polls_per_cluster_max"]) <= per + 1
-              and float(r["clusters_not_polled"]) == 0 and 9000 <= float(r["poll_gap_min_ms"])
-              and float(r["poll_gap_max_ms"]) <= 11000)
+              and float(r["clusters_not_polled"]) == 0 and 8000 <= float(r["poll_gap_min_ms"])
+              and float(r["poll_gap_max_ms"]) <= 12000)
         row("scale: cadence (%s)" % name.replace("scale-", ""),
             "%s polls in %ss; per cluster %s..%s; gap %s..%s ms" % (r["polls_in_window"], r["window_s"],
                                                                   r["polls_per_cluster_min"], r["polls_per_cluster_max"],
                                                                   r["poll_gap_min_ms"], r["poll_gap_max_ms"]),
-            "", "", "1 poll / cluster / 10 s", ok)
+            "", "", "1 poll / cluster / 10 s +-20%", ok)
+
+# read path against the same server's /healthz (simulator)
+for name, r in sorted(rows.items()):
+    if not name.startswith("read-ratio-"):
+        continue
+    label = name[len("read-ratio-"):]
+    sr, orr = float(r["status_rate_ratio"]), float(r["overview_rate_ratio"])
+    sp, op = float(r["status_p99_ratio"]), float(r["overview_p99_ratio"])
+    row("read path (%s): status/ req/s vs /healthz" % label, "%s vs %s" % (r["status_rps"], r["healthz_rps"]), "",
+        "%.0f%%" % (100 * sr), ">= 75%", sr >= 0.75)
+    row("read path (%s): overview/ req/s vs /healthz" % label, "%s vs %s" % (r["overview_rps"], r["healthz_rps"]), "",
+        "%.0f%%" % (100 * orr), ">= 60%", orr >= 0.60)
+    row("read path (%s): p99 status/, overview/ vs /healthz (ms)" % label,
+        "%s, %s vs %s" % (r["status_p99_ms"], r["overview_p99_ms"], r["healthz_p99_ms"]), "",
+        "%.2fx, %.2fx" % (sp, op), "<= 1.3x", sp <= 1.3 and op <= 1.3)
 
 # 3. freshness
 for interval, key in [(5, "freshness-interval-5s"), (1, "freshness-interval-1s")]:

@@ -23,6 +23,19 @@ pub fn ok<T: Serialize>(value: T, messages: Vec<String>) -> Response {
     )
 }
 
+/// A 200 answer of JSON already serialized (an envelope included).
+pub fn ok_json(bytes: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
 pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (

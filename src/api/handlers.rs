@@ -11,9 +11,11 @@ use crate::flink::{FlinkError, StopRequest, is_globally_terminal};
 use crate::time::now_ms;
 
 use super::AppState;
-use super::envelope::ok;
+use super::envelope::{ok, ok_json};
 use super::error::{ApiError, cluster_line};
-use super::model::{ClusterView, JobStatusView, OverviewJob, OverviewView, StatusAndMetricsView};
+use super::model::{
+    ClusterView, JobStatusView, StatusAndMetricsView, overview_body, render_overview_jobs,
+};
 use super::route::{Endpoint, Route, decode_param};
 use super::stop::{StopMode, parse_stop_query};
 
@@ -193,20 +195,12 @@ fn overview(app: &AppState, scope: &Scope) -> Response {
     let clusters = scope.clusters(app);
     let statuses: Vec<_> = clusters.iter().map(|c| (c, c.status())).collect();
     let now = now_ms();
-    let total = statuses
-        .iter()
-        .map(|(_, s)| s.snapshot.as_ref().map_or(0, |snap| snap.jobs().len()))
-        .sum();
-    let mut jobs = Vec::with_capacity(total);
+    let mut lists = Vec::with_capacity(statuses.len());
     let mut messages = Vec::new();
     for (cluster, status) in &statuses {
         if let Some(snapshot) = &status.snapshot {
-            jobs.extend(
-                snapshot
-                    .jobs()
-                    .iter()
-                    .map(|job| OverviewJob::new(job, cluster.id(), now)),
-            );
+            // Serialized once per snapshot; later requests only fill in the durations.
+            lists.push(snapshot.rendered(|jobs| render_overview_jobs(jobs, cluster.id())));
         }
         if !status.reachable {
             messages.push(match (status.polled, status.last_poll_ms()) {
@@ -223,7 +217,7 @@ fn overview(app: &AppState, scope: &Scope) -> Response {
             });
         }
     }
-    ok(OverviewView { jobs }, messages)
+    ok_json(overview_body(lists, now, &messages))
 }
 
 async fn stop(

@@ -5,13 +5,18 @@
 //! entries are evicted.
 
 use std::hash::Hash;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Entries are kept for `ttl` after their fetch completed (errors too, so a failing
 /// JobManager is not hammered by every client).
 pub struct TtlCache<K, V> {
-    /// None when the TTL is zero: every call fetches.
-    entries: Option<moka::future::Cache<K, V>>,
+    /// Zero: every call fetches.
+    ttl: Duration,
+    /// Built on first use. An empty moka cache costs about 30 KB (64 segments, bounded
+    /// channels, a timer wheel); three per cluster at 1,000 clusters were most of the
+    /// process's memory, for clusters nobody asked about (docs/performance.md).
+    entries: OnceLock<moka::future::Cache<K, V>>,
 }
 
 /// A bound on the keys held, far above what a `ttl` of reads ever needs; it only matters
@@ -24,13 +29,10 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub fn new(ttl: Duration) -> Self {
-        let entries = (!ttl.is_zero()).then(|| {
-            moka::future::Cache::builder()
-                .max_capacity(MAX_ENTRIES)
-                .time_to_live(ttl)
-                .build()
-        });
-        Self { entries }
+        Self {
+            ttl,
+            entries: OnceLock::new(),
+        }
     }
 
     pub async fn get_or_fetch<F, Fut>(&self, key: K, fetch: F) -> V
@@ -38,15 +40,27 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        match &self.entries {
-            Some(entries) => entries.get_with(key, fetch()).await,
-            None => fetch().await,
+        if self.ttl.is_zero() {
+            return fetch().await;
         }
+        let entries = self.entries.get_or_init(|| {
+            moka::future::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(self.ttl)
+                .build()
+        });
+        entries.get_with(key, fetch()).await
+    }
+
+    /// Whether the moka cache was built (it is on first use).
+    #[cfg(test)]
+    fn built(&self) -> bool {
+        self.entries.get().is_some()
     }
 
     /// Entries held, after expired ones are evicted.
     pub async fn len(&self) -> u64 {
-        match &self.entries {
+        match self.entries.get() {
             Some(entries) => {
                 entries.run_pending_tasks().await;
                 entries.entry_count()
@@ -131,10 +145,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn nothing_is_allocated_until_first_used() {
+        let cache = TtlCache::<&str, u32>::new(Duration::from_secs(1));
+        assert!(!cache.built());
+        assert!(cache.is_empty().await);
+        assert!(!cache.built(), "asking for the size must not build it");
+        assert_eq!(cache.get_or_fetch("k", || async { 1 }).await, 1);
+        assert!(cache.built());
+        assert_eq!(cache.get_or_fetch("k", || async { 2 }).await, 1);
+    }
+
+    #[tokio::test]
     async fn a_zero_ttl_disables_caching() {
         let cache = TtlCache::<&str, u32>::new(Duration::ZERO);
         assert_eq!(cache.get_or_fetch("k", || async { 1 }).await, 1);
         assert_eq!(cache.get_or_fetch("k", || async { 2 }).await, 2);
         assert!(cache.is_empty().await);
+        assert!(!cache.built());
     }
 }

@@ -7,10 +7,11 @@ use std::time::Duration;
 use reqwest::Url;
 use serde::Serialize;
 
-use crate::flink::dto::{JobDetails, JobOverview, RootException};
+use crate::flink::dto::{JobOverview, RootException};
 use crate::flink::{FlinkClient, FlinkError};
 
 use super::cache::TtlCache;
+use super::details::FetchedDetails;
 use super::health::{HealthBook, HealthSettings};
 use super::job_metrics::{self, JobMetrics};
 use super::snapshot::JobsSnapshot;
@@ -83,7 +84,7 @@ pub struct Cluster {
     status: RwLock<Arc<ClusterStatus>>,
     /// By job and whether it ended (as for `metrics`): an ended job's final counters are
     /// in its details.
-    jobs: TtlCache<(String, bool), Result<Arc<JobDetails>, FlinkError>>,
+    jobs: TtlCache<(String, bool), Result<Arc<FetchedDetails>, FlinkError>>,
     exceptions: TtlCache<String, Result<RootException, FlinkError>>,
     /// By job and whether it ended: an ended job's metrics come from elsewhere (see
     /// `job_metrics::fetch`), so those of its running days must not answer for it.
@@ -184,21 +185,24 @@ impl Cluster {
         self.poll_now.notified().await;
     }
 
-    pub async fn job_details(&self, jid: &str) -> Result<Arc<JobDetails>, FlinkError> {
+    pub async fn job_details(&self, jid: &str) -> Result<Arc<FetchedDetails>, FlinkError> {
         self.details(jid, false).await
     }
 
     /// Details of a job as the last snapshot shows it: once it ended, never what was
     /// cached while it ran.
-    pub async fn details_of(&self, job: &JobOverview) -> Result<Arc<JobDetails>, FlinkError> {
+    pub async fn details_of(&self, job: &JobOverview) -> Result<Arc<FetchedDetails>, FlinkError> {
         self.details(&job.jid, crate::flink::is_globally_terminal(job.state()))
             .await
     }
 
-    async fn details(&self, jid: &str, terminal: bool) -> Result<Arc<JobDetails>, FlinkError> {
+    async fn details(&self, jid: &str, terminal: bool) -> Result<Arc<FetchedDetails>, FlinkError> {
         self.jobs
             .get_or_fetch((jid.to_string(), terminal), || async {
-                self.client.job(jid).await.map(Arc::new)
+                self.client
+                    .job(jid)
+                    .await
+                    .map(|d| Arc::new(FetchedDetails::new(d)))
             })
             .await
     }

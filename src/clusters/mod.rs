@@ -3,6 +3,7 @@
 mod cache;
 mod choice;
 mod cluster;
+mod details;
 pub mod gauges;
 pub mod health;
 pub mod health_rules;
@@ -19,8 +20,9 @@ mod version;
 pub use cache::TtlCache;
 pub use choice::choose;
 pub use cluster::{Cluster, ClusterInfo, ClusterSource, ClusterStatus, OwnerRef};
+pub use details::FetchedDetails;
 pub use job_metrics::JobMetrics;
 pub use lookup::{Lookup, find_job};
 pub use poller::ClusterChanged;
 pub use registry::{Registry, RegistrySettings};
-pub use snapshot::JobsSnapshot;
+pub use snapshot::{JobsSnapshot, RenderedJobs};

@@ -1,5 +1,8 @@
 //! One poll of a cluster's `/jobs/overview`, indexed by job name.
 
+use std::io::Write;
+use std::sync::OnceLock;
+
 use crate::flink::dto::JobOverview;
 
 use super::choice::choose;
@@ -13,6 +16,32 @@ pub struct JobsSnapshot {
     by_name: Vec<u32>,
     /// When the poll that produced it succeeded (ms since the epoch).
     taken_at_ms: i64,
+    /// The jobs as `jobs/overview/` lists them, rendered for the first request after the
+    /// poll (so an unwatched cluster costs nothing), then copied by every later one.
+    rendered: OnceLock<RenderedJobs>,
+}
+
+/// JSON of a list of jobs, but for the durations of running jobs, which grow with time:
+/// each is written at its offset when served.
+#[derive(Debug, Default)]
+pub struct RenderedJobs {
+    pub bytes: Vec<u8>,
+    /// (offset in `bytes`, start time in ms) of each running job's duration, in order.
+    pub durations: Vec<(usize, i64)>,
+}
+
+impl RenderedJobs {
+    /// Appends the jobs with the durations as of `now_ms`.
+    pub fn write_to(&self, out: &mut Vec<u8>, now_ms: i64) {
+        let mut at = 0;
+        for (offset, start) in &self.durations {
+            out.extend_from_slice(&self.bytes[at..*offset]);
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{}", now_ms.saturating_sub(*start).max(0));
+            at = *offset;
+        }
+        out.extend_from_slice(&self.bytes[at..]);
+    }
 }
 
 impl JobsSnapshot {
@@ -25,7 +54,13 @@ impl JobsSnapshot {
             jobs,
             by_name,
             taken_at_ms,
+            rendered: OnceLock::new(),
         }
+    }
+
+    /// The jobs rendered by `render`, which runs once per snapshot, for the first caller.
+    pub fn rendered(&self, render: impl FnOnce(&[JobOverview]) -> RenderedJobs) -> &RenderedJobs {
+        self.rendered.get_or_init(|| render(&self.jobs))
     }
 
     pub fn jobs(&self) -> &[JobOverview] {

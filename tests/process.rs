@@ -185,6 +185,10 @@ async fn no_secret_reaches_the_log_or_the_api() {
     std::fs::remove_file(&token_file).ok();
     assert!(log.contains("job stop accepted"), "stops are logged: {log}");
     assert!(log.contains("stop refused"), "refusals are logged: {log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "a log that goes to a file or pipe carries no colour codes: {log:?}"
+    );
     for secret in ["pw-s3cret-value", "tok-s3cret-value", "wrong-s3cret-guess"] {
         assert!(
             !log.contains(secret),

@@ -13,3 +13,5 @@ pub mod monitor_binary;
 pub mod monitor_process;
 #[allow(dead_code)]
 pub mod sim;
+#[allow(dead_code)]
+pub mod wait;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use flink_monitor::api::{AppState, StopGuard, router};
-use flink_monitor::clusters::{ClusterInfo, ClusterSource, Registry, RegistrySettings};
+use flink_monitor::clusters::{ClusterInfo, ClusterSource, KnownClusters, PollSettings};
 use flink_monitor::flink::{ClientSettings, FlinkClient};
 use flink_monitor::metrics::Metrics;
 use sim::Endpoint;
@@ -43,8 +43,8 @@ async fn serve_monitor(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let registry = Arc::new(Registry::new(
-        RegistrySettings {
+    let registry = Arc::new(KnownClusters::new(
+        PollSettings {
             poll_interval: Duration::from_secs(5),
             cache_ttl,
             client: ClientSettings::default(),

@@ -3,7 +3,7 @@
 //!
 //! Honest end to end, through public API only: 100 **simulated** JobManagers x 100 jobs
 //! (`flink_sim/sim.rs`, in this process, on 127.0.6.x:18340) are polled over HTTP by a real
-//! `Registry` (poll interval 1 s); every round waits for a fresh poll of every cluster,
+//! `KnownClusters` (poll interval 1 s); every round waits for a fresh poll of every cluster,
 //! then runs `reconcile_inner` for each of the 10,000 FlinkJobs against a mocked API server
 //! (`tower_test::mock::pair`) that counts PATCH requests and remembers the applied status,
 //! which is fed back into the FlinkJob as a watch would. Between rounds the simulator
@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use flink_monitor::clusters::{ClusterInfo, ClusterSource, Registry, RegistrySettings};
+use flink_monitor::clusters::{ClusterInfo, ClusterSource, KnownClusters, PollSettings};
 use flink_monitor::controller::{
     Context, EVENT_BURST, EVENTS_PER_SECOND, EventPublisher, ReconcileOutcome, reconcile_inner,
 };
@@ -130,7 +130,7 @@ fn flink_job(cluster: usize, job: usize) -> FlinkJob {
 }
 
 /// Waits until every cluster's snapshot is newer than `since_ms`.
-async fn fresh_polls(registry: &Registry, since_ms: i64) {
+async fn fresh_polls(registry: &KnownClusters, since_ms: i64) {
     loop {
         let stale = registry
             .list()
@@ -166,12 +166,12 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     let shutdown = CancellationToken::new();
-    let settings = RegistrySettings {
+    let settings = PollSettings {
         poll_interval: POLL_INTERVAL,
         cache_ttl: Duration::from_secs(1),
         client: ClientSettings::default(),
     };
-    let registry = Arc::new(Registry::new(
+    let registry = Arc::new(KnownClusters::new(
         settings,
         FlinkClient::http_client()?,
         Arc::new(Metrics::new()),

@@ -11,7 +11,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
-use crate::clusters::Registry;
+use crate::clusters::KnownClusters;
 use crate::clusters::health::{is_live, judge};
 use crate::clusters::health_rules::Health;
 use crate::time::now_ms;
@@ -20,7 +20,7 @@ use crate::time::now_ms;
 /// the metrics), then attached to it.
 #[derive(Clone, Default)]
 pub struct JobSeries {
-    registry: Arc<OnceLock<Weak<Registry>>>,
+    registry: Arc<OnceLock<Weak<KnownClusters>>>,
 }
 
 impl std::fmt::Debug for JobSeries {
@@ -49,7 +49,7 @@ impl JobSeries {
     }
 
     /// Attaches the cluster registry; later calls are ignored.
-    pub fn attach(&self, registry: &Arc<Registry>) {
+    pub fn attach(&self, registry: &Arc<KnownClusters>) {
         let _ = self.registry.set(Arc::downgrade(registry));
     }
 
@@ -68,7 +68,7 @@ impl JobSeries {
             let thresholds = cluster.health().settings().thresholds;
             let names: BTreeSet<&str> = snapshot.jobs().iter().map(|j| j.name.as_str()).collect();
             for name in names {
-                let Some(job) = snapshot.find(name) else {
+                let Some(job) = snapshot.job_named(name) else {
                     continue;
                 };
                 let (verdict, record) = judge(&cluster, &status, job, &thresholds, now);

@@ -9,7 +9,7 @@ use crate::api::{self, AppState, KubernetesReviewer, ServerLimits, StopGuard};
 use std::time::Duration;
 
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
-use crate::clusters::{Registry, RegistrySettings};
+use crate::clusters::{KnownClusters, PollSettings};
 use crate::controller::lease::LeaseConfigError;
 use crate::controller::{self, ControllerConfig, LeaseConfig};
 use crate::discovery::{self, DiscoveryConfig};
@@ -82,7 +82,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     }
     let metrics = Arc::new(metrics);
     let http = FlinkClient::http_client().map_err(StartError::HttpClient)?;
-    let settings = RegistrySettings {
+    let settings = PollSettings {
         poll_interval: args.poll_interval,
         cache_ttl: args.cache_ttl,
         client: ClientSettings {
@@ -92,7 +92,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
         },
     };
     let registry = Arc::new(
-        Registry::new(settings, http, metrics.clone(), shutdown.clone())
+        KnownClusters::new(settings, http, metrics.clone(), shutdown.clone())
             .with_health(args.health_settings()),
     );
     job_series.attach(&registry);
@@ -159,7 +159,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
 fn start_kubernetes(
     client: kube::Client,
     args: &RunArgs,
-    registry: Arc<Registry>,
+    registry: Arc<KnownClusters>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {

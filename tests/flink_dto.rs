@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use flink_monitor::api::{self, AppState, StopGuard};
 use flink_monitor::clusters::job_metrics::{aggregated_sum, event_ts_names, max_numeric};
-use flink_monitor::clusters::{Registry, RegistrySettings};
+use flink_monitor::clusters::{KnownClusters, PollSettings};
 use flink_monitor::flink::dto::{
     AggregatedMetric, DashboardConfig, ErrorBody, JobDetails, JobExceptions, JobOverview,
     JobsOverview, MetricValue, RootException, TriggerResponse,
@@ -749,14 +749,14 @@ fn router() -> &'static (tokio::runtime::Runtime, axum::Router) {
 }
 
 fn new_router() -> axum::Router {
-    let settings = RegistrySettings {
+    let settings = PollSettings {
         poll_interval: Duration::from_secs(60),
         cache_ttl: Duration::ZERO,
         client: ClientSettings::default(),
     };
     let metrics = Arc::new(Metrics::new());
     let http = FlinkClient::http_client().expect("an HTTP client");
-    let registry = Arc::new(Registry::new(
+    let registry = Arc::new(KnownClusters::new(
         settings,
         http,
         metrics.clone(),

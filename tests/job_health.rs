@@ -14,7 +14,7 @@ use axum::http::{Request, StatusCode};
 use flink_monitor::api::{self, AppState, StopGuard};
 use flink_monitor::clusters::health::HealthSettings;
 use flink_monitor::clusters::health_rules::Thresholds;
-use flink_monitor::clusters::{ClusterInfo, Registry, RegistrySettings};
+use flink_monitor::clusters::{ClusterInfo, KnownClusters, PollSettings};
 use flink_monitor::flink::{ClientSettings, FlinkClient};
 use flink_monitor::job_series::JobSeries;
 use flink_monitor::metrics::Metrics;
@@ -49,13 +49,13 @@ fn start(clusters: Vec<ClusterInfo>, thresholds: Thresholds) -> TestApp {
         .register_collector(Box::new(series.clone()));
     let metrics = Arc::new(metrics);
     let shutdown = CancellationToken::new();
-    let settings = RegistrySettings {
+    let settings = PollSettings {
         poll_interval: POLL,
         cache_ttl: Duration::ZERO,
         client: ClientSettings::default(),
     };
     let registry = Arc::new(
-        Registry::new(
+        KnownClusters::new(
             settings,
             FlinkClient::http_client().expect("an HTTP client"),
             metrics.clone(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::clusters::{Cluster, Lookup, find_job};
+use crate::clusters::{Cluster, Lookup, lookup_job};
 use crate::flink::dto::JobOverview;
 use crate::flink::{FlinkError, StopRequest, is_globally_terminal};
 use crate::time::now_ms;
@@ -93,7 +93,7 @@ fn resolve(
     scope: &Scope,
     uuid: &str,
 ) -> Result<(Arc<Cluster>, JobOverview), ApiError> {
-    match find_job(&scope.clusters(app), uuid) {
+    match lookup_job(&scope.clusters(app), uuid) {
         Lookup::Found { cluster, job } => {
             let status = cluster.status();
             if !status.reachable {

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::clusters::{Cluster, Registry};
+use crate::clusters::{Cluster, KnownClusters};
 use crate::metrics::{HttpLabels, Metrics};
 
 pub use error::ApiError;
@@ -55,7 +55,7 @@ impl Default for ServerLimits {
 
 /// What every request handler reads.
 pub struct AppState {
-    pub registry: Arc<Registry>,
+    pub registry: Arc<KnownClusters>,
     pub metrics: Arc<Metrics>,
     pub stop_guard: StopGuard,
     limits: ServerLimits,
@@ -64,12 +64,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(registry: Arc<Registry>, metrics: Arc<Metrics>, stop_guard: StopGuard) -> Self {
+    pub fn new(registry: Arc<KnownClusters>, metrics: Arc<Metrics>, stop_guard: StopGuard) -> Self {
         Self::with_limits(registry, metrics, stop_guard, ServerLimits::default())
     }
 
     pub fn with_limits(
-        registry: Arc<Registry>,
+        registry: Arc<KnownClusters>,
         metrics: Arc<Metrics>,
         stop_guard: StopGuard,
         limits: ServerLimits,

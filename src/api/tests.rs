@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::clusters::testing::{add_cluster, quiet_registry};
-use crate::clusters::{ClusterInfo, ClusterSource, Registry};
+use crate::clusters::{ClusterInfo, ClusterSource, KnownClusters};
 use crate::flink::ClientSettings;
 use crate::metrics::Metrics;
 
@@ -31,7 +31,7 @@ async fn silent_jobmanager() -> String {
 }
 
 async fn app(limits: ServerLimits) -> axum::Router {
-    let registry: Arc<Registry> = quiet_registry(ClientSettings {
+    let registry: Arc<KnownClusters> = quiet_registry(ClientSettings {
         timeout: Duration::from_secs(3),
         ..ClientSettings::default()
     });

@@ -82,13 +82,13 @@ pub struct Cluster {
     info: ClusterInfo,
     client: FlinkClient,
     status: RwLock<Arc<ClusterStatus>>,
-    /// By job and whether it ended (as for `metrics`): an ended job's final counters are
+    /// By job and whether it ended (as for `metrics_cache`): an ended job's final counters are
     /// in its details.
-    jobs: TtlCache<(String, bool), Result<Arc<FetchedDetails>, FlinkError>>,
-    exceptions: TtlCache<String, Result<RootException, FlinkError>>,
+    details_cache: TtlCache<(String, bool), Result<Arc<FetchedDetails>, FlinkError>>,
+    exceptions_cache: TtlCache<String, Result<RootException, FlinkError>>,
     /// By job and whether it ended: an ended job's metrics come from elsewhere (see
     /// `job_metrics::fetch`), so those of its running days must not answer for it.
-    metrics: TtlCache<(String, bool), Result<JobMetrics, FlinkError>>,
+    metrics_cache: TtlCache<(String, bool), Result<JobMetrics, FlinkError>>,
     /// FAILED jobs whose root exception was read and is empty: terminal, so it stays so.
     no_exception: Mutex<HashSet<String>>,
     poll_now: tokio::sync::Notify,
@@ -109,9 +109,9 @@ impl Cluster {
             info,
             client,
             status: RwLock::new(Arc::new(ClusterStatus::default())),
-            jobs: TtlCache::new(cache_ttl),
-            exceptions: TtlCache::new(cache_ttl),
-            metrics: TtlCache::new(cache_ttl),
+            details_cache: TtlCache::new(cache_ttl),
+            exceptions_cache: TtlCache::new(cache_ttl),
+            metrics_cache: TtlCache::new(cache_ttl),
             no_exception: Mutex::new(HashSet::new()),
             poll_now: tokio::sync::Notify::new(),
             health: HealthBook::default(),
@@ -197,7 +197,7 @@ impl Cluster {
     }
 
     async fn details(&self, jid: &str, terminal: bool) -> Result<Arc<FetchedDetails>, FlinkError> {
-        self.jobs
+        self.details_cache
             .get_or_fetch((jid.to_string(), terminal), || async {
                 self.client
                     .job(jid)
@@ -208,7 +208,7 @@ impl Cluster {
     }
 
     pub async fn root_exception(&self, jid: &str) -> Result<RootException, FlinkError> {
-        self.exceptions
+        self.exceptions_cache
             .get_or_fetch(jid.to_string(), || async {
                 self.client.exceptions(jid).await.map(|e| e.root())
             })
@@ -217,7 +217,7 @@ impl Cluster {
 
     /// Metrics of a job; `terminal` says its counts are final (see `job_metrics::fetch`).
     pub async fn job_metrics(&self, jid: &str, terminal: bool) -> Result<JobMetrics, FlinkError> {
-        self.metrics
+        self.metrics_cache
             .get_or_fetch((jid.to_string(), terminal), || async {
                 let details = self.details(jid, terminal).await?;
                 job_metrics::fetch(&self.client, &details, terminal).await

@@ -13,18 +13,18 @@ use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::metrics::{ClusterLabels, JOB_STATES, Metrics, StateLabels, state_label};
 
-use super::registry::Registry;
+use super::known::KnownClusters;
 
 /// Registers the registry's gauges with `metrics`. Holds the registry weakly: the
 /// registry holds the metrics.
-pub fn register(metrics: &Metrics, registry: &Arc<Registry>) {
+pub fn register(metrics: &Metrics, registry: &Arc<KnownClusters>) {
     metrics.register_collector(Box::new(RegistryGauges {
         registry: Arc::downgrade(registry),
     }));
 }
 
 struct RegistryGauges {
-    registry: Weak<Registry>,
+    registry: Weak<KnownClusters>,
 }
 
 impl std::fmt::Debug for RegistryGauges {

@@ -21,12 +21,12 @@ pub enum Lookup {
 }
 
 /// Looks `name` up in the last snapshot of each cluster.
-pub fn find_job(clusters: &[Arc<Cluster>], name: &str) -> Lookup {
+pub fn lookup_job(clusters: &[Arc<Cluster>], name: &str) -> Lookup {
     let mut found: Vec<(Arc<Cluster>, JobOverview)> = Vec::new();
     let mut unreachable = Vec::new();
     for cluster in clusters {
         let status = cluster.status();
-        if let Some(job) = status.snapshot.as_ref().and_then(|s| s.find(name)) {
+        if let Some(job) = status.snapshot.as_ref().and_then(|s| s.job_named(name)) {
             found.push((cluster.clone(), job.clone()));
         }
         if !status.reachable {

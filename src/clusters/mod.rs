@@ -1,4 +1,4 @@
-//! The registry of known clusters, their pollers and snapshots, and cached job reads.
+//! The known clusters (`KnownClusters`), their pollers and snapshots, and cached job reads.
 
 mod cache;
 mod choice;
@@ -8,9 +8,9 @@ pub mod gauges;
 pub mod health;
 pub mod health_rules;
 pub mod job_metrics;
+mod known;
 mod lookup;
 mod poller;
-mod registry;
 mod snapshot;
 mod startup;
 #[cfg(test)]
@@ -22,7 +22,7 @@ pub use choice::choose;
 pub use cluster::{Cluster, ClusterInfo, ClusterSource, ClusterStatus, OwnerRef};
 pub use details::FetchedDetails;
 pub use job_metrics::JobMetrics;
-pub use lookup::{Lookup, find_job};
+pub use known::{KnownClusters, PollSettings};
+pub use lookup::{Lookup, lookup_job};
 pub use poller::ClusterChanged;
-pub use registry::{Registry, RegistrySettings};
 pub use snapshot::{JobsSnapshot, RenderedJobs};

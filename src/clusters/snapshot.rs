@@ -83,7 +83,7 @@ impl JobsSnapshot {
     }
 
     /// The job a name means, by the contract's choice rule.
-    pub fn find(&self, name: &str) -> Option<&JobOverview> {
+    pub fn job_named(&self, name: &str) -> Option<&JobOverview> {
         choose(self.named(name))
     }
 
@@ -115,11 +115,11 @@ mod tests {
             ])),
             0,
         );
-        assert_eq!(snapshot.find("orders").unwrap().jid, "3");
-        assert_eq!(snapshot.find("Orders").unwrap().jid, "2");
+        assert_eq!(snapshot.job_named("orders").unwrap().jid, "3");
+        assert_eq!(snapshot.job_named("Orders").unwrap().jid, "2");
         assert_eq!(snapshot.named("orders").count(), 2);
-        assert!(snapshot.find("order").is_none());
-        assert!(snapshot.find("").is_none());
+        assert!(snapshot.job_named("order").is_none());
+        assert!(snapshot.job_named("").is_none());
     }
 
     #[test]

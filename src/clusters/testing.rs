@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
 
-use super::{ClusterInfo, ClusterStatus, JobsSnapshot, Registry, RegistrySettings};
+use super::{ClusterInfo, ClusterStatus, JobsSnapshot, KnownClusters, PollSettings};
 
 /// The cluster of Service `namespace/name` (id `namespace.name`) at `http://127.0.0.1:9`,
 /// where nothing listens: its one real poll fails at once.
@@ -24,13 +24,13 @@ pub fn service_cluster(namespace: &str, name: &str) -> ClusterInfo {
 }
 
 /// A registry that polls once an hour, so statuses set by a test stay.
-pub fn quiet_registry(client: ClientSettings) -> Arc<Registry> {
-    let settings = RegistrySettings {
+pub fn quiet_registry(client: ClientSettings) -> Arc<KnownClusters> {
+    let settings = PollSettings {
         poll_interval: Duration::from_secs(3600),
         cache_ttl: Duration::from_secs(1),
         client,
     };
-    let registry = Arc::new(Registry::new(
+    let registry = Arc::new(KnownClusters::new(
         settings,
         FlinkClient::http_client().expect("http client"),
         Arc::new(Metrics::new()),
@@ -43,7 +43,7 @@ pub fn quiet_registry(client: ClientSettings) -> Arc<Registry> {
 
 /// Adds `info` and, once its first real poll is done, makes it show `jobs`.
 pub async fn add_cluster(
-    registry: &Registry,
+    registry: &KnownClusters,
     info: ClusterInfo,
     jobs: serde_json::Value,
     reachable: bool,

@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::broadcast;
 
-use crate::clusters::{ClusterChanged, Registry};
+use crate::clusters::{ClusterChanged, KnownClusters};
 use crate::crd::FlinkJob;
 
 /// FlinkJobs to reconcile now because a cluster's snapshot or reachability changed: the
@@ -16,7 +16,7 @@ use crate::crd::FlinkJob;
 pub(super) fn affected_jobs(
     changes: broadcast::Receiver<ClusterChanged>,
     store: Store<FlinkJob>,
-    registry: Arc<Registry>,
+    registry: Arc<KnownClusters>,
 ) -> impl Stream<Item = ObjectRef<FlinkJob>> + Send + 'static {
     let changes = futures::stream::unfold(changes, |mut rx| async move {
         match rx.recv().await {

@@ -9,7 +9,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::reflector::Store;
 use kube::{Api, ResourceExt};
 
-use crate::clusters::{Cluster, OwnerRef, Registry};
+use crate::clusters::{Cluster, KnownClusters, OwnerRef};
 use crate::crd::{FlinkJob, FlinkJobSpec, MIRRORED_LABEL};
 
 /// The label naming the cluster (object name) a mirror belongs to.
@@ -135,7 +135,7 @@ fn covered(existing: &[std::sync::Arc<FlinkJob>], wanted: &FlinkJob) -> bool {
 
 /// Mirrors to create now, given the FlinkJobs that exist. Pure.
 pub fn missing_mirrors(
-    registry: &Registry,
+    registry: &KnownClusters,
     namespace: Option<&str>,
     existing: &[std::sync::Arc<FlinkJob>],
 ) -> Vec<FlinkJob> {
@@ -152,7 +152,7 @@ pub fn missing_mirrors(
 /// Returns (created, failed).
 pub async fn sync(
     client: &kube::Client,
-    registry: &Registry,
+    registry: &KnownClusters,
     namespace: Option<&str>,
     store: &Store<FlinkJob>,
 ) -> (usize, usize) {

@@ -8,7 +8,7 @@ use kube::runtime::reflector::Store;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::clusters::Registry;
+use crate::clusters::KnownClusters;
 use crate::crd::FlinkJob;
 
 use super::mirror;
@@ -16,7 +16,7 @@ use super::mirror;
 /// What one mirror loop works on: a watched scope and the FlinkJobs listed in it.
 pub(super) struct MirrorScope {
     pub client: kube::Client,
-    pub registry: Arc<Registry>,
+    pub registry: Arc<KnownClusters>,
     /// None: all namespaces.
     pub namespace: Option<String>,
     pub store: Store<FlinkJob>,

@@ -23,7 +23,7 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::clusters::Registry;
+use crate::clusters::KnownClusters;
 use crate::crd::FlinkJob;
 use crate::metrics::Metrics;
 
@@ -71,7 +71,7 @@ pub const LEASE_RBAC: &[(&str, &str, &[&str])] = &[(
 /// Runs until `shutdown`.
 pub async fn run(
     client: kube::Client,
-    registry: Arc<Registry>,
+    registry: Arc<KnownClusters>,
     metrics: Arc<Metrics>,
     config: ControllerConfig,
     shutdown: CancellationToken,

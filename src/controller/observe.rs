@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::clusters::{Cluster, Lookup, Registry, find_job};
+use crate::clusters::{Cluster, KnownClusters, Lookup, lookup_job};
 use crate::crd::{FlinkJob, FlinkJobStatus};
 
 use super::status::{JobFacts, Observed, last_exception};
@@ -13,7 +13,7 @@ use super::status::{JobFacts, Observed, last_exception};
 /// FlinkJob only sees clusters of its own namespace and static ones, so a tenant cannot
 /// read another namespace's jobs through it.
 pub fn candidate_clusters(
-    registry: &Registry,
+    registry: &KnownClusters,
     namespace: &str,
     wanted: Option<&str>,
 ) -> Result<Vec<Arc<Cluster>>, String> {
@@ -56,7 +56,7 @@ pub fn candidate_clusters(
 /// exception is not already known (so steady state costs no Flink call). None while
 /// nothing can be said yet: discovery has not listed, or a candidate cluster has not been
 /// polled. What is computed from "not known yet" must never be written.
-pub async fn observe(registry: &Registry, job: &FlinkJob) -> Option<Observed> {
+pub async fn observe(registry: &KnownClusters, job: &FlinkJob) -> Option<Observed> {
     if !registry.discovered() {
         return None;
     }
@@ -68,7 +68,7 @@ pub async fn observe(registry: &Registry, job: &FlinkJob) -> Option<Observed> {
     if clusters.iter().any(|c| !c.status().polled) {
         return None;
     }
-    Some(match find_job(&clusters, &job.spec.job_name) {
+    Some(match lookup_job(&clusters, &job.spec.job_name) {
         Lookup::Found {
             cluster,
             job: found,

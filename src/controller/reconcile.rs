@@ -9,7 +9,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
-use crate::clusters::Registry;
+use crate::clusters::KnownClusters;
 use crate::crd::{FIELD_MANAGER, FlinkJob, FlinkJobStatus};
 use crate::metrics::{
     Metrics, Outcome, OutcomeLabels, RECONCILE_ERROR_KINDS, ReconcileErrorLabels,
@@ -22,7 +22,7 @@ use super::status;
 
 pub struct Context {
     pub client: kube::Client,
-    pub registry: Arc<Registry>,
+    pub registry: Arc<KnownClusters>,
     pub requeue_after: Duration,
     /// Whether this replica may write (always true without leader election).
     pub leading: watch::Receiver<bool>,

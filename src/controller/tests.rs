@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::clusters::testing::{add_cluster, quiet_registry, service_cluster};
-use crate::clusters::{ClusterInfo, ClusterSource, OwnerRef, Registry};
+use crate::clusters::{ClusterInfo, ClusterSource, KnownClusters, OwnerRef};
 use crate::crd::{FlinkJob, FlinkJobSpec};
 use crate::flink::ClientSettings;
 use crate::metrics::Metrics;
@@ -107,7 +107,7 @@ fn flink_job(name: &str, job_name: &str) -> FlinkJob {
 }
 
 /// A registry with one discovered cluster whose last poll saw `jobs`, without polling.
-async fn registry_with(jobs: Value, reachable: bool) -> Arc<Registry> {
+async fn registry_with(jobs: Value, reachable: bool) -> Arc<KnownClusters> {
     let registry = quiet_registry(ClientSettings::default());
     let info = ClusterInfo {
         owner: Some(OwnerRef {
@@ -127,7 +127,7 @@ fn running_jobs() -> Value {
 }
 
 fn context(
-    registry: Arc<Registry>,
+    registry: Arc<KnownClusters>,
     leading: bool,
 ) -> (Context, ApiServerVerifier, watch::Sender<bool>) {
     let (client, handle) = apiserver::client("default");
@@ -521,13 +521,13 @@ async fn tiny_flink() -> TinyFlink {
 fn checked_registry(
     flink: &TinyFlink,
     shutdown: &tokio_util::sync::CancellationToken,
-) -> Arc<Registry> {
-    use crate::clusters::RegistrySettings;
+) -> Arc<KnownClusters> {
+    use crate::clusters::PollSettings;
     use crate::clusters::health::HealthSettings;
     use crate::clusters::health_rules::Thresholds;
     let registry = Arc::new(
-        Registry::new(
-            RegistrySettings {
+        KnownClusters::new(
+            PollSettings {
                 poll_interval: Duration::from_millis(50),
                 cache_ttl: Duration::ZERO,
                 client: ClientSettings::default(),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::clusters::{ClusterInfo, ClusterSource, Registry};
+use crate::clusters::{ClusterInfo, ClusterSource, KnownClusters};
 
 /// What to change in the registry. Ordered by id, so applying it is deterministic.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub fn changes<'a>(
 }
 
 /// Removals first, so a cluster never shows twice while it moves.
-pub fn apply(registry: &Registry, changes: &Changes) {
+pub fn apply(registry: &KnownClusters, changes: &Changes) {
     for id in &changes.removals {
         registry.remove(id);
     }

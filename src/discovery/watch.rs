@@ -12,7 +12,7 @@ use kube::runtime::{WatchStreamExt, watcher as watch_resource};
 use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
 
-use crate::clusters::{ClusterInfo, Registry};
+use crate::clusters::{ClusterInfo, KnownClusters};
 
 use super::DiscoveryConfig;
 use super::apply::{self, Changes};
@@ -361,7 +361,7 @@ fn trim_deployment(deployment: &mut FlinkDeployment) {
 /// Watches until `shutdown`, keeping the registry's discovered clusters in step.
 pub async fn run(
     client: Client,
-    registry: Arc<Registry>,
+    registry: Arc<KnownClusters>,
     config: DiscoveryConfig,
     shutdown: CancellationToken,
 ) {

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::sync::{Mutex, mpsc};
 
 use super::*;
-use crate::clusters::{ClusterSource, RegistrySettings};
+use crate::clusters::{ClusterSource, PollSettings};
 use crate::discovery::fixtures::{
     NATIVE_SESSION, OPERATOR_BASIC, Objects, STANDALONE_SESSION, annotate,
 };
@@ -440,8 +440,8 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
 async fn a_watch_round_against_a_mocked_api_server() {
     let (client, handle) = crate::testing::apiserver::client("default");
     let shutdown = CancellationToken::new();
-    let registry = Arc::new(Registry::new(
-        RegistrySettings {
+    let registry = Arc::new(KnownClusters::new(
+        PollSettings {
             poll_interval: Duration::from_secs(3600),
             cache_ttl: Duration::ZERO,
             client: ClientSettings {

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use flink_monitor::api::{self, AppState, StopGuard};
-use flink_monitor::clusters::{ClusterInfo, ClusterSource, Registry, RegistrySettings};
+use flink_monitor::clusters::{ClusterInfo, ClusterSource, KnownClusters, PollSettings};
 use flink_monitor::flink::{ClientSettings, FlinkClient};
 use flink_monitor::metrics::Metrics;
 use http_body_util::BodyExt;
@@ -71,7 +71,7 @@ impl Options {
 
 pub struct TestApp {
     pub router: Router,
-    pub registry: Arc<Registry>,
+    pub registry: Arc<KnownClusters>,
     pub shutdown: CancellationToken,
 }
 
@@ -107,7 +107,7 @@ pub fn service_cluster(namespace: &str, name: &str, url: reqwest::Url) -> Cluste
 pub fn start(clusters: Vec<ClusterInfo>, options: Options) -> TestApp {
     let metrics = Arc::new(Metrics::new());
     let shutdown = CancellationToken::new();
-    let settings = RegistrySettings {
+    let settings = PollSettings {
         poll_interval: Duration::from_millis(100),
         cache_ttl: options.cache_ttl,
         client: ClientSettings {
@@ -116,7 +116,7 @@ pub fn start(clusters: Vec<ClusterInfo>, options: Options) -> TestApp {
         },
     };
     let http = FlinkClient::http_client().expect("an HTTP client");
-    let registry = Arc::new(Registry::new(
+    let registry = Arc::new(KnownClusters::new(
         settings,
         http,
         metrics.clone(),

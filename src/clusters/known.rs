@@ -18,7 +18,7 @@ use super::poller::{ClusterChanged, Poller};
 use super::startup::Startup;
 
 #[derive(Debug, Clone)]
-pub struct RegistrySettings {
+pub struct PollSettings {
     pub poll_interval: Duration,
     pub cache_ttl: Duration,
     pub client: ClientSettings,
@@ -29,8 +29,8 @@ struct Entry {
     stop: CancellationToken,
 }
 
-pub struct Registry {
-    settings: RegistrySettings,
+pub struct KnownClusters {
+    settings: PollSettings,
     http: reqwest::Client,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -40,9 +40,9 @@ pub struct Registry {
     health: HealthSettings,
 }
 
-impl Registry {
+impl KnownClusters {
     pub fn new(
-        settings: RegistrySettings,
+        settings: PollSettings,
         http: reqwest::Client,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,

@@ -378,3 +378,60 @@ async fn failing_status_writes_end_with_the_truth() {
         describe(&writes)
     );
 }
+
+/// A Service whose rest-url annotation is refused (a query string): one Warning Event on
+/// it, however many replicas see it and however often they restart, while the problem
+/// stays the same. A restart does not even try to send it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_annotation_is_warned_about_once_across_replicas_and_restarts() {
+    let sim = Sim::start();
+    sim.install_crd().await;
+    sim.create_flink_service(NAMESPACE, SERVICE, "http://jobmanager:8081/?token=1")
+        .await;
+    let invalid = |events: Vec<Value>| {
+        events
+            .into_iter()
+            .filter(|e| e["type"] == "Warning" && e["reason"] == "InvalidRestUrl")
+            .count()
+    };
+    let mut first = MonitorProcess::start(&sim, "replica-a", &[]);
+    let second = MonitorProcess::start(&sim, "replica-b", &[]);
+    first.wait_ready(START).await;
+    second.wait_ready(START).await;
+    eventually(START, "the Warning Event", || async {
+        (invalid(sim.events().await) > 0).then_some(())
+    })
+    .await;
+    // Both replicas have listed and reported by now; give a late publish time to land.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        invalid(sim.events().await),
+        1,
+        "two replicas warned about one object\n{}",
+        warnings(&sim.events().await).join("\n")
+    );
+
+    first.stop();
+    let restart = unix_now();
+    let again = MonitorProcess::start(&sim, "replica-a-again", &[]);
+    again.wait_ready(START).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes = sim.writes(restart).await;
+    assert!(
+        writes.is_empty(),
+        "a restart sent the same Warning again:\n{}\nlog:\n{}",
+        describe(&writes),
+        again.log()
+    );
+    assert_eq!(invalid(sim.events().await), 1);
+
+    // A different problem on the same object is a new Event.
+    sim.set_service_url(NAMESPACE, SERVICE, "http://user:pw@jobmanager:8081/")
+        .await;
+    eventually(START, "a Warning about the new problem", || async {
+        (invalid(sim.events().await) == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(invalid(sim.events().await), 2, "{}", second.log());
+}

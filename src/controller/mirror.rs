@@ -3,6 +3,7 @@
 //! mirrors with it. FlinkJobs a user created are never changed.
 
 use std::collections::BTreeMap;
+use std::hash::Hasher;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{ObjectMeta, PostParams};
@@ -53,9 +54,9 @@ fn sanitize(text: &str) -> String {
 
 /// FNV-1a, 64 bit: stable across versions and platforms (std's hasher is not).
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
-        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
 }
 
 /// The mirrors that should exist for one cluster's last snapshot. Pure. Clusters without

@@ -58,7 +58,7 @@ pub const REQUIRED_RBAC: &[(&str, &str, &[&str])] = &[
         &["list", "watch", "create"],
     ),
     ("flinkmonitor.dev", "flinkjobs/status", &["patch"]),
-    ("events.k8s.io", "events", &["create", "patch"]),
+    ("events.k8s.io", "events", &["get", "create", "patch"]),
 ];
 
 /// Lease RBAC, needed only with leader election.

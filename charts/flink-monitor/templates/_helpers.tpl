@@ -87,7 +87,7 @@ prints (src/rbac.rs); scripts/chart-check.py compares them.
   verbs: ["list", "watch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["get", "create", "patch"]
 - apiGroups: ["flink.apache.org"]
   resources: ["flinkdeployments"]
   verbs: ["list", "watch"]

@@ -426,11 +426,7 @@ async fn concurrent_status_and_exceptions_requests_share_their_flink_calls() {
 async fn a_slow_flink_within_the_timeout_is_waited_for() {
     let (fake, app) = one_cluster(FlinkVersion::V2_3, Options::default()).await;
     let jid = fake.jid_of("lab-stream");
-    fake.inject(
-        Method::GET,
-        &format!("/jobs/{jid}"),
-        Fault::slow(Duration::from_millis(300)),
-    );
+    fake.slow_details(&jid, Duration::from_millis(300));
     let response = app.get("/job/lab-stream/status").await.response();
     assert_eq!(response["jid"], jid);
 }

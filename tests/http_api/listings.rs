@@ -66,15 +66,15 @@ fn assert_overview(response: &Value, expected: &[(&str, FlinkVersion)], before: 
 async fn jobs_overview_lists_every_cluster_at_the_root_and_one_under_it() {
     let old = FakeFlink::start(FlinkVersion::V1_20).await;
     let new = FakeFlink::start(FlinkVersion::V2_3).await;
-    let app = start(
+    let app = start_polled(
         vec![
             static_cluster("alpha", old.url()),
             service_cluster("team-a", "flink", new.url()),
         ],
+        vec![],
         Options::default(),
-    );
-    app.reachable("alpha").await;
-    app.reachable("team-a.flink").await;
+    )
+    .await;
     for path in ["/jobs/overview", "/jobs/overview/"] {
         let before = now_ms();
         let response = app.get(path).await.response();
@@ -108,17 +108,15 @@ async fn jobs_overview_of_an_unreachable_cluster_is_its_last_snapshot_with_a_mes
     let fake = FakeFlink::start(FlinkVersion::V1_20).await;
     let other = FakeFlink::start(FlinkVersion::V2_3).await;
     let never = ClosedPort::new();
-    let app = start(
+    let app = start_polled(
         vec![
             static_cluster("alpha", fake.url()),
             static_cluster("beta", other.url()),
-            static_cluster("never", never.url()),
         ],
+        vec![static_cluster("never", never.url())],
         Options::default(),
-    );
-    app.reachable("alpha").await;
-    app.reachable("beta").await;
-    app.unreachable("never").await;
+    )
+    .await;
     fake.stop().await;
     app.unreachable("alpha").await;
     let last_poll = app
@@ -186,10 +184,7 @@ async fn metainfo_get_version_is_the_monitors_version() {
 #[tokio::test]
 async fn after_an_outage_the_first_snapshot_does_not_wait_for_the_flink_version() {
     // A long budget: a snapshot that waited for /config would wait past PATIENCE.
-    let options = Options {
-        timeout: Duration::from_secs(60),
-        ..Options::default()
-    };
+    let options = Options::timeout(Duration::from_secs(60));
     let (fake, app) = one_cluster(FlinkVersion::V2_3, options).await;
     fake.inject(Method::GET, "/jobs/overview", Fault::error(503));
     app.unreachable("alpha").await;
@@ -234,17 +229,15 @@ async fn clusters_lists_every_cluster_and_answers_one() {
     let old = FakeFlink::start(FlinkVersion::V1_20).await;
     let new = FakeFlink::start(FlinkVersion::V2_3).await;
     let dead = ClosedPort::new();
-    let app = start(
+    let app = start_polled(
         vec![
             static_cluster("alpha", old.url()),
             service_cluster("team-a", "flink", new.url()),
-            static_cluster("dead", dead.url()),
         ],
+        vec![static_cluster("dead", dead.url())],
         Options::default(),
-    );
-    app.reachable("alpha").await;
-    app.reachable("team-a.flink").await;
-    app.unreachable("dead").await;
+    )
+    .await;
 
     let list = app.get("/clusters").await.response();
     let list = list.as_array().expect("an array");
@@ -321,10 +314,7 @@ async fn healthz_and_readyz() {
     app.get("/healthz/").await.assert_ok(json!("ok"));
 
     // The first poll is held back: not ready.
-    let errors =
-        app.get("/readyz")
-            .await
-            .assert_error(503, 5000, "Not ready: start-up not complete");
+    let errors = app.get("/readyz").await.assert_error(NOT_READY);
     assert_eq!(errors, ["cluster alpha: not polled yet"]);
     gate.open();
     eventually("ready", || async {
@@ -354,7 +344,7 @@ async fn metrics_are_prometheus_text_with_poll_and_http_counters() {
     let (_fake, app) = one_cluster(FlinkVersion::V2_3, Options::default()).await;
     app.get("/healthz").await.assert_ok(json!("ok"));
     app.get("/job/lab-stream/status/").await.response();
-    app.get("/nope").await.assert_error(404, 4004, NO_SUCH_PATH);
+    app.get("/nope").await.assert_error(NO_SUCH_PATH);
     let answer = app.get("/metrics").await;
     assert_eq!(answer.status, StatusCode::OK);
     let content_type = answer.header(header::CONTENT_TYPE).unwrap_or_default();

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
+use tokio::task::JoinHandle;
 
 use crate::support::fake_flink::{FakeJob, Fault, FlinkVersion, Gate, fixture, now_ms};
 
@@ -250,10 +249,7 @@ async fn metrics_of_ended_jobs_are_the_final_vertex_counts() {
 
 #[tokio::test]
 async fn cached_metrics_of_a_running_job_do_not_answer_once_it_ended() {
-    let options = Options {
-        cache_ttl: Duration::from_secs(60),
-        ..Options::default()
-    };
+    let options = Options::cache_ttl(Duration::from_secs(60));
     let (fake, app) = one_cluster(FlinkVersion::V2_3, options).await;
     let jid = fake.jid_of("lab-stream");
     let details = fixture(FlinkVersion::V2_3, "job_stream.json");
@@ -304,12 +300,21 @@ async fn cached_metrics_of_a_running_job_do_not_answer_once_it_ended() {
     );
 }
 
+/// `count` GETs, of `paths` in turn, each in a task of its own.
+fn in_flight(app: &TestApp, paths: &[&str], count: usize) -> Vec<JoinHandle<Answer>> {
+    (0..count)
+        .map(|i| {
+            let request = Request::get(paths[i % paths.len()])
+                .body(Body::empty())
+                .expect("request");
+            tokio::spawn(send(app.router.clone(), request))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint() {
-    let options = Options {
-        cache_ttl: Duration::from_secs(60),
-        ..Options::default()
-    };
+    let options = Options::cache_ttl(Duration::from_secs(60));
     let (fake, app) = one_cluster(FlinkVersion::V2_3, options).await;
     let jid = fake.jid_of("lab-stream");
     let vertices = fake.edit(|m| m.vertices(&jid));
@@ -322,15 +327,7 @@ async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint
     fake.inject(Method::GET, &format!("/jobs/{jid}"), Fault::held(&gate));
     fake.forget_requests();
 
-    let requests: Vec<_> = (0..200)
-        .map(|_| {
-            let router = app.router.clone();
-            let request = Request::get("/job/lab-stream/statusAndMetrics/")
-                .body(Body::empty())
-                .expect("request");
-            tokio::spawn(async move { router.oneshot(request).await })
-        })
-        .collect();
+    let requests = in_flight(&app, &["/job/lab-stream/statusAndMetrics/"], 200);
     eventually("the first call to Flink", || async {
         fake.calls(&format!("/jobs/{jid}")) >= 1
     })
@@ -340,16 +337,9 @@ async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint
     gate.open();
     let mut bodies = Vec::new();
     for request in requests {
-        let response = request.await.expect("no panic").expect("infallible");
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body: Value = serde_json::from_slice(&body).expect("JSON");
-        bodies.push(body["response"]["metrics"].clone());
+        let answer = request.await.expect("no panic");
+        assert_eq!(answer.status, StatusCode::OK);
+        bodies.push(answer.json()["response"]["metrics"].clone());
     }
     assert!(
         bodies.iter().all(|m| *m == bodies[0]),
@@ -381,10 +371,7 @@ async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_status_and_exceptions_requests_share_their_flink_calls() {
-    let options = Options {
-        cache_ttl: Duration::from_secs(60),
-        ..Options::default()
-    };
+    let options = Options::cache_ttl(Duration::from_secs(60));
     let (fake, app) = one_cluster(FlinkVersion::V1_20, options).await;
     let jid = fake.jid_of("lab-fail");
     let gate = Gate::new();
@@ -397,15 +384,7 @@ async fn concurrent_status_and_exceptions_requests_share_their_flink_calls() {
         "/jobs/lab-fail/exceptions/",
         "/job/lab-fail/exceptions",
     ];
-    let requests: Vec<_> = (0..150)
-        .map(|i| {
-            let router = app.router.clone();
-            let request = Request::get(paths[i % 3])
-                .body(Body::empty())
-                .expect("request");
-            tokio::spawn(async move { router.oneshot(request).await })
-        })
-        .collect();
+    let requests = in_flight(&app, &paths, 150);
     eventually("the first calls to Flink", || async {
         fake.calls(&format!("/jobs/{jid}")) >= 1
             && fake.calls(&format!("/jobs/{jid}/exceptions")) >= 1
@@ -415,8 +394,7 @@ async fn concurrent_status_and_exceptions_requests_share_their_flink_calls() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     gate.open();
     for request in requests {
-        let response = request.await.expect("no panic").expect("infallible");
-        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(request.await.expect("no panic").status, StatusCode::OK);
     }
     assert_eq!(fake.calls(&format!("/jobs/{jid}")), 1);
     assert_eq!(fake.calls(&format!("/jobs/{jid}/exceptions")), 1);

@@ -10,6 +10,32 @@ use crate::support::fake_flink::{ClosedPort, FakeFlink, Fault, FlinkVersion, Gat
 
 use crate::support::api_app::*;
 
+/// Every read, in its path forms: at the root and under a cluster, with and without a
+/// trailing slash.
+const READS: [&str; 21] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/clusters",
+    "/clusters/alpha",
+    "/jobs/overview/",
+    "/metainfo/getVersion/",
+    "/job/lab-stream/status/",
+    "/job/lab-stream/statusAndMetrics/",
+    "/jobs/lab-stream/exceptions/",
+    "/job/lab-stream/exceptions",
+    "/jobs/lab-fail/exceptions/",
+    "/job/lab-fail/exceptions",
+    "/clusters/alpha/jobs/overview",
+    "/clusters/alpha/job/lab-stream/status",
+    "/clusters/alpha/job/lab-stream/statusAndMetrics",
+    "/clusters/alpha/job/lab-stream/statusAndMetrics/",
+    "/clusters/alpha/jobs/lab-stream/exceptions",
+    "/clusters/alpha/job/lab-stream/exceptions/",
+    "/clusters/alpha/metainfo/getVersion",
+];
+
 // ---------------------------------------------------------------------------------------
 // errors: 4004, 4005
 
@@ -51,31 +77,13 @@ async fn unknown_paths_are_4004_in_json() {
 #[tokio::test]
 async fn wrong_methods_are_4005_with_allow() {
     let (_fake, app) = one_cluster(FlinkVersion::V1_20, Options::guard(StopGuard::Open)).await;
-    let reads = [
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/openapi.json",
-        "/clusters",
-        "/clusters/alpha",
-        "/jobs/overview/",
-        "/metainfo/getVersion/",
-        "/job/lab-stream/status/",
-        "/job/lab-stream/statusAndMetrics/",
-        "/jobs/lab-stream/exceptions/",
-        "/job/lab-stream/exceptions",
-        "/clusters/alpha/jobs/overview",
-        "/clusters/alpha/job/lab-stream/status",
-        "/clusters/alpha/job/lab-stream/statusAndMetrics",
-        "/clusters/alpha/jobs/lab-stream/exceptions",
-        "/clusters/alpha/job/lab-stream/exceptions/",
-        "/clusters/alpha/metainfo/getVersion",
-        // Method comes before parameters and clusters.
+    // Method comes before parameters and clusters.
+    let before_parameters = [
         "/job/%FF/status/",
         "/clusters/nope/job/x/status",
         "/clusters/nope",
     ];
-    for path in reads {
+    for path in READS.iter().chain(&before_parameters) {
         for method in [
             Method::POST,
             Method::PUT,
@@ -119,28 +127,8 @@ async fn wrong_methods_are_4005_with_allow() {
 #[tokio::test]
 async fn head_works_wherever_get_does_with_no_body() {
     let (_fake, app) = one_cluster(FlinkVersion::V2_3, Options::default()).await;
-    for path in [
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/openapi.json",
-        "/clusters",
-        "/clusters/alpha",
-        "/jobs/overview/",
-        "/metainfo/getVersion/",
-        "/job/lab-stream/status/",
-        "/job/lab-stream/statusAndMetrics/",
-        "/jobs/lab-fail/exceptions/",
-        "/job/lab-fail/exceptions",
-        "/clusters/alpha/jobs/overview",
-        "/clusters/alpha/job/lab-stream/status",
-        "/clusters/alpha/job/lab-stream/statusAndMetrics/",
-        "/clusters/alpha/jobs/lab-stream/exceptions",
-        "/clusters/alpha/metainfo/getVersion",
-        // Errors too.
-        "/job/nope/status",
-        "/clusters/nope/jobs/overview",
-    ] {
+    let errors = ["/job/nope/status", "/clusters/nope/jobs/overview"];
+    for path in READS.iter().chain(&errors) {
         let get = app.get(path).await;
         let head = app.call(Method::HEAD, path, &[]).await;
         assert_eq!(head.status, get.status, "HEAD {path}");

@@ -350,7 +350,7 @@ async fn lost_watches_relist_without_rewrites() {
 /// finally lands is the truth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_status_writes_end_with_the_truth() {
-    let (flink, sim, monitor) = orders_settled("faults").await;
+    let (flink, sim, _monitor) = orders_settled("faults").await;
 
     sim.add_faults(json!([
         {"verb": "patch", "resource": "flinkjobs/status", "code": 500, "count": 3},

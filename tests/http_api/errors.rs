@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode, header};
 use flink_monitor::api::StopGuard;
 use serde_json::json;
 
-use crate::support::fake_flink::{ClosedPort, FakeFlink, Fault, FlinkVersion, Gate};
+use crate::support::fake_flink::{FakeFlink, Fault, FlinkVersion, Gate};
 
 use crate::support::api_app::*;
 
@@ -278,17 +278,8 @@ async fn unknown_names_are_4006() {
 
 #[tokio::test]
 async fn not_found_at_the_root_names_each_unreachable_cluster() {
-    let fake = FakeFlink::start(FlinkVersion::V1_20).await;
-    let (dead1, dead2) = (ClosedPort::new(), ClosedPort::new());
-    let app = start_polled(
-        vec![static_cluster("alpha", fake.url())],
-        vec![
-            static_cluster("dead1", dead1.url()),
-            static_cluster("dead2", dead2.url()),
-        ],
-        Options::default(),
-    )
-    .await;
+    let alpha = [("alpha", FlinkVersion::V1_20)];
+    let (_fake, [dead1, dead2], app) = world(alpha, ["dead1", "dead2"], Options::default()).await;
     for endpoint in [
         "job/nope/status",
         "job/nope/statusAndMetrics/",
@@ -324,17 +315,9 @@ async fn not_found_at_the_root_names_each_unreachable_cluster() {
 
 #[tokio::test]
 async fn a_name_on_two_clusters_is_4007_at_the_root_only() {
-    let old = FakeFlink::start(FlinkVersion::V1_20).await;
-    let new = FakeFlink::start(FlinkVersion::V2_3).await;
-    let app = start_polled(
-        vec![
-            static_cluster("beta", new.url()),
-            static_cluster("alpha", old.url()),
-        ],
-        vec![],
-        Options::guard(StopGuard::Open),
-    )
-    .await;
+    // beta registered first: the 4007 answer lists the clusters sorted all the same.
+    let clusters = [("beta", FlinkVersion::V2_3), ("alpha", FlinkVersion::V1_20)];
+    let ([new, old], [], app) = world(clusters, [], Options::guard(StopGuard::Open)).await;
     for endpoint in [
         "job/lab-stream/status",
         "job/lab-stream/statusAndMetrics/",

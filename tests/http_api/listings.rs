@@ -64,17 +64,11 @@ fn assert_overview(response: &Value, expected: &[(&str, FlinkVersion)], before: 
 
 #[tokio::test]
 async fn jobs_overview_lists_every_cluster_at_the_root_and_one_under_it() {
-    let old = FakeFlink::start(FlinkVersion::V1_20).await;
-    let new = FakeFlink::start(FlinkVersion::V2_3).await;
-    let app = start_polled(
-        vec![
-            static_cluster("alpha", old.url()),
-            service_cluster("team-a", "flink", new.url()),
-        ],
-        vec![],
-        Options::default(),
-    )
-    .await;
+    let clusters = [
+        ("alpha", FlinkVersion::V1_20),
+        ("team-a.flink", FlinkVersion::V2_3),
+    ];
+    let (_fakes, [], app) = world(clusters, [], Options::default()).await;
     for path in ["/jobs/overview", "/jobs/overview/"] {
         let before = now_ms();
         let response = app.get(path).await.response();
@@ -105,18 +99,8 @@ async fn jobs_overview_lists_every_cluster_at_the_root_and_one_under_it() {
 
 #[tokio::test]
 async fn jobs_overview_of_an_unreachable_cluster_is_its_last_snapshot_with_a_message() {
-    let fake = FakeFlink::start(FlinkVersion::V1_20).await;
-    let other = FakeFlink::start(FlinkVersion::V2_3).await;
-    let never = ClosedPort::new();
-    let app = start_polled(
-        vec![
-            static_cluster("alpha", fake.url()),
-            static_cluster("beta", other.url()),
-        ],
-        vec![static_cluster("never", never.url())],
-        Options::default(),
-    )
-    .await;
+    let clusters = [("alpha", FlinkVersion::V1_20), ("beta", FlinkVersion::V2_3)];
+    let ([fake, _other], _never, app) = world(clusters, ["never"], Options::default()).await;
     fake.stop().await;
     app.unreachable("alpha").await;
     let last_poll = app
@@ -226,18 +210,11 @@ async fn a_failing_config_is_not_read_on_every_poll() {
 #[tokio::test]
 async fn clusters_lists_every_cluster_and_answers_one() {
     let started = now_ms();
-    let old = FakeFlink::start(FlinkVersion::V1_20).await;
-    let new = FakeFlink::start(FlinkVersion::V2_3).await;
-    let dead = ClosedPort::new();
-    let app = start_polled(
-        vec![
-            static_cluster("alpha", old.url()),
-            service_cluster("team-a", "flink", new.url()),
-        ],
-        vec![static_cluster("dead", dead.url())],
-        Options::default(),
-    )
-    .await;
+    let clusters = [
+        ("alpha", FlinkVersion::V1_20),
+        ("team-a.flink", FlinkVersion::V2_3),
+    ];
+    let ([old, new], [dead], app) = world(clusters, ["dead"], Options::default()).await;
 
     let list = app.get("/clusters").await.response();
     let list = list.as_array().expect("an array");

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use super::fake_flink::{FakeFlink, FlinkVersion, fixture};
+use super::fake_flink::{ClosedPort, FakeFlink, FlinkVersion, fixture};
 
 /// How long a test waits for something the pollers do (they poll every 100 ms).
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -196,10 +196,40 @@ pub async fn start_polled(
     app
 }
 
+/// A cluster `id` at `url`: a Service's for an id `namespace.name`, a static one otherwise.
+pub fn cluster(id: &str, url: reqwest::Url) -> ClusterInfo {
+    match id.split_once('.') {
+        Some((namespace, name)) => service_cluster(namespace, name, url),
+        None => static_cluster(id, url),
+    }
+}
+
+/// The app on a fake of each `live` (id, version), in order, each polled, then on a closed
+/// port for each `dead` id, each failed a poll. The ports refuse connections as long as
+/// they are kept.
+pub async fn world<const L: usize, const D: usize>(
+    live: [(&str, FlinkVersion); L],
+    dead: [&str; D],
+    options: Options,
+) -> ([FakeFlink; L], [ClosedPort; D], TestApp) {
+    let mut fakes = Vec::with_capacity(L);
+    for (_, version) in live {
+        fakes.push(FakeFlink::start(version).await);
+    }
+    let ports: [ClosedPort; D] = std::array::from_fn(|_| ClosedPort::new());
+    let up = live
+        .iter()
+        .zip(&fakes)
+        .map(|((id, _), f)| cluster(id, f.url()));
+    let down = dead.iter().zip(&ports).map(|(id, p)| cluster(id, p.url()));
+    let app = start_polled(up.collect(), down.collect(), options).await;
+    let fakes = <[FakeFlink; L]>::try_from(fakes).unwrap_or_else(|_| unreachable!("L fakes"));
+    (fakes, ports, app)
+}
+
 /// One cluster `alpha` on a fake of `version`, polled at least once.
 pub async fn one_cluster(version: FlinkVersion, options: Options) -> (FakeFlink, TestApp) {
-    let fake = FakeFlink::start(version).await;
-    let app = start_polled(vec![static_cluster("alpha", fake.url())], vec![], options).await;
+    let ([fake], [], app) = world([("alpha", version)], [], options).await;
     (fake, app)
 }
 

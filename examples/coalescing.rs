@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use flink_monitor::api::{AppState, StopGuard, router};
-use flink_monitor::clusters::{ClusterInfo, ClusterSource, KnownClusters, PollSettings};
+use flink_monitor::clusters::{KnownClusters, PollSettings};
 use flink_monitor::flink::{ClientSettings, FlinkClient};
 use flink_monitor::metrics::Metrics;
 use sim::Endpoint;
@@ -53,15 +53,7 @@ async fn serve_monitor(
         metrics.clone(),
         shutdown.clone(),
     ));
-    let cluster = &sim.clusters[0];
-    registry.upsert(ClusterInfo {
-        id: cluster.name.clone(),
-        namespace: None,
-        name: cluster.name.clone(),
-        source: ClusterSource::Static,
-        url: cluster.url().parse()?,
-        owner: None,
-    });
+    registry.upsert(sim.clusters[0].cluster_info()?);
     registry.mark_discovered();
     while registry.readiness().is_err() {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -161,21 +153,47 @@ async fn main() -> anyhow::Result<()> {
     .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let at_once = burst(&http, &sim, &url, Duration::ZERO).await;
-    let at_once_calls = show("burst: 200 at once (cache 1 s)", &at_once);
-    let spread = burst(&http, &sim, &url, Duration::from_millis(500)).await;
-    let spread_calls = show("same job, 200 spread over 0.5 s (same TTL)", &spread);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let later = burst(&http, &sim, &url, Duration::ZERO).await;
-    let later_calls = show("after the TTL expired: 200 at once", &later);
-    let peer = burst(
-        &http,
-        &sim,
-        &format!("http://{uncached}{path}"),
-        Duration::ZERO,
-    )
-    .await;
-    let peer_calls = show("peer: same API, cache off (--cache-ttl 0s)", &peer);
+    let peer_url = format!("http://{uncached}{path}");
+    // (label, URL, spread over, pause before): the cache's TTL is 1 s.
+    let runs = [
+        (
+            "burst: 200 at once (cache 1 s)",
+            &url,
+            Duration::ZERO,
+            Duration::ZERO,
+        ),
+        (
+            "same job, 200 spread over 0.5 s (same TTL)",
+            &url,
+            Duration::from_millis(500),
+            Duration::ZERO,
+        ),
+        (
+            "after the TTL expired: 200 at once",
+            &url,
+            Duration::ZERO,
+            Duration::from_millis(1100),
+        ),
+        (
+            "peer: same API, cache off (--cache-ttl 0s)",
+            &peer_url,
+            Duration::ZERO,
+            Duration::ZERO,
+        ),
+    ];
+    let mut results = Vec::with_capacity(runs.len());
+    for (label, url, spread, pause) in runs {
+        tokio::time::sleep(pause).await;
+        let result = burst(&http, &sim, url, spread).await;
+        let calls = show(label, &result);
+        results.push((result, calls));
+    }
+    let [
+        (at_once, at_once_calls),
+        (spread, spread_calls),
+        (later, later_calls),
+        (peer, peer_calls),
+    ] = <[_; 4]>::try_from(results).map_err(|_| anyhow::anyhow!("one result per run"))?;
     shutdown.cancel();
 
     let within_ttl = at_once_calls + spread_calls;

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use flink_monitor::clusters::{ClusterInfo, ClusterSource, KnownClusters, PollSettings};
+use flink_monitor::clusters::{KnownClusters, PollSettings};
 use flink_monitor::controller::{
     Context, EVENT_BURST, EVENTS_PER_SECOND, EventPublisher, ReconcileOutcome, reconcile_inner,
 };
@@ -178,14 +178,7 @@ async fn main() -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     for cluster in &sim.clusters {
-        registry.upsert(ClusterInfo {
-            id: cluster.name.clone(),
-            namespace: None,
-            name: cluster.name.clone(),
-            source: ClusterSource::Static,
-            url: cluster.url().parse()?,
-            owner: None,
-        });
+        registry.upsert(cluster.cluster_info()?);
     }
 
     let (service, handle) = tower_test::mock::pair::<http::Request<Body>, http::Response<Body>>();

@@ -706,15 +706,22 @@ def promtool(*args: str, cwd: Path | None = None) -> tuple[bool, str]:
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 
+def only_when_enabled(report: Report, name: str, found: list[dict], what: str, key: str,
+                      settings: dict) -> dict | None:
+    """The one object in `found` when `key`.enabled, else None; checks there is exactly one
+    then and none otherwise (None also when that check failed)."""
+    if not report.check(len(found) == int(settings["enabled"]), f"[{name}] {what} exactly when {key}.enabled",
+                        f"found {len(found)}"):
+        return None
+    return found[0] if found else None
+
+
 def check_prometheus_rule(report: Report, name: str, values: dict, objects: list[dict]) -> None:
     settings = values["prometheusRule"]
-    rules_objs = [o for o in objects if o["kind"] == "PrometheusRule"]
-    if not report.check(len(rules_objs) == int(settings["enabled"]),
-                        f"[{name}] a PrometheusRule exactly when prometheusRule.enabled", f"found {len(rules_objs)}"):
+    obj = only_when_enabled(report, name, [o for o in objects if o["kind"] == "PrometheusRule"],
+                            "a PrometheusRule", "prometheusRule", settings)
+    if obj is None:
         return
-    if not rules_objs:
-        return
-    obj = rules_objs[0]
     report.check(obj["apiVersion"] == "monitoring.coreos.com/v1", f"[{name}] PrometheusRule is monitoring.coreos.com/v1")
     labels = obj["metadata"].get("labels", {})
     report.check(all(labels.get(k) == v for k, v in settings["labels"].items()),
@@ -772,12 +779,9 @@ def check_prometheus_rule(report: Report, name: str, values: dict, objects: list
 def check_dashboard(report: Report, name: str, values: dict, objects: list[dict]) -> None:
     settings = values["grafanaDashboard"]
     maps = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"].get("labels", {}).get("grafana_dashboard")]
-    if not report.check(len(maps) == int(settings["enabled"]),
-                        f"[{name}] a dashboard ConfigMap exactly when grafanaDashboard.enabled", f"found {len(maps)}"):
+    cm = only_when_enabled(report, name, maps, "a dashboard ConfigMap", "grafanaDashboard", settings)
+    if cm is None:
         return
-    if not maps:
-        return
-    cm = maps[0]
     report.check(cm["metadata"]["labels"]["grafana_dashboard"] == "1", f'[{name}] dashboard ConfigMap labelled grafana_dashboard: "1"')
     report.check(cm["metadata"].get("namespace") == (settings["namespace"] or NAMESPACE),
                  f"[{name}] dashboard ConfigMap in grafanaDashboard.namespace or the release's")

@@ -17,14 +17,13 @@ use flink_monitor::flink::dto::{
 };
 use flink_monitor::flink::{ClientSettings, FlinkClient, StopRequest};
 use flink_monitor::metrics::Metrics;
-use http_body_util::BodyExt;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
+use support::api_app::{Answer, send};
 use support::fake_flink::{
     FakeFlink, FakeJob, FlinkVersion, Recorded, fixture, fixture_bytes, fixture_path,
 };
@@ -61,6 +60,42 @@ fn files(version: FlinkVersion, pred: impl Fn(&str) -> bool) -> Vec<String> {
     files.dedup();
     assert!(!files.is_empty(), "no recorded file matched");
     files
+}
+
+/// The recorded exceptions of jobs that never failed.
+const NO_EXCEPTIONS: [&str; 3] = [
+    "job_stream_exceptions.json",
+    "job_finish_exceptions.json",
+    "job_after_cancel_exceptions.json",
+];
+
+/// The recorded answers to stop requests.
+const STOP_TRIGGERS: [&str; 3] = [
+    "stop_post.json",
+    "stop_on_finished_post.json",
+    "stop_unknown_job.json",
+];
+
+/// Hands each of `files`, as recorded from every version, parsed as `T` to `check`.
+fn each_recorded<T: DeserializeOwned>(
+    files: &[&str],
+    mut check: impl FnMut(FlinkVersion, &str, T),
+) {
+    for version in FlinkVersion::ALL {
+        for file in files {
+            check(version, file, parse(version, file));
+        }
+    }
+}
+
+/// Hands every recorded file of every version whose name ends with `suffix` to `check`:
+/// its name, the file parsed as `T` and as plain JSON.
+fn each_recorded_ending<T: DeserializeOwned>(suffix: &str, mut check: impl FnMut(&str, T, Value)) {
+    for version in FlinkVersion::ALL {
+        for file in files(version, |f| f.ends_with(suffix)) {
+            check(&file, parse(version, &file), fixture(version, &file));
+        }
+    }
 }
 
 #[test]
@@ -191,31 +226,31 @@ fn job_details() {
 }
 
 fn no_exception() -> RootException {
+    untruncated(None, None)
+}
+
+/// The root exception `exception` at `timestamp`, not truncated.
+fn untruncated(exception: Option<&str>, timestamp: Option<i64>) -> RootException {
     RootException {
-        root_exception: None,
-        timestamp: None,
+        root_exception: exception.map(String::from),
+        timestamp,
         truncated: false,
     }
 }
 
 #[test]
 fn exceptions_of_both_versions() {
+    each_recorded(&NO_EXCEPTIONS, |_, file, exceptions: JobExceptions| {
+        assert_eq!(exceptions.root(), no_exception(), "{file}");
+        assert!(
+            exceptions
+                .exception_history
+                .expect("a history")
+                .entries
+                .is_empty()
+        );
+    });
     for version in FlinkVersion::ALL {
-        for file in [
-            "job_stream_exceptions.json",
-            "job_finish_exceptions.json",
-            "job_after_cancel_exceptions.json",
-        ] {
-            let exceptions: JobExceptions = parse(version, file);
-            assert_eq!(exceptions.root(), no_exception(), "{file}");
-            assert!(
-                exceptions
-                    .exception_history
-                    .expect("a history")
-                    .entries
-                    .is_empty()
-            );
-        }
         let raw = fixture(version, "job_fail_exceptions.json");
         let failed: JobExceptions = parse(version, "job_fail_exceptions.json");
         let history = failed.exception_history.as_ref().expect("a history");
@@ -234,27 +269,15 @@ fn exceptions_of_both_versions() {
                     failed.root_exception.as_deref(),
                     raw["root-exception"].as_str()
                 );
-                assert_eq!(
-                    root,
-                    RootException {
-                        root_exception: raw["root-exception"].as_str().map(String::from),
-                        timestamp: raw["timestamp"].as_i64(),
-                        truncated: false,
-                    }
-                );
+                let passed = untruncated(raw["root-exception"].as_str(), raw["timestamp"].as_i64());
+                assert_eq!(root, passed);
                 assert_ne!(root.timestamp, entry["timestamp"].as_i64());
             }
             // 2.3 only has the history: its newest entry.
             FlinkVersion::V2_3 => {
                 assert!(raw.get("root-exception").is_none());
-                assert_eq!(
-                    root,
-                    RootException {
-                        root_exception: entry["stacktrace"].as_str().map(String::from),
-                        timestamp: entry["timestamp"].as_i64(),
-                        truncated: false,
-                    }
-                );
+                let newest = untruncated(entry["stacktrace"].as_str(), entry["timestamp"].as_i64());
+                assert_eq!(root, newest);
             }
         }
         let text = root.root_exception.expect("an exception");
@@ -291,10 +314,9 @@ fn the_newest_history_entry_wins_and_entries_without_a_trace_are_skipped() {
 
 #[test]
 fn metric_lists_and_values() {
-    for version in FlinkVersion::ALL {
-        for file in files(version, |f| f.ends_with("_metrics_list.json")) {
-            let metrics: Vec<MetricValue> = parse(version, &file);
-            let raw = fixture(version, &file);
+    each_recorded_ending(
+        "_metrics_list.json",
+        |file, metrics: Vec<MetricValue>, raw| {
             assert_eq!(
                 metrics.len(),
                 raw.as_array().expect("a list").len(),
@@ -309,15 +331,18 @@ fn metric_lists_and_values() {
             );
             // The recorded jobs expose no currentEventTs gauge.
             assert_eq!(event_ts_names(&metrics), Vec::<&str>::new(), "{file}");
-        }
-        for file in files(version, |f| f.ends_with("_metrics_values.json")) {
-            let metrics: Vec<MetricValue> = parse(version, &file);
-            let raw = fixture(version, &file);
+        },
+    );
+    each_recorded_ending(
+        "_metrics_values.json",
+        |file, metrics: Vec<MetricValue>, raw| {
             for (metric, raw) in metrics.iter().zip(raw.as_array().expect("a list")) {
                 assert_eq!(metric.id, raw["id"], "{file}");
                 assert_eq!(metric.value.as_deref(), raw["value"].as_str(), "{file}");
             }
-        }
+        },
+    );
+    for version in FlinkVersion::ALL {
         let values: Vec<MetricValue> = parse(version, "job_stream_v0_metrics_values.json");
         let out = values
             .iter()
@@ -344,10 +369,9 @@ fn values_max(values: &[MetricValue]) -> i64 {
 
 #[test]
 fn subtask_aggregates() {
-    for version in FlinkVersion::ALL {
-        for file in files(version, |f| f.ends_with("_subtasks_metrics_agg.json")) {
-            let metrics: Vec<AggregatedMetric> = parse(version, &file);
-            let raw = fixture(version, &file);
+    each_recorded_ending(
+        "_subtasks_metrics_agg.json",
+        |file, metrics: Vec<AggregatedMetric>, raw| {
             assert_eq!(metrics.len(), 2, "{file}");
             for (metric, raw) in metrics.iter().zip(raw.as_array().expect("a list")) {
                 assert_eq!(metric.id, raw["id"]);
@@ -361,7 +385,9 @@ fn subtask_aggregates() {
                 );
             }
             assert_eq!(aggregated_sum(&metrics, "numRecordsInPerSecond"), None);
-        }
+        },
+    );
+    for version in FlinkVersion::ALL {
         // The stream's source wrote as many records as its vertex metric says.
         let agg: Vec<AggregatedMetric> = parse(version, "job_stream_v0_subtasks_metrics_agg.json");
         let values: Vec<MetricValue> = parse(version, "job_stream_v0_metrics_values.json");
@@ -389,21 +415,14 @@ fn config_has_the_flink_version() {
 
 #[test]
 fn stop_triggers() {
-    for version in FlinkVersion::ALL {
-        for file in [
-            "stop_post.json",
-            "stop_on_finished_post.json",
-            "stop_unknown_job.json",
-        ] {
-            let trigger: TriggerResponse = parse(version, file);
-            assert_eq!(
-                trigger.request_id,
-                fixture(version, file)["request-id"],
-                "{file}"
-            );
-            assert_eq!(trigger.request_id.len(), 32);
-        }
-    }
+    each_recorded(&STOP_TRIGGERS, |version, file, trigger: TriggerResponse| {
+        assert_eq!(
+            trigger.request_id,
+            fixture(version, file)["request-id"],
+            "{file}"
+        );
+        assert_eq!(trigger.request_id.len(), 32);
+    });
 }
 
 #[test]
@@ -836,17 +855,7 @@ fn check_answer(
         // Not a URI a client could send.
         return Ok(());
     };
-    let (status, body) = runtime.block_on(async {
-        let response = router.clone().oneshot(request).await.expect("infallible");
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("a body")
-            .to_bytes();
-        (status, body)
-    });
+    let Answer { status, body, .. } = runtime.block_on(send(router.clone(), request));
     prop_assert_ne!(
         status,
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// What the fake JobManager does with each connection after reading the request head.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum Behaviour {
     Respond(&'static [u8]),
     RespondAfter(Duration, &'static [u8]),
@@ -82,21 +82,6 @@ async fn overview_error(url: &str, timeout: Duration, cap: usize) -> FlinkError 
     result.expect_err("a misbehaving JobManager must give an error")
 }
 
-#[tokio::test]
-async fn an_answer_after_the_timeout_is_a_timeout() {
-    let url = jobmanager(Behaviour::RespondAfter(
-        Duration::from_secs(5),
-        b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{\"jobs\":[]}",
-    ))
-    .await;
-    let error = overview_error(&url, Duration::from_millis(300), 1 << 20).await;
-    assert!(matches!(error, FlinkError::Timeout { .. }), "{error}");
-    assert!(
-        error.to_string().contains("/jobs/overview"),
-        "the error names the URL: {error}"
-    );
-}
-
 /// A well-framed 200 answer with `body`.
 fn ok_answer(content_type: &str, body: &[u8]) -> &'static [u8] {
     let mut bytes = format!(
@@ -108,85 +93,111 @@ fn ok_answer(content_type: &str, body: &[u8]) -> &'static [u8] {
     Box::leak(bytes.into_boxed_slice())
 }
 
-#[tokio::test]
-async fn garbage_html_and_truncated_json_are_decode_errors() {
-    for answer in [
-        ok_answer("application/json", b"\x00\xffgarbage!!"),
-        ok_answer("text/html", b"<html><body>hi</body></html>"),
-        ok_answer("application/json", br#"{"jobs":[{"jid":"a""#),
-    ] {
-        let url = jobmanager(Behaviour::Respond(answer)).await;
-        let error = overview_error(&url, Duration::from_secs(2), 1 << 20).await;
-        assert!(matches!(error, FlinkError::Decode { .. }), "{error}");
-        assert!(
-            error.to_string().contains("not the expected JSON"),
-            "{error}"
-        );
+/// A late answer: an empty overview after 5 s.
+const LATE: Behaviour = Behaviour::RespondAfter(
+    Duration::from_secs(5),
+    b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{\"jobs\":[]}",
+);
+const CUT_SHORT: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 500\r\n\r\n{\"jobs\":[";
+const HTML_ERROR_PAGE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\ncontent-length: 38\r\n\r\n<html>upstream connect error</html>\n\n\n";
+const DECLARED_HUGE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 900000000\r\n\r\n{";
+const NOT_JSON: &str = "not the expected JSON";
+/// The client's time budget, unless a case says otherwise.
+const BUDGET: Duration = Duration::from_secs(2);
+const CAP: usize = 1 << 20;
+
+/// The error a misbehaving JobManager must end in.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Timeout,
+    Decode,
+    Request,
+    RequestOrConnect,
+    /// An HTTP status error with this status.
+    Status(u16),
+    TooLarge,
+    /// Too large, naming the cap.
+    TooLargeFor(usize),
+}
+
+impl Kind {
+    fn of(self, error: &FlinkError) -> bool {
+        match self {
+            Kind::Timeout => matches!(error, FlinkError::Timeout { .. }),
+            Kind::Decode => matches!(error, FlinkError::Decode { .. }),
+            Kind::Request => matches!(error, FlinkError::Request { .. }),
+            Kind::RequestOrConnect => matches!(
+                error,
+                FlinkError::Request { .. } | FlinkError::Connect { .. }
+            ),
+            Kind::Status(status) => error.status() == Some(status),
+            Kind::TooLarge => matches!(error, FlinkError::TooLarge { .. }),
+            Kind::TooLargeFor(cap) => {
+                matches!(error, FlinkError::TooLarge { limit, .. } if *limit == cap)
+            }
+        }
     }
 }
 
 #[tokio::test]
-async fn a_body_cut_short_is_a_request_error() {
-    let url = jobmanager(Behaviour::Respond(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 500\r\n\r\n{\"jobs\":[",
-    ))
-    .await;
-    let error = overview_error(&url, Duration::from_secs(2), 1 << 20).await;
-    assert!(matches!(error, FlinkError::Request { .. }), "{error}");
-}
-
-#[tokio::test]
-async fn an_html_error_page_is_a_status_error_with_an_excerpt() {
-    let url = jobmanager(Behaviour::Respond(
-        b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\ncontent-length: 38\r\n\r\n<html>upstream connect error</html>\n\n\n",
-    ))
-    .await;
-    let error = overview_error(&url, Duration::from_secs(2), 1 << 20).await;
-    assert_eq!(error.status(), Some(503));
-    assert!(
-        error.to_string().contains("upstream connect error"),
-        "{error}"
-    );
-}
-
-#[tokio::test]
-async fn an_endless_body_stops_at_the_cap() {
-    let url = jobmanager(Behaviour::Endless).await;
-    let error = overview_error(&url, Duration::from_secs(10), 1 << 20).await;
-    assert!(
-        matches!(error, FlinkError::TooLarge { limit, .. } if limit == 1 << 20),
-        "{error}"
-    );
-    assert!(
-        error.to_string().contains("--max-response-bytes"),
-        "the error says what to do: {error}"
-    );
-}
-
-#[tokio::test]
-async fn a_declared_huge_body_is_refused_before_reading() {
-    let url = jobmanager(Behaviour::Respond(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 900000000\r\n\r\n{",
-    ))
-    .await;
-    let error = overview_error(&url, Duration::from_secs(2), 1 << 20).await;
-    assert!(matches!(error, FlinkError::TooLarge { .. }), "{error}");
-}
-
-#[tokio::test]
-async fn a_closed_connection_or_a_non_http_answer_is_a_request_error() {
-    for behaviour in [
-        Behaviour::Close,
-        Behaviour::Respond(b"SSH-2.0-OpenSSH_9.2\r\n"),
-    ] {
+async fn every_misbehaviour_ends_in_time_with_its_error() {
+    use Behaviour::{Close, Endless, Respond};
+    let json = |body| Respond(ok_answer("application/json", body));
+    let html = |body| Respond(ok_answer("text/html", body));
+    // What the JobManager does, the client's budget, the error, what its message must say
+    // (the URL, the cause, or what to do).
+    let cases: [(Behaviour, Duration, Kind, &str); 10] = [
+        (
+            LATE,
+            Duration::from_millis(300),
+            Kind::Timeout,
+            "/jobs/overview",
+        ),
+        (json(b"\x00\xffgarbage!!"), BUDGET, Kind::Decode, NOT_JSON),
+        (
+            html(b"<html><body>hi</body></html>"),
+            BUDGET,
+            Kind::Decode,
+            NOT_JSON,
+        ),
+        (
+            json(br#"{"jobs":[{"jid":"a""#),
+            BUDGET,
+            Kind::Decode,
+            NOT_JSON,
+        ),
+        (Respond(CUT_SHORT), BUDGET, Kind::Request, ""),
+        (
+            Respond(HTML_ERROR_PAGE),
+            BUDGET,
+            Kind::Status(503),
+            "upstream connect error",
+        ),
+        (
+            Endless,
+            Duration::from_secs(10),
+            Kind::TooLargeFor(CAP),
+            "--max-response-bytes",
+        ),
+        (Respond(DECLARED_HUGE), BUDGET, Kind::TooLarge, ""),
+        (Close, BUDGET, Kind::RequestOrConnect, ""),
+        (
+            Respond(b"SSH-2.0-OpenSSH_9.2\r\n"),
+            BUDGET,
+            Kind::RequestOrConnect,
+            "",
+        ),
+    ];
+    for (behaviour, timeout, kind, says) in cases {
         let url = jobmanager(behaviour).await;
-        let error = overview_error(&url, Duration::from_secs(2), 1 << 20).await;
+        let error = overview_error(&url, timeout, CAP).await;
         assert!(
-            matches!(
-                error,
-                FlinkError::Request { .. } | FlinkError::Connect { .. }
-            ),
-            "{error}"
+            kind.of(&error),
+            "{behaviour:?}: {kind:?} wanted, got {error}"
+        );
+        assert!(
+            error.to_string().contains(says),
+            "{behaviour:?}: the error says {says:?}: {error}"
         );
     }
 }
@@ -197,7 +208,7 @@ async fn a_refused_connection_is_a_connect_error_naming_the_url_without_credenti
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let url = format!("http://admin:s3cret@127.0.0.1:{port}");
-    let error = overview_error(&url, Duration::from_secs(2), 1 << 20).await;
+    let error = overview_error(&url, BUDGET, CAP).await;
     assert!(matches!(error, FlinkError::Connect { .. }), "{error}");
     let text = error.to_string();
     assert!(

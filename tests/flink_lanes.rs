@@ -7,8 +7,10 @@ mod support;
 use std::time::Duration;
 
 use axum::http::Method;
-use flink_monitor::flink::{ClientSettings, FlinkClient};
+use flink_monitor::flink::dto::JobDetails;
+use flink_monitor::flink::{ClientSettings, FlinkClient, FlinkError};
 use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion, Gate};
+use tokio::task::JoinHandle;
 
 fn client(flink: &FakeFlink, concurrency: usize, timeout: Duration) -> FlinkClient {
     FlinkClient::new(
@@ -22,6 +24,22 @@ fn client(flink: &FakeFlink, concurrency: usize, timeout: Duration) -> FlinkClie
     )
 }
 
+/// `client.job(jid)` in a task, once Flink has received it.
+async fn job_read_in_flight(
+    client: &FlinkClient,
+    flink: &FakeFlink,
+    jid: &str,
+) -> JoinHandle<Result<JobDetails, FlinkError>> {
+    let read = tokio::spawn({
+        let (client, jid) = (client.clone(), jid.to_string());
+        async move { client.job(&jid).await }
+    });
+    while flink.calls(&format!("/jobs/{jid}")) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    read
+}
+
 #[tokio::test]
 async fn a_poll_never_waits_behind_api_requests_and_api_requests_keep_their_limit() {
     let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
@@ -31,13 +49,7 @@ async fn a_poll_never_waits_behind_api_requests_and_api_requests_keep_their_limi
     let client = client(&flink, 1, Duration::from_secs(2));
 
     // The one API slot is taken by a call Flink does not answer.
-    let held = tokio::spawn({
-        let (client, jid) = (client.clone(), jid.clone());
-        async move { client.job(&jid).await }
-    });
-    while flink.calls(&format!("/jobs/{jid}")) == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let held = job_read_in_flight(&client, &flink, &jid).await;
     let queued = tokio::spawn({
         let (client, jid) = (client.clone(), jid.clone());
         async move { client.exceptions(&jid).await }
@@ -63,11 +75,7 @@ async fn a_poll_never_waits_behind_api_requests_and_api_requests_keep_their_limi
 async fn the_request_timeout_is_flinks_answer_time_not_the_wait_for_a_slot() {
     let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
     let jid = flink.add_job(FakeJob::new("slow", "RUNNING"));
-    flink.inject(
-        Method::GET,
-        &format!("/jobs/{jid}"),
-        Fault::slow(Duration::from_millis(1500)),
-    );
+    flink.slow_details(&jid, Duration::from_millis(1500));
     flink.inject(
         Method::GET,
         &format!("/jobs/{jid}/exceptions"),
@@ -76,13 +84,7 @@ async fn the_request_timeout_is_flinks_answer_time_not_the_wait_for_a_slot() {
     // Each answer comes within the 2 s budget; the second only after waiting 1.5 s for
     // the one slot.
     let client = client(&flink, 1, Duration::from_secs(2));
-    let first = tokio::spawn({
-        let (client, jid) = (client.clone(), jid.clone());
-        async move { client.job(&jid).await }
-    });
-    while flink.calls(&format!("/jobs/{jid}")) == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let first = job_read_in_flight(&client, &flink, &jid).await;
     let second = client.exceptions(&jid).await;
     first.await.unwrap().expect("the first call is answered");
     second.expect("the second call is answered: its wait for the slot is not Flink's time");

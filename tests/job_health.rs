@@ -144,15 +144,17 @@ async fn each_check_costs_at_most_two_calls_the_config_is_read_once_and_ended_jo
         .collect();
     let done = fake.add_job(FakeJob::new("done", "FINISHED"));
     for jid in &live {
+        let completed_at = now_ms().to_string();
         fake.edit(|m| {
-            m.set_job_metric(jid, "numRestarts", "0");
-            m.set_job_metric(jid, "numberOfCompletedCheckpoints", "1");
-            m.set_job_metric(jid, "numberOfFailedCheckpoints", "0");
-            m.set_job_metric(
+            m.set_job_metrics(
                 jid,
-                "lastCheckpointCompletedTimestamp",
-                &now_ms().to_string(),
-            );
+                &[
+                    ("numRestarts", "0"),
+                    ("numberOfCompletedCheckpoints", "1"),
+                    ("numberOfFailedCheckpoints", "0"),
+                    ("lastCheckpointCompletedTimestamp", &completed_at),
+                ],
+            )
         });
     }
     checkpointing(&fake, &live[0], 10_000);
@@ -252,11 +254,16 @@ async fn flink_1_20_reads_checkpoint_statistics_only_when_a_checkpoint_completed
     let jid = fake.add_job(FakeJob::new("old-flink", "RUNNING"));
     let completed_at = now_ms() - 5_000;
     fake.edit(|m| {
-        m.set_job_metric(&jid, "numRestarts", "0");
-        m.set_job_metric(&jid, "fullRestarts", "0");
-        m.set_job_metric(&jid, "numberOfCompletedCheckpoints", "2");
-        m.set_job_metric(&jid, "numberOfFailedCheckpoints", "0");
-        m.set_job_metric(&jid, "numberOfInProgressCheckpoints", "0");
+        m.set_job_metrics(
+            &jid,
+            &[
+                ("numRestarts", "0"),
+                ("fullRestarts", "0"),
+                ("numberOfCompletedCheckpoints", "2"),
+                ("numberOfFailedCheckpoints", "0"),
+                ("numberOfInProgressCheckpoints", "0"),
+            ],
+        );
         m.checkpoints.insert(
             jid.clone(),
             json!({
@@ -302,10 +309,15 @@ async fn restart_loops_and_stalled_checkpoints_are_degraded_in_the_api_and_in_me
     let fine = fake.add_job(FakeJob::new("fine \"quoted\"", "RUNNING"));
     fake.edit(|m| {
         m.set_job_metric(&looping, "numRestarts", "7");
-        m.set_job_metric(&stalled, "numRestarts", "0");
-        m.set_job_metric(&stalled, "numberOfCompletedCheckpoints", "0");
-        m.set_job_metric(&stalled, "numberOfInProgressCheckpoints", "1");
-        m.set_job_metric(&stalled, "lastCheckpointCompletedTimestamp", "-1");
+        m.set_job_metrics(
+            &stalled,
+            &[
+                ("numRestarts", "0"),
+                ("numberOfCompletedCheckpoints", "0"),
+                ("numberOfInProgressCheckpoints", "1"),
+                ("lastCheckpointCompletedTimestamp", "-1"),
+            ],
+        );
         m.set_job_metric(&fine, "numRestarts", "0");
     });
     checkpointing(&fake, &stalled, 2_000);

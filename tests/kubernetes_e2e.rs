@@ -28,7 +28,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Service, ServicePort, ServiceSpec};
@@ -48,7 +47,7 @@ use flink_monitor::discovery::REST_URL_ANNOTATION;
 
 mod support;
 use support::local_flink::{Kind, LocalFlink, http_client, run_dir};
-use support::monitor_binary::{MonitorBinary, free_port};
+use support::monitor_binary::MonitorBinary;
 
 const FLINK_VERSION: &str = "2.3.0";
 
@@ -869,37 +868,6 @@ impl Monitor {
     /// Starts the monitor and waits until its HTTP server answers `/healthz`.
     async fn start(namespace: &str) -> Self {
         let log = run_dir().join(format!("{namespace}.monitor.log"));
-        let mut attempt = 1;
-        loop {
-            let port = free_port();
-            let mut monitor = Self::spawn(namespace, port, &log);
-            match monitor.wait_healthy().await {
-                Ok(()) => return monitor,
-                // Another process took the port between the probe and the bind: another one.
-                Err(why) if why.contains("failed to listen") && attempt < 5 => attempt += 1,
-                // Panics while the monitor is alive, so that its Drop keeps the log.
-                Err(why) => panic!(
-                    "flink-monitor did not start: {why}\n(log: {})",
-                    log.display()
-                ),
-            }
-        }
-    }
-
-    fn spawn(namespace: &str, port: u16, log: &Path) -> Self {
-        let args: Vec<String> = [
-            "run",
-            "--kubernetes",
-            "on",
-            "--namespaces",
-            namespace,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--poll-interval",
-            "1s",
-        ]
-        .map(String::from)
-        .to_vec();
         // The monitor reaches Flink on 127.0.0.1: never through a proxy. KUBECONFIG (and any
         // proxy the API server needs) is inherited.
         let no_proxy = ["NO_PROXY", "no_proxy"].map(|variable| {
@@ -910,42 +878,33 @@ impl Monitor {
             value.push_str("127.0.0.1,localhost");
             (variable, value)
         });
-        let binary = MonitorBinary::spawn(
+        let binary = MonitorBinary::start_up(
             "kubernetes_e2e",
-            &args,
-            port,
-            log,
+            &log,
             "info,flink_monitor=debug",
             &no_proxy,
-        );
+            "/healthz",
+            &format!("namespace {namespace}"),
+            |port| {
+                [
+                    "run",
+                    "--kubernetes",
+                    "on",
+                    "--namespaces",
+                    namespace,
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--poll-interval",
+                    "1s",
+                ]
+                .map(String::from)
+                .to_vec()
+            },
+        )
+        .await;
         Self {
             base: binary.base.clone(),
             binary,
-        }
-    }
-
-    async fn wait_healthy(&mut self) -> Result<(), String> {
-        let http = http_client();
-        let url = format!("{}/healthz", self.base);
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.binary.exited() {
-                return Err(format!(
-                    "flink-monitor exited ({status}):\n{}",
-                    self.binary.log_text()
-                ));
-            }
-            let answer = match http.get(&url).send().await {
-                Ok(response) if response.status().is_success() => return Ok(()),
-                Ok(response) => format!("HTTP {}", response.status()),
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "{url} did not answer within {PATIENCE:?}: {answer}"
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 

@@ -96,6 +96,49 @@ async fn settled(sim: &Sim, count: usize, quiet: Duration, monitor: &MonitorProc
     }
 }
 
+/// One RUNNING job `orders`, watched by a monitor (`name` in its log's name) that has
+/// mirrored it and settled.
+async fn orders_settled(name: &str) -> (FakeFlink, Sim, MonitorProcess) {
+    let (flink, sim) = world(&[("orders", "RUNNING")]).await;
+    let monitor = MonitorProcess::start(&sim, name, &[]);
+    monitor.wait_ready(START).await;
+    settled(&sim, 1, Duration::from_secs(2), &monitor).await;
+    (flink, sim, monitor)
+}
+
+/// Waits until some FlinkJob matches `wanted`, failing after `within`.
+async fn until_a_flinkjob(
+    sim: &Sim,
+    within: Duration,
+    what: &str,
+    wanted: impl Fn(&Value) -> bool,
+) {
+    eventually(within, what, || async {
+        let jobs = sim.flinkjobs().await;
+        jobs.iter().any(&wanted).then_some(())
+    })
+    .await;
+}
+
+/// Waits `quiet`, then fails if anything was written since `since` (`cause` names why
+/// nothing should have been).
+async fn assert_no_writes(
+    sim: &Sim,
+    since: f64,
+    quiet: Duration,
+    cause: &str,
+    monitor: &MonitorProcess,
+) {
+    tokio::time::sleep(quiet).await;
+    let writes = sim.writes(since).await;
+    assert!(
+        writes.is_empty(),
+        "{cause} wrote:\n{}\nlog:\n{}",
+        describe(&writes),
+        monitor.log()
+    );
+}
+
 /// Fresh install: the CRD, a Flink Service with two jobs, no FlinkJobs. Within poll
 /// interval + 2 s of ready, a mirror with status exists for every job, and no Warning was
 /// sent while every cluster answers.
@@ -227,11 +270,8 @@ async fn restart_and_url_change_write_nothing() {
     settled(&sim, 4, Duration::from_secs(2), &first).await;
     // flappy restarts 4 times while the monitor watches: Degraded.
     flink.edit(|m| m.set_job_metric(&flappy, "numRestarts", "4"));
-    eventually(START, "flappy Degraded", || async {
-        let jobs = sim.flinkjobs().await;
-        jobs.iter()
-            .any(|j| job_name(j) == "flappy" && j["status"]["health"] == "Degraded")
-            .then_some(())
+    until_a_flinkjob(&sim, START, "flappy Degraded", |j| {
+        job_name(j) == "flappy" && j["status"]["health"] == "Degraded"
     })
     .await;
     settled(&sim, 4, Duration::from_secs(2), &first).await;
@@ -248,14 +288,8 @@ async fn restart_and_url_change_write_nothing() {
     let second = MonitorProcess::start(&sim, "after-restart", &[]);
     second.wait_ready(START).await;
     // Several poll intervals and requeues.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let writes = sim.writes(restart).await;
-    assert!(
-        writes.is_empty(),
-        "a restart with nothing changed wrote:\n{}\nlog:\n{}",
-        describe(&writes),
-        second.log()
-    );
+    let cause = "a restart with nothing changed";
+    assert_no_writes(&sim, restart, Duration::from_secs(4), cause, &second).await;
 
     let moved = unix_now();
     let other_address = flink.url().as_str().replace("127.0.0.1", "localhost");
@@ -267,24 +301,15 @@ async fn restart_and_url_change_write_nothing() {
         url.contains("localhost").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let writes = sim.writes(moved).await;
-    assert!(
-        writes.is_empty(),
-        "a URL change to the same JobManager wrote:\n{}\nlog:\n{}",
-        describe(&writes),
-        second.log()
-    );
+    let cause = "a URL change to the same JobManager";
+    assert_no_writes(&sim, moved, Duration::from_secs(3), cause, &second).await;
 }
 
 /// Lost watches: closed and compacted, the watchers re-list; nothing is rewritten, and a
 /// later state change still lands within poll interval + 1 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_watches_relist_without_rewrites() {
-    let (flink, sim) = world(&[("orders", "RUNNING")]).await;
-    let monitor = MonitorProcess::start(&sim, "watches", &[]);
-    monitor.wait_ready(START).await;
-    settled(&sim, 1, Duration::from_secs(2), &monitor).await;
+    let (flink, sim, monitor) = orders_settled("watches").await;
 
     let lost = unix_now();
     // Something the watchers do not see moves the resourceVersion on, so that after the
@@ -308,26 +333,15 @@ async fn lost_watches_relist_without_rewrites() {
             .then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let writes = sim.writes(lost).await;
-    assert!(
-        writes.is_empty(),
-        "re-listing wrote:\n{}\nlog:\n{}",
-        describe(&writes),
-        monitor.log()
-    );
+    assert_no_writes(&sim, lost, Duration::from_secs(3), "re-listing", &monitor).await;
 
     let jid = flink.jid_of("orders");
     flink.set_state(&jid, "CANCELED");
-    eventually(
+    until_a_flinkjob(
+        &sim,
         Duration::from_secs(2),
         "the state change lands within poll interval + 1 s",
-        || async {
-            let jobs = sim.flinkjobs().await;
-            jobs.iter()
-                .any(|j| state_of(j) == Some("CANCELED"))
-                .then_some(())
-        },
+        |j| state_of(j) == Some("CANCELED"),
     )
     .await;
 }
@@ -336,10 +350,7 @@ async fn lost_watches_relist_without_rewrites() {
 /// finally lands is the truth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_status_writes_end_with_the_truth() {
-    let (flink, sim) = world(&[("orders", "RUNNING")]).await;
-    let monitor = MonitorProcess::start(&sim, "faults", &[]);
-    monitor.wait_ready(START).await;
-    settled(&sim, 1, Duration::from_secs(2), &monitor).await;
+    let (flink, sim, _monitor) = orders_settled("faults").await;
 
     sim.add_faults(json!([
         {"verb": "patch", "resource": "flinkjobs/status", "code": 500, "count": 3},
@@ -352,11 +363,8 @@ async fn failing_status_writes_end_with_the_truth() {
     // A second change while the writes fail: the truth is the last one.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     flink.set_state(&jid, "CANCELED");
-    eventually(START, "the final state lands", || async {
-        let jobs = sim.flinkjobs().await;
-        jobs.iter()
-            .any(|j| state_of(j) == Some("CANCELED"))
-            .then_some(())
+    until_a_flinkjob(&sim, START, "the final state lands", |j| {
+        state_of(j) == Some("CANCELED")
     })
     .await;
     let refused = sim

@@ -7,8 +7,7 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::http::Method;
-use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion, Recorded};
+use support::fake_flink::{FakeFlink, FakeJob, FlinkVersion, Recorded};
 use tokio_util::sync::CancellationToken;
 
 use support::monitor_binary::free_port;
@@ -82,11 +81,7 @@ fn stderr_of(child: &mut Child) -> String {
 async fn sigterm_lets_in_flight_requests_finish_and_exits_promptly() {
     let flink = FakeFlink::empty(FlinkVersion::V2_3).await;
     let jid = flink.add_job(FakeJob::new("slow job", "RUNNING"));
-    flink.inject(
-        Method::GET,
-        &format!("/jobs/{jid}"),
-        Fault::slow(Duration::from_millis(1500)),
-    );
+    flink.slow_details(&jid, Duration::from_millis(1500));
     let cluster = format!("local={}", flink.url());
     let (mut child, base) = start(&["--cluster", &cluster]);
     wait_ready(&base).await;
@@ -152,30 +147,18 @@ async fn no_secret_reaches_the_log_or_the_api() {
     ]);
     wait_ready(&base).await;
     let http = reqwest::Client::new();
-    let clusters: serde_json::Value = http
-        .get(format!("{base}/clusters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = clusters["response"][0]["url"].as_str().unwrap();
+    let listed = first_cluster(&http, &base).await;
+    let url = listed["url"].as_str().unwrap();
     assert!(!url.contains("s3cret") && !url.contains("admin"), "{url}");
-    let denied = http
-        .get(format!("{base}/job/orders/stop/"))
-        .bearer_auth("wrong-s3cret-guess")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(denied.status(), 403);
-    let allowed = http
-        .get(format!("{base}/job/orders/stop/"))
-        .bearer_auth("tok-s3cret-value")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(allowed.status(), 200);
+    for (token, status) in [("wrong-s3cret-guess", 403), ("tok-s3cret-value", 200)] {
+        let stop = http
+            .get(format!("{base}/job/orders/stop/"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stop.status(), status, "stop with the token {token:?}");
+    }
     // Credentials of the cluster URL were sent to Flink, as the user asked.
     assert!(flink.requests().iter().any(|r| r.path == "/jobs/overview"));
 
@@ -265,8 +248,8 @@ fn start_up_errors_say_what_failed_and_what_to_do() {
     );
 }
 
-/// The cluster's `reachable` as `/clusters` shows it.
-async fn reachable(http: &reqwest::Client, base: &str) -> serde_json::Value {
+/// The first (here: the only) cluster as `/clusters` shows it.
+async fn first_cluster(http: &reqwest::Client, base: &str) -> serde_json::Value {
     let clusters: serde_json::Value = http
         .get(format!("{base}/clusters"))
         .send()
@@ -286,11 +269,7 @@ async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable(
         let name = format!("job-{i}");
         let jid = flink.add_job(FakeJob::new(&name, "RUNNING").like(Recorded::Stream));
         // Healthy, but slow to answer job details: 3 s of the 5 s budget.
-        flink.inject(
-            Method::GET,
-            &format!("/jobs/{jid}"),
-            Fault::slow(Duration::from_secs(3)),
-        );
+        flink.slow_details(&jid, Duration::from_secs(3));
         names.push(name);
     }
     let cluster = format!("local={}", flink.url());
@@ -322,7 +301,7 @@ async fn a_burst_of_api_requests_never_makes_a_slow_jobmanager_look_unreachable(
     let mut samples = Vec::new();
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        samples.push(reachable(&http, &base).await);
+        samples.push(first_cluster(&http, &base).await);
     }
     load.cancel();
     for request in burst.await.unwrap() {

@@ -30,6 +30,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use flink_monitor::clusters::{ClusterInfo, ClusterSource};
 use serde_json::{Value, json};
 
 /// Vertex ids of the project's test job (identical across Flink runs, see the samples).
@@ -166,6 +167,18 @@ pub struct SimCluster {
 impl SimCluster {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// This JobManager as a static `--cluster` of flink-monitor, by its name.
+    pub fn cluster_info(&self) -> anyhow::Result<ClusterInfo> {
+        Ok(ClusterInfo {
+            id: self.name.clone(),
+            namespace: None,
+            name: self.name.clone(),
+            source: ClusterSource::Static,
+            url: self.url().parse()?,
+            owner: None,
+        })
     }
 
     pub fn calls(&self, endpoint: Endpoint) -> u64 {

@@ -64,17 +64,11 @@ fn assert_overview(response: &Value, expected: &[(&str, FlinkVersion)], before: 
 
 #[tokio::test]
 async fn jobs_overview_lists_every_cluster_at_the_root_and_one_under_it() {
-    let old = FakeFlink::start(FlinkVersion::V1_20).await;
-    let new = FakeFlink::start(FlinkVersion::V2_3).await;
-    let app = start(
-        vec![
-            static_cluster("alpha", old.url()),
-            service_cluster("team-a", "flink", new.url()),
-        ],
-        Options::default(),
-    );
-    app.reachable("alpha").await;
-    app.reachable("team-a.flink").await;
+    let clusters = [
+        ("alpha", FlinkVersion::V1_20),
+        ("team-a.flink", FlinkVersion::V2_3),
+    ];
+    let (_fakes, [], app) = world(clusters, [], Options::default()).await;
     for path in ["/jobs/overview", "/jobs/overview/"] {
         let before = now_ms();
         let response = app.get(path).await.response();
@@ -105,20 +99,8 @@ async fn jobs_overview_lists_every_cluster_at_the_root_and_one_under_it() {
 
 #[tokio::test]
 async fn jobs_overview_of_an_unreachable_cluster_is_its_last_snapshot_with_a_message() {
-    let fake = FakeFlink::start(FlinkVersion::V1_20).await;
-    let other = FakeFlink::start(FlinkVersion::V2_3).await;
-    let never = ClosedPort::new();
-    let app = start(
-        vec![
-            static_cluster("alpha", fake.url()),
-            static_cluster("beta", other.url()),
-            static_cluster("never", never.url()),
-        ],
-        Options::default(),
-    );
-    app.reachable("alpha").await;
-    app.reachable("beta").await;
-    app.unreachable("never").await;
+    let clusters = [("alpha", FlinkVersion::V1_20), ("beta", FlinkVersion::V2_3)];
+    let ([fake, _other], _never, app) = world(clusters, ["never"], Options::default()).await;
     fake.stop().await;
     app.unreachable("alpha").await;
     let last_poll = app
@@ -186,10 +168,7 @@ async fn metainfo_get_version_is_the_monitors_version() {
 #[tokio::test]
 async fn after_an_outage_the_first_snapshot_does_not_wait_for_the_flink_version() {
     // A long budget: a snapshot that waited for /config would wait past PATIENCE.
-    let options = Options {
-        timeout: Duration::from_secs(60),
-        ..Options::default()
-    };
+    let options = Options::timeout(Duration::from_secs(60));
     let (fake, app) = one_cluster(FlinkVersion::V2_3, options).await;
     fake.inject(Method::GET, "/jobs/overview", Fault::error(503));
     app.unreachable("alpha").await;
@@ -231,20 +210,11 @@ async fn a_failing_config_is_not_read_on_every_poll() {
 #[tokio::test]
 async fn clusters_lists_every_cluster_and_answers_one() {
     let started = now_ms();
-    let old = FakeFlink::start(FlinkVersion::V1_20).await;
-    let new = FakeFlink::start(FlinkVersion::V2_3).await;
-    let dead = ClosedPort::new();
-    let app = start(
-        vec![
-            static_cluster("alpha", old.url()),
-            service_cluster("team-a", "flink", new.url()),
-            static_cluster("dead", dead.url()),
-        ],
-        Options::default(),
-    );
-    app.reachable("alpha").await;
-    app.reachable("team-a.flink").await;
-    app.unreachable("dead").await;
+    let clusters = [
+        ("alpha", FlinkVersion::V1_20),
+        ("team-a.flink", FlinkVersion::V2_3),
+    ];
+    let ([old, new], [dead], app) = world(clusters, ["dead"], Options::default()).await;
 
     let list = app.get("/clusters").await.response();
     let list = list.as_array().expect("an array");
@@ -321,10 +291,7 @@ async fn healthz_and_readyz() {
     app.get("/healthz/").await.assert_ok(json!("ok"));
 
     // The first poll is held back: not ready.
-    let errors =
-        app.get("/readyz")
-            .await
-            .assert_error(503, 5000, "Not ready: start-up not complete");
+    let errors = app.get("/readyz").await.assert_error(NOT_READY);
     assert_eq!(errors, ["cluster alpha: not polled yet"]);
     gate.open();
     eventually("ready", || async {
@@ -354,7 +321,7 @@ async fn metrics_are_prometheus_text_with_poll_and_http_counters() {
     let (_fake, app) = one_cluster(FlinkVersion::V2_3, Options::default()).await;
     app.get("/healthz").await.assert_ok(json!("ok"));
     app.get("/job/lab-stream/status/").await.response();
-    app.get("/nope").await.assert_error(404, 4004, NO_SUCH_PATH);
+    app.get("/nope").await.assert_error(NO_SUCH_PATH);
     let answer = app.get("/metrics").await;
     assert_eq!(answer.status, StatusCode::OK);
     let content_type = answer.header(header::CONTENT_TYPE).unwrap_or_default();

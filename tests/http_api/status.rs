@@ -5,19 +5,39 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
+use tokio::task::JoinHandle;
 
-use crate::support::fake_flink::{FakeJob, Fault, FlinkVersion, Gate, fixture, now_ms};
+use crate::support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion, Gate, fixture, now_ms};
 
 use crate::support::api_app::*;
+
+/// The `metrics` of `statusAndMetrics`: the counts and the event time as decimal strings.
+fn metrics(read: i64, event_ts: i64, processed: i64) -> Value {
+    json!({
+        "numRecordsRead": read.to_string(),
+        "currentEventTs": event_ts.to_string(),
+        "numRecordsProcessed": processed.to_string(),
+    })
+}
+
+/// The final counts of an ended job in its `/jobs/{jid}`: written by the source, read by
+/// the sink.
+fn final_counts(details: &Value) -> (i64, i64) {
+    let write = details["vertices"][0]["metrics"]["write-records"]
+        .as_i64()
+        .expect("write-records");
+    let read = details["vertices"][1]["metrics"]["read-records"]
+        .as_i64()
+        .expect("read-records");
+    (write, read)
+}
 
 // ---------------------------------------------------------------------------------------
 // status
 
 #[tokio::test]
-async fn status_of_a_running_job_in_every_path_form_and_version() {
+async fn status_and_metrics_of_a_running_job_in_every_path_form_and_version() {
     for version in FlinkVersion::ALL {
         let (_fake, app) = one_cluster(version, Options::default()).await;
         let job = recorded_job(version, "lab-stream");
@@ -42,51 +62,7 @@ async fn status_of_a_running_job_in_every_path_form_and_version() {
             assert_eq!(response["end-time"], -1);
             assert_eq!(response["state"], "RUNNING");
         }
-    }
-}
 
-#[tokio::test]
-async fn status_of_ended_jobs_has_flinks_own_duration() {
-    for version in FlinkVersion::ALL {
-        let (_fake, app) = one_cluster(version, Options::default()).await;
-        for (name, file) in [
-            ("lab-finish", "job_finish.json"),
-            ("lab-fail", "job_fail.json"),
-        ] {
-            let job = recorded_job(version, name);
-            let details = fixture(version, file);
-            let duration = job["duration"].as_i64().expect("duration");
-            let answer = app.get(&format!("/job/{name}/status/")).await;
-            answer.assert_ok(expected_status(name, &job, &details, duration));
-        }
-    }
-}
-
-#[tokio::test]
-async fn status_takes_the_state_from_the_overview_snapshot() {
-    // Flink caches GET /jobs/{jid} for a few seconds, the overview is current.
-    let (fake, app) = one_cluster(FlinkVersion::V2_3, Options::default()).await;
-    let jid = fake.jid_of("lab-stream");
-    fake.edit(|m| m.job_mut(&jid).expect("job")["state"] = "RESTARTING".into());
-    app.job_state("alpha", &jid, "RESTARTING").await;
-    let response = app.get("/job/lab-stream/status/").await.response();
-    assert_eq!(response["state"], "RESTARTING");
-    assert_eq!(
-        response["vertices"][0]["status"], "RUNNING",
-        "vertices come from /jobs/{{jid}}"
-    );
-}
-
-// ---------------------------------------------------------------------------------------
-// statusAndMetrics
-
-#[tokio::test]
-async fn status_and_metrics_of_a_running_job() {
-    for version in FlinkVersion::ALL {
-        let (_fake, app) = one_cluster(version, Options::default()).await;
-        let job = recorded_job(version, "lab-stream");
-        let details = fixture(version, "job_stream.json");
-        let start = job["start-time"].as_i64().expect("start-time");
         // Recorded: numRecordsOut of the source, numRecordsIn of the sink, summed over subtasks.
         let read = fixture(version, "job_stream_v0_subtasks_metrics_agg.json")[1]["sum"]
             .as_f64()
@@ -108,17 +84,31 @@ async fn status_and_metrics_of_a_running_job() {
                 response,
                 json!({
                     "details": expected_status("lab-stream", &job, &details, duration),
-                    "metrics": {
-                        "numRecordsRead": (read as i64).to_string(),
-                        "currentEventTs": "0",
-                        "numRecordsProcessed": (processed as i64).to_string(),
-                    }
+                    "metrics": metrics(read as i64, 0, processed as i64),
                 }),
                 "{version:?} {path}"
             );
         }
     }
 }
+
+#[tokio::test]
+async fn status_takes_the_state_from_the_overview_snapshot() {
+    // Flink caches GET /jobs/{jid} for a few seconds, the overview is current.
+    let (fake, app) = one_cluster(FlinkVersion::V2_3, Options::default()).await;
+    let jid = fake.jid_of("lab-stream");
+    fake.edit(|m| m.job_mut(&jid).expect("job")["state"] = "RESTARTING".into());
+    app.job_state("alpha", &jid, "RESTARTING").await;
+    let response = app.get("/job/lab-stream/status/").await.response();
+    assert_eq!(response["state"], "RESTARTING");
+    assert_eq!(
+        response["vertices"][0]["status"], "RUNNING",
+        "vertices come from /jobs/{{jid}}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// statusAndMetrics
 
 #[tokio::test]
 async fn metrics_sum_the_subtasks_of_the_first_and_last_vertex_and_take_the_greatest_event_time() {
@@ -166,10 +156,7 @@ async fn metrics_sum_the_subtasks_of_the_first_and_last_vertex_and_take_the_grea
     });
     app.job_state("alpha", &jid, "RUNNING").await;
     let response = app.get("/job/wide/statusAndMetrics/").await.response();
-    assert_eq!(
-        response["metrics"],
-        json!({"numRecordsRead": "12", "currentEventTs": "1700000009000", "numRecordsProcessed": "10"})
-    );
+    assert_eq!(response["metrics"], metrics(12, 1_700_000_009_000, 10));
     assert_eq!(
         response["details"]["vertices"].as_array().map(Vec::len),
         Some(3)
@@ -185,46 +172,34 @@ async fn a_missing_metric_is_zero() {
         fake.edit(|m| m.vertex_metrics.retain(|(j, _), _| *j != jid));
         app.job_state("alpha", &jid, "RUNNING").await;
         let response = app.get("/job/quiet/statusAndMetrics/").await.response();
-        assert_eq!(
-            response["metrics"],
-            json!({"numRecordsRead": "0", "currentEventTs": "0", "numRecordsProcessed": "0"}),
-            "{version:?}"
-        );
+        assert_eq!(response["metrics"], metrics(0, 0, 0), "{version:?}");
     }
 }
 
 #[tokio::test]
-async fn metrics_of_ended_jobs_are_the_final_vertex_counts() {
+async fn ended_jobs_have_flinks_own_duration_and_their_final_vertex_counts() {
     for version in FlinkVersion::ALL {
         let (fake, app) = one_cluster(version, Options::default()).await;
         for (name, file) in [
             ("lab-finish", "job_finish.json"),
             ("lab-fail", "job_fail.json"),
         ] {
-            let details = fixture(version, file);
-            let jid = details["jid"].as_str().expect("jid").to_string();
-            let write = details["vertices"][0]["metrics"]["write-records"]
-                .as_i64()
-                .expect("write-records");
-            let read = details["vertices"][1]["metrics"]["read-records"]
-                .as_i64()
-                .expect("read-records");
             let job = recorded_job(version, name);
+            let details = fixture(version, file);
+            let duration = job["duration"].as_i64().expect("duration");
+            let status = expected_status(name, &job, &details, duration);
+            let answer = app.get(&format!("/job/{name}/status/")).await;
+            answer.assert_ok(status.clone());
+
+            let jid = details["jid"].as_str().expect("jid").to_string();
+            let (write, read) = final_counts(&details);
             let response = app
                 .get(&format!("/job/{name}/statusAndMetrics/"))
                 .await
                 .response();
-            let duration = job["duration"].as_i64().expect("duration");
             assert_eq!(
                 response,
-                json!({
-                    "details": expected_status(name, &job, &details, duration),
-                    "metrics": {
-                        "numRecordsRead": write.to_string(),
-                        "currentEventTs": "0",
-                        "numRecordsProcessed": read.to_string(),
-                    }
-                }),
+                json!({"details": status, "metrics": metrics(write, 0, read)}),
                 "{version:?} {name}"
             );
             // The metric store of an ended job is stale (lab-finish's sink shows fewer than
@@ -250,19 +225,11 @@ async fn metrics_of_ended_jobs_are_the_final_vertex_counts() {
 
 #[tokio::test]
 async fn cached_metrics_of_a_running_job_do_not_answer_once_it_ended() {
-    let options = Options {
-        cache_ttl: Duration::from_secs(60),
-        ..Options::default()
-    };
+    let options = Options::cache_ttl(Duration::from_secs(60));
     let (fake, app) = one_cluster(FlinkVersion::V2_3, options).await;
     let jid = fake.jid_of("lab-stream");
     let details = fixture(FlinkVersion::V2_3, "job_stream.json");
-    let write = details["vertices"][0]["metrics"]["write-records"]
-        .as_i64()
-        .expect("write-records");
-    let read = details["vertices"][1]["metrics"]["read-records"]
-        .as_i64()
-        .expect("read-records");
+    let (write, read) = final_counts(&details);
     // The metric store moves on while the job runs.
     let source = details["vertices"][0]["id"].as_str().expect("vertex id");
     fake.edit(|m| m.set_vertex_metric(&jid, source, "0.numRecordsOut", "1000000"));
@@ -290,11 +257,7 @@ async fn cached_metrics_of_a_running_job_do_not_answer_once_it_ended() {
         .response();
     assert_eq!(
         ended["metrics"],
-        json!({
-            "numRecordsRead": write.to_string(),
-            "currentEventTs": "0",
-            "numRecordsProcessed": read.to_string(),
-        }),
+        metrics(write, 0, read),
         "an ended job's counts are the vertex counters, whatever was cached while it ran"
     );
     assert_eq!(ended["details"]["state"], "FINISHED");
@@ -304,12 +267,21 @@ async fn cached_metrics_of_a_running_job_do_not_answer_once_it_ended() {
     );
 }
 
+/// `count` GETs, of `paths` in turn, each in a task of its own.
+fn in_flight(app: &TestApp, paths: &[&str], count: usize) -> Vec<JoinHandle<Answer>> {
+    (0..count)
+        .map(|i| {
+            let request = Request::get(paths[i % paths.len()])
+                .body(Body::empty())
+                .expect("request");
+            tokio::spawn(send(app.router.clone(), request))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint() {
-    let options = Options {
-        cache_ttl: Duration::from_secs(60),
-        ..Options::default()
-    };
+    let options = Options::cache_ttl(Duration::from_secs(60));
     let (fake, app) = one_cluster(FlinkVersion::V2_3, options).await;
     let jid = fake.jid_of("lab-stream");
     let vertices = fake.edit(|m| m.vertices(&jid));
@@ -322,15 +294,7 @@ async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint
     fake.inject(Method::GET, &format!("/jobs/{jid}"), Fault::held(&gate));
     fake.forget_requests();
 
-    let requests: Vec<_> = (0..200)
-        .map(|_| {
-            let router = app.router.clone();
-            let request = Request::get("/job/lab-stream/statusAndMetrics/")
-                .body(Body::empty())
-                .expect("request");
-            tokio::spawn(async move { router.oneshot(request).await })
-        })
-        .collect();
+    let requests = in_flight(&app, &["/job/lab-stream/statusAndMetrics/"], 200);
     eventually("the first call to Flink", || async {
         fake.calls(&format!("/jobs/{jid}")) >= 1
     })
@@ -340,16 +304,9 @@ async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint
     gate.open();
     let mut bodies = Vec::new();
     for request in requests {
-        let response = request.await.expect("no panic").expect("infallible");
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body: Value = serde_json::from_slice(&body).expect("JSON");
-        bodies.push(body["response"]["metrics"].clone());
+        let answer = request.await.expect("no panic");
+        assert_eq!(answer.status, StatusCode::OK);
+        bodies.push(answer.json()["response"]["metrics"].clone());
     }
     assert!(
         bodies.iter().all(|m| *m == bodies[0]),
@@ -381,10 +338,7 @@ async fn concurrent_status_and_metrics_requests_make_one_flink_call_per_endpoint
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_status_and_exceptions_requests_share_their_flink_calls() {
-    let options = Options {
-        cache_ttl: Duration::from_secs(60),
-        ..Options::default()
-    };
+    let options = Options::cache_ttl(Duration::from_secs(60));
     let (fake, app) = one_cluster(FlinkVersion::V1_20, options).await;
     let jid = fake.jid_of("lab-fail");
     let gate = Gate::new();
@@ -397,15 +351,7 @@ async fn concurrent_status_and_exceptions_requests_share_their_flink_calls() {
         "/jobs/lab-fail/exceptions/",
         "/job/lab-fail/exceptions",
     ];
-    let requests: Vec<_> = (0..150)
-        .map(|i| {
-            let router = app.router.clone();
-            let request = Request::get(paths[i % 3])
-                .body(Body::empty())
-                .expect("request");
-            tokio::spawn(async move { router.oneshot(request).await })
-        })
-        .collect();
+    let requests = in_flight(&app, &paths, 150);
     eventually("the first calls to Flink", || async {
         fake.calls(&format!("/jobs/{jid}")) >= 1
             && fake.calls(&format!("/jobs/{jid}/exceptions")) >= 1
@@ -415,8 +361,7 @@ async fn concurrent_status_and_exceptions_requests_share_their_flink_calls() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     gate.open();
     for request in requests {
-        let response = request.await.expect("no panic").expect("infallible");
-        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(request.await.expect("no panic").status, StatusCode::OK);
     }
     assert_eq!(fake.calls(&format!("/jobs/{jid}")), 1);
     assert_eq!(fake.calls(&format!("/jobs/{jid}/exceptions")), 1);
@@ -426,11 +371,7 @@ async fn concurrent_status_and_exceptions_requests_share_their_flink_calls() {
 async fn a_slow_flink_within_the_timeout_is_waited_for() {
     let (fake, app) = one_cluster(FlinkVersion::V2_3, Options::default()).await;
     let jid = fake.jid_of("lab-stream");
-    fake.inject(
-        Method::GET,
-        &format!("/jobs/{jid}"),
-        Fault::slow(Duration::from_millis(300)),
-    );
+    fake.slow_details(&jid, Duration::from_millis(300));
     let response = app.get("/job/lab-stream/status").await.response();
     assert_eq!(response["jid"], jid);
 }
@@ -448,6 +389,30 @@ const EXCEPTION_PATHS: [&str; 8] = [
     "/clusters/alpha/job/{}/exceptions",
     "/clusters/alpha/job/{}/exceptions/",
 ];
+
+/// The `exceptions` answer: the root exception, its timestamp and `truncated`.
+fn root(exception: Value, timestamp: Value, truncated: bool) -> Value {
+    json!({"root-exception": exception, "timestamp": timestamp, "truncated": truncated})
+}
+
+/// The `exceptions` answer from a recorded object: its `exception` field and its
+/// `timestamp`, not truncated.
+fn from_recorded(recorded: &Value, exception: &str) -> Value {
+    root(
+        recorded[exception].clone(),
+        recorded["timestamp"].clone(),
+        false,
+    )
+}
+
+fn no_root() -> Value {
+    root(Value::Null, Value::Null, false)
+}
+
+/// Flink answers `exceptions` for the exceptions of `jid` from now on.
+fn flink_answers(fake: &FakeFlink, jid: &str, exceptions: Value) {
+    fake.edit(|m| m.exceptions.insert(jid.to_string(), exceptions));
+}
 
 async fn assert_exceptions(app: &TestApp, name: &str, expected: Value) {
     for path in EXCEPTION_PATHS {
@@ -467,49 +432,28 @@ async fn exceptions_of_flink_1_20_pass_the_root_exception_through() {
         recorded["timestamp"],
         recorded["exceptionHistory"]["entries"][0]["timestamp"]
     );
-    assert_exceptions(
-        &app,
-        "lab-fail",
-        json!({"root-exception": recorded["root-exception"], "timestamp": recorded["timestamp"], "truncated": false}),
-    )
-    .await;
-    assert_exceptions(
-        &app,
-        "lab-stream",
-        json!({"root-exception": null, "timestamp": null, "truncated": false}),
-    )
-    .await;
+    let passed = from_recorded(&recorded, "root-exception");
+    assert_exceptions(&app, "lab-fail", passed).await;
+    assert_exceptions(&app, "lab-stream", no_root()).await;
 
-    // `truncated` is passed through too, even when the history holds a newer entry.
     let jid = fake.jid_of("lab-fail");
-    fake.edit(|m| {
-        m.exceptions.insert(
-            jid.clone(),
+    for (flink, expected) in [
+        // `truncated` is passed through too, even when the history holds a newer entry.
+        (
             json!({"root-exception": "java.lang.Exception: root", "timestamp": 7, "all-exceptions": [], "truncated": true,
                    "exceptionHistory": {"entries": [{"stacktrace": "newer", "timestamp": 9}], "truncated": false}}),
-        )
-    });
-    assert_exceptions(
-        &app,
-        "lab-fail",
-        json!({"root-exception": "java.lang.Exception: root", "timestamp": 7, "truncated": true}),
-    )
-    .await;
-
-    // A null root exception falls back to the history.
-    fake.edit(|m| {
-        m.exceptions.insert(
-            jid.clone(),
+            root(json!("java.lang.Exception: root"), json!(7), true),
+        ),
+        // A null root exception falls back to the history.
+        (
             json!({"root-exception": null, "timestamp": null, "all-exceptions": [], "truncated": false,
                    "exceptionHistory": {"entries": [{"stacktrace": "from history", "timestamp": 5}], "truncated": true}}),
-        )
-    });
-    assert_exceptions(
-        &app,
-        "lab-fail",
-        json!({"root-exception": "from history", "timestamp": 5, "truncated": true}),
-    )
-    .await;
+            root(json!("from history"), json!(5), true),
+        ),
+    ] {
+        flink_answers(&fake, &jid, flink);
+        assert_exceptions(&app, "lab-fail", expected).await;
+    }
 }
 
 #[tokio::test]
@@ -521,36 +465,18 @@ async fn exceptions_of_flink_2_3_are_the_newest_history_entry() {
         "2.3 has no root-exception"
     );
     let entry = &recorded["exceptionHistory"]["entries"][0];
-    assert_exceptions(
-        &app,
-        "lab-fail",
-        json!({"root-exception": entry["stacktrace"], "timestamp": entry["timestamp"], "truncated": false}),
-    )
-    .await;
+    let newest = from_recorded(entry, "stacktrace");
+    assert_exceptions(&app, "lab-fail", newest).await;
     for name in ["lab-stream", "lab-finish"] {
-        assert_exceptions(
-            &app,
-            name,
-            json!({"root-exception": null, "timestamp": null, "truncated": false}),
-        )
-        .await;
+        assert_exceptions(&app, name, no_root()).await;
     }
 
     let jid = fake.jid_of("lab-fail");
-    fake.edit(|m| {
-        m.exceptions.insert(
-            jid.clone(),
-            json!({"exceptionHistory": {"truncated": true, "entries": [
-                {"exceptionName": "a", "stacktrace": "older", "timestamp": 100, "concurrentExceptions": []},
-                {"exceptionName": "b", "stacktrace": "newest", "timestamp": 300, "concurrentExceptions": []},
-                {"exceptionName": "c", "stacktrace": "middle", "timestamp": 200, "concurrentExceptions": []},
-            ]}}),
-        )
-    });
-    assert_exceptions(
-        &app,
-        "lab-fail",
-        json!({"root-exception": "newest", "timestamp": 300, "truncated": true}),
-    )
-    .await;
+    let flink = json!({"exceptionHistory": {"truncated": true, "entries": [
+        {"exceptionName": "a", "stacktrace": "older", "timestamp": 100, "concurrentExceptions": []},
+        {"exceptionName": "b", "stacktrace": "newest", "timestamp": 300, "concurrentExceptions": []},
+        {"exceptionName": "c", "stacktrace": "middle", "timestamp": 200, "concurrentExceptions": []},
+    ]}});
+    flink_answers(&fake, &jid, flink);
+    assert_exceptions(&app, "lab-fail", root(json!("newest"), json!(300), true)).await;
 }

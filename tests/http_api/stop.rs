@@ -13,6 +13,19 @@ use crate::support::api_app::*;
 // ---------------------------------------------------------------------------------------
 // stop
 
+/// How many cancels of `jid` reached Flink.
+fn cancels(fake: &FakeFlink, jid: &str) -> usize {
+    fake.calls_to(Method::PATCH, &format!("/jobs/{jid}?mode=cancel"))
+}
+
+/// `answer` says Flink accepted the cancel of `jid`, and exactly one cancel reached Flink.
+#[track_caller]
+fn assert_cancelled(answer: &Answer, fake: &FakeFlink, jid: &str) {
+    let accepted = format!("cancel of job {jid} on cluster alpha accepted by flink");
+    answer.assert_ok_with(json!(1), &[&accepted]);
+    assert_eq!(cancels(fake, jid), 1, "{}", answer.request);
+}
+
 #[tokio::test]
 async fn stop_is_disabled_by_default() {
     let (fake, app) = one_cluster(FlinkVersion::V1_20, Options::default()).await;
@@ -26,10 +39,10 @@ async fn stop_is_disabled_by_default() {
         "/job/lab-stream/stop?mode=kill",
     ] {
         for method in [Method::GET, Method::POST] {
-            let errors =
-                app.call(method.clone(), path, &[])
-                    .await
-                    .assert_error(403, 4010, NOT_ALLOWED);
+            let errors = app
+                .call(method.clone(), path, &[])
+                .await
+                .assert_error(NOT_ALLOWED);
             assert_eq!(errors, [STOP_DISABLED], "{method} {path}");
         }
     }
@@ -45,29 +58,13 @@ async fn stop_cancels_the_job_and_checks_flinks_answer() {
         let (fake, app) = one_cluster(version, Options::guard(StopGuard::Open)).await;
         let jid = fake.jid_of("lab-stream");
         let answer = app.get("/job/lab-stream/stop").await;
-        answer.assert_ok_with(
-            json!(1),
-            &[&format!(
-                "cancel of job {jid} on cluster alpha accepted by flink"
-            )],
-        );
-        assert_eq!(
-            fake.calls_to(Method::PATCH, &format!("/jobs/{jid}?mode=cancel")),
-            1
-        );
+        assert_cancelled(&answer, &fake, &jid);
         assert_eq!(fake.calls(&format!("/jobs/{jid}/stop")), 0);
         // The monitor polls again soon after a stop.
         app.job_state("alpha", &jid, "CANCELED").await;
-        let errors = app
-            .get("/job/lab-stream/stop")
-            .await
-            .assert_error(409, 4008, TERMINAL);
+        let errors = app.get("/job/lab-stream/stop").await.assert_error(TERMINAL);
         assert_eq!(errors, ["the job is CANCELED"]);
-        assert_eq!(
-            fake.calls_to(Method::PATCH, &format!("/jobs/{jid}?mode=cancel")),
-            1,
-            "{version:?}"
-        );
+        assert_eq!(cancels(&fake, &jid), 1, "{version:?}");
 
         // POST too, and under a cluster.
         let other = fake.add_job(FakeJob::new("other", "RUNNING"));
@@ -79,16 +76,7 @@ async fn stop_cancels_the_job_and_checks_flinks_answer() {
                 &[],
             )
             .await;
-        answer.assert_ok_with(
-            json!(1),
-            &[&format!(
-                "cancel of job {other} on cluster alpha accepted by flink"
-            )],
-        );
-        assert_eq!(
-            fake.calls_to(Method::PATCH, &format!("/jobs/{other}?mode=cancel")),
-            1
-        );
+        assert_cancelled(&answer, &fake, &other);
     }
 }
 
@@ -161,14 +149,14 @@ async fn stop_with_a_token_wants_exactly_that_token() {
         "/job/lab-stream/stop?mode=kill",
     ] {
         let answer = app.get(path).await;
-        let errors = answer.assert_error(401, 4010, NEEDS_CREDENTIALS);
+        let errors = answer.assert_error(NEEDS_CREDENTIALS);
         assert_eq!(errors, ["send Authorization: Bearer <token>"]);
         assert_eq!(answer.header(header::WWW_AUTHENTICATE), Some("Bearer"));
         for wrong in ["Bearer s3cre", "Bearer s3cret2", "Bearer S3CRET"] {
             let answer = app
                 .call(Method::GET, path, &[(header::AUTHORIZATION, wrong)])
                 .await;
-            let errors = answer.assert_error(403, 4010, NOT_ALLOWED);
+            let errors = answer.assert_error(NOT_ALLOWED);
             assert_eq!(
                 errors,
                 ["the bearer token is not the stop token"],
@@ -179,7 +167,7 @@ async fn stop_with_a_token_wants_exactly_that_token() {
             let answer = app
                 .call(Method::GET, path, &[(header::AUTHORIZATION, not_bearer)])
                 .await;
-            answer.assert_error(401, 4010, NEEDS_CREDENTIALS);
+            answer.assert_error(NEEDS_CREDENTIALS);
         }
     }
     assert_eq!(
@@ -191,21 +179,12 @@ async fn stop_with_a_token_wants_exactly_that_token() {
     let auth = [(header::AUTHORIZATION, "Bearer s3cret")];
     app.call(Method::GET, "/job/lab-stream/stop?mode=kill", &auth)
         .await
-        .assert_error(400, 4001, MALFORMED);
+        .assert_error(MALFORMED);
     app.call(Method::GET, "/job/nope/stop", &auth)
         .await
-        .assert_error(404, 4006, JOB_NOT_FOUND);
+        .assert_error(JOB_NOT_FOUND);
     let answer = app.call(Method::POST, "/job/lab-stream/stop", &auth).await;
-    answer.assert_ok_with(
-        json!(1),
-        &[&format!(
-            "cancel of job {jid} on cluster alpha accepted by flink"
-        )],
-    );
-    assert_eq!(
-        fake.calls_to(Method::PATCH, &format!("/jobs/{jid}?mode=cancel")),
-        1
-    );
+    assert_cancelled(&answer, &fake, &jid);
 }
 
 #[tokio::test]
@@ -216,7 +195,7 @@ async fn stop_of_an_ended_job_is_4008() {
             let errors = app
                 .get(&format!("/job/{name}/stop{query}"))
                 .await
-                .assert_error(409, 4008, TERMINAL);
+                .assert_error(TERMINAL);
             assert_eq!(errors, [format!("the job is {state}")]);
         }
     }
@@ -237,26 +216,17 @@ async fn stop_refused_by_flink_because_the_job_ended_is_4008() {
         &format!("/jobs/{jid}"),
         Fault::json(409, refusal),
     );
-    let errors = app
-        .get("/job/lab-stream/stop")
-        .await
-        .assert_error(409, 4008, TERMINAL);
+    let errors = app.get("/job/lab-stream/stop").await.assert_error(TERMINAL);
     assert_eq!(errors, ["the job is already terminal according to flink"]);
-    assert_eq!(
-        fake.calls_to(Method::PATCH, &format!("/jobs/{jid}?mode=cancel")),
-        1
-    );
+    assert_eq!(cancels(&fake, &jid), 1);
 
     // Any other refusal is Flink's error: 5005; a job Flink does not know: 4006.
     fake.inject(Method::PATCH, &format!("/jobs/{jid}"), Fault::error(500));
     let errors = app
         .get("/job/lab-stream/stop")
         .await
-        .assert_error(502, 5005, FLINK_UNAVAILABLE);
-    assert!(
-        errors[0].starts_with("cluster alpha: ") && errors[0].contains("HTTP 500"),
-        "{errors:?}"
-    );
+        .assert_error_lines(FLINK_UNAVAILABLE, &["cluster alpha: "]);
+    assert!(errors[0].contains("HTTP 500"), "{errors:?}");
     fake.inject(
         Method::PATCH,
         &format!("/jobs/{jid}"),
@@ -264,11 +234,11 @@ async fn stop_refused_by_flink_because_the_job_ended_is_4008() {
     );
     app.get("/job/lab-stream/stop")
         .await
-        .assert_error(404, 4006, JOB_NOT_FOUND);
+        .assert_error(JOB_NOT_FOUND);
     fake.inject(Method::POST, &format!("/jobs/{jid}/stop"), Fault::html(502));
     app.get("/job/lab-stream/stop?mode=savepoint")
         .await
-        .assert_error(502, 5005, FLINK_UNAVAILABLE);
+        .assert_error(FLINK_UNAVAILABLE);
     assert_eq!(fake.edit(|m| m.state(&jid)).as_deref(), Some("RUNNING"));
 }
 
@@ -397,20 +367,8 @@ async fn the_same_name_means_the_live_job_then_the_newest_then_the_greatest_jid(
     assert_eq!(app.get("/job/tie/status").await.response()["jid"], high);
 
     // Stop acts on the job the name means.
-    app.get("/job/orders/stop").await.assert_ok_with(
-        json!(1),
-        &[&format!(
-            "cancel of job {restarting} on cluster alpha accepted by flink"
-        )],
-    );
-    assert_eq!(
-        fake.calls_to(Method::PATCH, &format!("/jobs/{restarting}?mode=cancel")),
-        1
-    );
-    assert_eq!(
-        fake.calls_to(Method::PATCH, &format!("/jobs/{running}?mode=cancel")),
-        0
-    );
+    assert_cancelled(&app.get("/job/orders/stop").await, &fake, &restarting);
+    assert_eq!(cancels(&fake, &running), 0);
     assert_eq!(fake.edit(|m| m.state(&running)).as_deref(), Some("RUNNING"));
 }
 
@@ -448,15 +406,13 @@ async fn names_with_spaces_non_ascii_and_slashes_are_percent_encoded() {
         }
     }
     // `a%2Fb` is the name "a/b"; `a/b` is another path.
-    app.get("/job/a/b/status")
-        .await
-        .assert_error(404, 4004, NO_SUCH_PATH);
+    app.get("/job/a/b/status").await.assert_error(NO_SUCH_PATH);
     // `+` is not a space in a path.
     app.get("/job/name+with+spaces/status")
         .await
-        .assert_error(404, 4006, JOB_NOT_FOUND);
+        .assert_error(JOB_NOT_FOUND);
     // Names are case-sensitive and exact.
     app.get("/job/NAME%20WITH%20SPACES/status")
         .await
-        .assert_error(404, 4006, JOB_NOT_FOUND);
+        .assert_error(JOB_NOT_FOUND);
 }

@@ -1,7 +1,6 @@
 //! The real `flink-monitor` binary, started for one test and asked over HTTP.
 
 use std::fmt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -9,7 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::local_flink::{LocalFlink, http_client, run_dir, unique};
-use super::support::monitor_binary::{MonitorBinary, free_port};
+use super::support::monitor_binary::MonitorBinary;
 
 /// How long a state the contract promises "within a few poll intervals" may take before a
 /// test gives up. A bound for failing, not a timing assertion.
@@ -90,69 +89,31 @@ impl Monitor {
             .collect::<Vec<_>>()
             .join("; ");
         let log = run_dir().join(format!("{}.log", unique("monitor")));
-        let mut last_failure = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let mut args: Vec<String> = vec![
-                "run".into(),
-                "--listen".into(),
-                format!("127.0.0.1:{port}"),
-                "--kubernetes".into(),
-                "off".into(),
-                "--poll-interval".into(),
-                "1s".into(),
-            ];
-            for (id, f) in clusters {
-                args.push("--cluster".into());
-                args.push(format!("{id}={}", f.url));
-            }
-            args.extend(extra.iter().map(|s| s.to_string()));
-            let mut monitor = Self::spawn(&args, port, clusters[0].0, &flink, &log);
-            match monitor.wait_ready().await {
-                Ok(()) => return monitor,
-                Err(failure) => last_failure = failure,
-            }
-            // Another process took the port between our probe and the bind: once more.
-            if !last_failure.contains("failed to listen") {
-                break;
-            }
-        }
-        panic!(
-            "flink-monitor did not become ready: {last_failure}\n(monitor log: {}; {flink})",
-            log.display()
-        );
-    }
-
-    fn spawn(args: &[String], port: u16, cluster: &str, flink: &str, log: &Path) -> Self {
-        let binary = MonitorBinary::spawn("real_flink", args, port, log, "info", &[]);
+        let binary =
+            MonitorBinary::start_up("real_flink", &log, "info", &[], "/readyz", &flink, |port| {
+                let mut args: Vec<String> = vec![
+                    "run".into(),
+                    "--listen".into(),
+                    format!("127.0.0.1:{port}"),
+                    "--kubernetes".into(),
+                    "off".into(),
+                    "--poll-interval".into(),
+                    "1s".into(),
+                ];
+                for (id, f) in clusters {
+                    args.push("--cluster".into());
+                    args.push(format!("{id}={}", f.url));
+                }
+                args.extend(extra.iter().map(|s| s.to_string()));
+                args
+            })
+            .await;
         Self {
             base: binary.base.clone(),
-            cluster: cluster.to_string(),
-            flink: flink.to_string(),
+            cluster: clusters[0].0.to_string(),
+            flink,
             binary,
             http: http_client(),
-        }
-    }
-
-    async fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.binary.exited() {
-                return Err(format!(
-                    "flink-monitor exited ({status}): {}",
-                    self.binary.log_text()
-                ));
-            }
-            let answer = self.get("/readyz").await;
-            if answer.status == 200 {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "not ready within {PATIENCE:?}; last answer: {answer}"
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -10,12 +10,72 @@ fn cluster_id(prefix: &str, flink: &LocalFlink) -> String {
     format!("{prefix}-{}", flink.version.replace('.', "-"))
 }
 
+/// A monitor of `flink` (cluster `lab-<version>`, `flags`) once it shows the job `name` in
+/// `state`: the monitor, the name as a path segment, and that `/job/{uuid}/status/` answer.
+async fn shown_in(
+    flink: &LocalFlink,
+    name: &str,
+    flags: &[&str],
+    state: &str,
+) -> (Monitor, String, Answer) {
+    let m = Monitor::start(flink, &cluster_id("lab", flink), flags).await;
+    let uuid = enc(name);
+    let answer = m
+        .wait_for(
+            &format!("the job {state}"),
+            &format!("/job/{uuid}/status/"),
+            |a| state_is(a, state),
+        )
+        .await;
+    (m, uuid, answer)
+}
+
 /// A metric of `statusAndMetrics` as a number; -1 if missing or not a decimal string.
 fn metric(answer: &Answer, name: &str) -> i64 {
     answer.response()["metrics"][name]
         .as_str()
         .and_then(|v| v.parse().ok())
         .unwrap_or(-1)
+}
+
+/// The `details.state` of a `statusAndMetrics` answer is `state`.
+fn check_details_state(m: &Monitor, answer: &Answer, state: &str) {
+    m.check(
+        m.expect_ok(answer)["details"]["state"] == state,
+        format_args!("details.state is {state}"),
+        answer,
+    );
+}
+
+/// The metric `name` of a `statusAndMetrics` answer is a decimal string.
+fn check_decimal(m: &Monitor, answer: &Answer, name: &str) {
+    m.check(
+        metric(answer, name) >= 0,
+        format_args!("{name} is a decimal string"),
+        answer,
+    );
+}
+
+/// The status of an ended (`what`: finished, cancelled) job `jid`: a status object with an
+/// end-time.
+fn check_ended_status(m: &Monitor, answer: &Answer, name: &str, jid: &str, what: &str) {
+    let status = m.expect_ok(answer);
+    check_status_object(m, answer, status, name, jid);
+    m.check(
+        status["end-time"].as_i64().is_some_and(|e| e > 0),
+        format_args!("a {what} job has an end-time"),
+        answer,
+    );
+}
+
+/// Waits until the cluster at `path` (`/clusters/{id}`) is shown `reachable` (or not).
+async fn until_reachable(m: &Monitor, path: &str, reachable: bool) -> Answer {
+    m.wait_for(
+        &format!("the cluster shown with reachable {reachable}"),
+        path,
+        |a| a.status == 200 && a.response()["reachable"] == reachable,
+    )
+    .await
 }
 
 fn state_is(answer: &Answer, state: &str) -> bool {
@@ -149,11 +209,7 @@ pub async fn running_job(flink: &LocalFlink) {
             .await;
         let body = m.expect_ok(&first);
         check_status_object(&m, &first, &body["details"], &name, &job.jid);
-        m.check(
-            body["details"]["state"] == "RUNNING",
-            "details.state is RUNNING",
-            &first,
-        );
+        check_details_state(&m, &first, "RUNNING");
         for key in ["numRecordsRead", "currentEventTs", "numRecordsProcessed"] {
             m.check(
                 body["metrics"][key].is_string(),
@@ -179,20 +235,8 @@ pub async fn running_job(flink: &LocalFlink) {
 pub async fn finished_job(flink: &LocalFlink) {
     let name = unique("finished");
     let jid = flink.submit(&name, Kind::Finish).await;
-    let m = Monitor::start(flink, &cluster_id("lab", flink), &["--enable-stop"]).await;
-    let uuid = enc(&name);
-    let answer = m
-        .wait_for("the job FINISHED", &format!("/job/{uuid}/status/"), |a| {
-            state_is(a, "FINISHED")
-        })
-        .await;
-    let status = m.expect_ok(&answer);
-    check_status_object(&m, &answer, status, &name, &jid);
-    m.check(
-        status["end-time"].as_i64().is_some_and(|e| e > 0),
-        "a finished job has an end-time",
-        &answer,
-    );
+    let (m, uuid, answer) = shown_in(flink, &name, &["--enable-stop"], "FINISHED").await;
+    check_ended_status(&m, &answer, &name, &jid, "finished");
 
     // The test job's `finish` kind reads and processes 200 records; metrics of an ended
     // job are the final counts.
@@ -204,17 +248,8 @@ pub async fn finished_job(flink: &LocalFlink) {
                 && a.response()["metrics"]["numRecordsProcessed"] == "200"
         })
         .await;
-    let body = m.expect_ok(&answer);
-    m.check(
-        body["details"]["state"] == "FINISHED",
-        "details.state is FINISHED",
-        &answer,
-    );
-    m.check(
-        metric(&answer, "currentEventTs") >= 0,
-        "currentEventTs is a decimal string",
-        &answer,
-    );
+    check_details_state(&m, &answer, "FINISHED");
+    check_decimal(&m, &answer, "currentEventTs");
     check_no_exception(&m, &name).await;
 
     let answer = m.get(&format!("/job/{uuid}/stop/")).await;
@@ -230,13 +265,7 @@ pub async fn finished_job(flink: &LocalFlink) {
 pub async fn failed_job(flink: &LocalFlink) {
     let name = unique("failed");
     let jid = flink.submit(&name, Kind::Fail).await;
-    let m = Monitor::start(flink, &cluster_id("lab", flink), &[]).await;
-    let uuid = enc(&name);
-    let answer = m
-        .wait_for("the job FAILED", &format!("/job/{uuid}/status/"), |a| {
-            state_is(a, "FAILED")
-        })
-        .await;
+    let (m, uuid, answer) = shown_in(flink, &name, &[], "FAILED").await;
     check_status_object(&m, &answer, m.expect_ok(&answer), &name, &jid);
 
     for path in [
@@ -270,37 +299,20 @@ pub async fn failed_job(flink: &LocalFlink) {
     }
 
     let answer = m.get(&format!("/job/{uuid}/statusAndMetrics/")).await;
-    let body = m.expect_ok(&answer);
-    m.check(
-        body["details"]["state"] == "FAILED",
-        "details.state is FAILED",
-        &answer,
-    );
-    m.check(
-        metric(&answer, "numRecordsRead") >= 0,
-        "numRecordsRead is a decimal string",
-        &answer,
-    );
+    check_details_state(&m, &answer, "FAILED");
+    check_decimal(&m, &answer, "numRecordsRead");
 }
 
 pub async fn cancelled_job(flink: &LocalFlink) {
     let name = unique("cancelled");
     let job = flink.submit_stream(&name).await;
-    let m = Monitor::start(flink, &cluster_id("lab", flink), &[]).await;
-    let path = format!("/job/{}/status/", enc(&name));
-    m.wait_for("the job RUNNING", &path, |a| state_is(a, "RUNNING"))
-        .await;
+    let (m, uuid, _) = shown_in(flink, &name, &[], "RUNNING").await;
+    let path = format!("/job/{uuid}/status/");
     flink.cancel(&job.jid).await;
     let answer = m
         .wait_for("the job CANCELED", &path, |a| state_is(a, "CANCELED"))
         .await;
-    let status = m.expect_ok(&answer);
-    check_status_object(&m, &answer, status, &name, &job.jid);
-    m.check(
-        status["end-time"].as_i64().is_some_and(|e| e > 0),
-        "a cancelled job has an end-time",
-        &answer,
-    );
+    check_ended_status(&m, &answer, &name, &job.jid, "cancelled");
     let answer = m
         .get(&format!(
             "/clusters/{}/job/{}/statusAndMetrics/",
@@ -308,12 +320,7 @@ pub async fn cancelled_job(flink: &LocalFlink) {
             enc(&name)
         ))
         .await;
-    let body = m.expect_ok(&answer);
-    m.check(
-        body["details"]["state"] == "CANCELED",
-        "details.state is CANCELED",
-        &answer,
-    );
+    check_details_state(&m, &answer, "CANCELED");
     check_no_exception(&m, &name).await;
 }
 
@@ -476,11 +483,7 @@ pub async fn killed_jobmanager(version: &'static str) {
             &answer,
         );
     }
-    let answer = m
-        .wait_for("the cluster unreachable", &cluster, |a| {
-            a.status == 200 && a.response()["reachable"] == false
-        })
-        .await;
+    let answer = until_reachable(&m, &cluster, false).await;
     let view = m.expect_ok(&answer);
     m.check(
         view["lastError"].as_str().is_some_and(|e| !e.is_empty()),
@@ -521,11 +524,7 @@ pub async fn killed_jobmanager(version: &'static str) {
 
     flink.start_again().unwrap_or_else(|e| panic!("{e}"));
 
-    let answer = m
-        .wait_for("the cluster reachable again", &cluster, |a| {
-            a.status == 200 && a.response()["reachable"] == true
-        })
-        .await;
+    let answer = until_reachable(&m, &cluster, true).await;
     let view = m.expect_ok(&answer);
     m.check(
         view["lastError"].is_null(),
@@ -547,12 +546,7 @@ pub async fn killed_jobmanager(version: &'static str) {
 pub async fn stop_cancels(flink: &LocalFlink) {
     let name = unique("stop-cancel");
     let job = flink.submit_stream(&name).await;
-    let m = Monitor::start(flink, &cluster_id("lab", flink), &["--enable-stop"]).await;
-    let uuid = enc(&name);
-    m.wait_for("the job RUNNING", &format!("/job/{uuid}/status/"), |a| {
-        state_is(a, "RUNNING")
-    })
-    .await;
+    let (m, uuid, _) = shown_in(flink, &name, &["--enable-stop"], "RUNNING").await;
     let stop = format!("/job/{uuid}/stop/");
     let answer = m.get(&stop).await;
     let response = m.expect_ok(&answer);
@@ -571,12 +565,7 @@ pub async fn stop_cancels(flink: &LocalFlink) {
 pub async fn stop_with_savepoint(flink: &LocalFlink) {
     let name = unique("stop-savepoint");
     let job = flink.submit_stream(&name).await;
-    let m = Monitor::start(flink, &cluster_id("lab", flink), &["--enable-stop"]).await;
-    let uuid = enc(&name);
-    m.wait_for("the job RUNNING", &format!("/job/{uuid}/status/"), |a| {
-        state_is(a, "RUNNING")
-    })
-    .await;
+    let (m, uuid, _) = shown_in(flink, &name, &["--enable-stop"], "RUNNING").await;
     let stop = format!("/clusters/{}/job/{uuid}/stop/", m.cluster);
     m.expect_error(&m.post(&format!("{stop}?mode=bogus")).await, 400, 4001);
 
@@ -629,11 +618,8 @@ pub async fn stop_with_savepoint(flink: &LocalFlink) {
 pub async fn stop_disabled(flink: &LocalFlink) {
     let name = unique("stop-disabled");
     let job = flink.submit_stream(&name).await;
-    let m = Monitor::start(flink, &cluster_id("lab", flink), &[]).await;
-    let uuid = enc(&name);
+    let (m, uuid, _) = shown_in(flink, &name, &[], "RUNNING").await;
     let status = format!("/job/{uuid}/status/");
-    m.wait_for("the job RUNNING", &status, |a| state_is(a, "RUNNING"))
-        .await;
     let stop = format!("/job/{uuid}/stop/");
     for answer in [
         m.get(&stop).await,

@@ -19,24 +19,48 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use super::fake_flink::{FakeFlink, FlinkVersion, fixture};
+use super::fake_flink::{ClosedPort, FakeFlink, FlinkVersion, fixture};
 
 /// How long a test waits for something the pollers do (they poll every 100 ms).
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-// The messages of the error answers (only 4006's is fixed by the contract; the others are
-// pinned here so a change is deliberate).
-pub const NO_SUCH_PATH: &str = "No such path";
-pub const METHOD_NOT_ALLOWED: &str = "Method not allowed";
-pub const MALFORMED: &str = "Malformed parameter";
-pub const JOB_NOT_FOUND: &str = "Job with that name is not found";
-pub const AMBIGUOUS: &str =
-    "Job with that name is on more than one cluster; ask under /clusters/{cluster}/";
-pub const TERMINAL: &str = "Job is already in a terminal state";
-pub const NO_SUCH_CLUSTER: &str = "No cluster with that id";
-pub const NEEDS_CREDENTIALS: &str = "Stop needs credentials";
-pub const NOT_ALLOWED: &str = "Stop is not allowed";
-pub const FLINK_UNAVAILABLE: &str = "Flink cluster is unreachable or answered with an error";
+/// An error answer of the contract: HTTP status, `errorCode` and `message` (only 4006's
+/// message is fixed by the contract; the others are pinned here so a change is deliberate).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorAnswer {
+    pub status: u16,
+    pub code: u16,
+    pub message: &'static str,
+}
+
+const fn error(status: u16, code: u16, message: &'static str) -> ErrorAnswer {
+    ErrorAnswer {
+        status,
+        code,
+        message,
+    }
+}
+
+pub const MALFORMED: ErrorAnswer = error(400, 4001, "Malformed parameter");
+pub const NO_SUCH_PATH: ErrorAnswer = error(404, 4004, "No such path");
+pub const METHOD_NOT_ALLOWED: ErrorAnswer = error(405, 4005, "Method not allowed");
+pub const JOB_NOT_FOUND: ErrorAnswer = error(404, 4006, "Job with that name is not found");
+pub const AMBIGUOUS: ErrorAnswer = error(
+    409,
+    4007,
+    "Job with that name is on more than one cluster; ask under /clusters/{cluster}/",
+);
+pub const TERMINAL: ErrorAnswer = error(409, 4008, "Job is already in a terminal state");
+pub const NO_SUCH_CLUSTER: ErrorAnswer = error(404, 4009, "No cluster with that id");
+pub const NEEDS_CREDENTIALS: ErrorAnswer = error(401, 4010, "Stop needs credentials");
+pub const NOT_ALLOWED: ErrorAnswer = error(403, 4010, "Stop is not allowed");
+pub const NOT_READY: ErrorAnswer = error(503, 5000, "Not ready: start-up not complete");
+pub const FLINK_UNAVAILABLE: ErrorAnswer = error(
+    502,
+    5005,
+    "Flink cluster is unreachable or answered with an error",
+);
+/// The one line of `errors` of a stop while stop is disabled.
 pub const STOP_DISABLED: &str =
     "stop is disabled; start flink-monitor with --enable-stop to allow it";
 
@@ -64,6 +88,22 @@ impl Options {
     pub fn guard(guard: StopGuard) -> Self {
         Self {
             guard,
+            ..Self::default()
+        }
+    }
+
+    /// Answers reused for `cache_ttl`.
+    pub fn cache_ttl(cache_ttl: Duration) -> Self {
+        Self {
+            cache_ttl,
+            ..Self::default()
+        }
+    }
+
+    /// Calls to Flink time out after `timeout`.
+    pub fn timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
             ..Self::default()
         }
     }
@@ -135,16 +175,68 @@ pub fn start(clusters: Vec<ClusterInfo>, options: Options) -> TestApp {
     }
 }
 
+/// The app on the `up` clusters, each polled successfully, then the `down` ones, each
+/// failed a poll.
+pub async fn start_polled(
+    up: Vec<ClusterInfo>,
+    down: Vec<ClusterInfo>,
+    options: Options,
+) -> TestApp {
+    let ids = |clusters: &[ClusterInfo]| -> Vec<String> {
+        clusters.iter().map(|c| c.id.clone()).collect()
+    };
+    let (up_ids, down_ids) = (ids(&up), ids(&down));
+    let app = start(up.into_iter().chain(down).collect(), options);
+    for id in up_ids {
+        app.reachable(&id).await;
+    }
+    for id in down_ids {
+        app.unreachable(&id).await;
+    }
+    app
+}
+
+/// A cluster `id` at `url`: a Service's for an id `namespace.name`, a static one otherwise.
+pub fn cluster(id: &str, url: reqwest::Url) -> ClusterInfo {
+    match id.split_once('.') {
+        Some((namespace, name)) => service_cluster(namespace, name, url),
+        None => static_cluster(id, url),
+    }
+}
+
+/// The app on a fake of each `live` (id, version), in order, each polled, then on a closed
+/// port for each `dead` id, each failed a poll. The ports refuse connections as long as
+/// they are kept.
+pub async fn world<const L: usize, const D: usize>(
+    live: [(&str, FlinkVersion); L],
+    dead: [&str; D],
+    options: Options,
+) -> ([FakeFlink; L], [ClosedPort; D], TestApp) {
+    let mut fakes = Vec::with_capacity(L);
+    for (_, version) in live {
+        fakes.push(FakeFlink::start(version).await);
+    }
+    let ports: [ClosedPort; D] = std::array::from_fn(|_| ClosedPort::new());
+    let up = live
+        .iter()
+        .zip(&fakes)
+        .map(|((id, _), f)| cluster(id, f.url()));
+    let down = dead.iter().zip(&ports).map(|(id, p)| cluster(id, p.url()));
+    let app = start_polled(up.collect(), down.collect(), options).await;
+    let fakes = <[FakeFlink; L]>::try_from(fakes).unwrap_or_else(|_| unreachable!("L fakes"));
+    (fakes, ports, app)
+}
+
 /// One cluster `alpha` on a fake of `version`, polled at least once.
 pub async fn one_cluster(version: FlinkVersion, options: Options) -> (FakeFlink, TestApp) {
-    let fake = FakeFlink::start(version).await;
-    let app = start(vec![static_cluster("alpha", fake.url())], options);
-    app.reachable("alpha").await;
+    let ([fake], [], app) = world([("alpha", version)], [], options).await;
     (fake, app)
 }
 
 #[derive(Debug)]
 pub struct Answer {
+    /// `METHOD URI` of the request, for the messages of failed checks.
+    pub request: String,
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -208,16 +300,27 @@ impl Answer {
         body["response"].clone()
     }
 
-    /// An error answer: exactly `{"errorCode", "message", "errors"}` with these values;
-    /// returns `errors`.
+    /// An error answer: exactly `{"errorCode", "message", "errors"}` with the values of
+    /// `expected`; returns `errors`.
     #[track_caller]
-    pub fn assert_error(&self, status: u16, code: u16, message: &str) -> Vec<String> {
-        assert_eq!(self.status.as_u16(), status, "{}", self.text());
+    pub fn assert_error(&self, expected: ErrorAnswer) -> Vec<String> {
+        let request = &self.request;
+        assert_eq!(
+            self.status.as_u16(),
+            expected.status,
+            "{request}: {}",
+            self.text()
+        );
         self.assert_json_content_type();
         let body = self.json();
-        assert_eq!(keys(&body), ["errorCode", "errors", "message"], "{body}");
-        assert_eq!(body["errorCode"], code, "{body}");
-        assert_eq!(body["message"], message, "{body}");
+        let fields = keys(&body);
+        assert_eq!(
+            fields,
+            ["errorCode", "errors", "message"],
+            "{request}: {body}"
+        );
+        assert_eq!(body["errorCode"], expected.code, "{request}: {body}");
+        assert_eq!(body["message"], expected.message, "{request}: {body}");
         body["errors"]
             .as_array()
             .unwrap_or_else(|| panic!("errors is not an array: {body}"))
@@ -228,6 +331,22 @@ impl Answer {
                     .to_string()
             })
             .collect()
+    }
+
+    /// An error answer (as `assert_error`) with one line of `errors` per entry of
+    /// `starts`, each starting with it; returns `errors`.
+    #[track_caller]
+    pub fn assert_error_lines(&self, expected: ErrorAnswer, starts: &[&str]) -> Vec<String> {
+        let errors = self.assert_error(expected);
+        assert_eq!(errors.len(), starts.len(), "{}: {errors:?}", self.request);
+        for (line, start) in errors.iter().zip(starts) {
+            assert!(
+                line.starts_with(start),
+                "{}: a line starting {start:?} in {errors:?}",
+                self.request
+            );
+        }
+        errors
     }
 }
 
@@ -244,19 +363,7 @@ pub fn keys(value: &Value) -> Vec<&str> {
 
 impl TestApp {
     pub async fn send(&self, request: Request<Body>) -> Answer {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("the router is infallible");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("a readable body").to_bytes();
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        send(self.router.clone(), request).await
     }
 
     pub async fn call(
@@ -317,6 +424,23 @@ impl TestApp {
                 .unwrap_or(false)
         })
         .await;
+    }
+}
+
+/// Sends `request` to `router`: the answer with its body read.
+pub async fn send(router: Router, request: Request<Body>) -> Answer {
+    let line = format!("{} {}", request.method(), request.uri());
+    let response = router
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("a readable body").to_bytes();
+    Answer {
+        request: line,
+        status: parts.status,
+        headers: parts.headers,
+        body,
     }
 }
 

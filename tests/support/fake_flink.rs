@@ -545,6 +545,13 @@ impl Model {
             .insert(name.to_string(), value.to_string());
     }
 
+    /// Sets job metrics, `(name, value)` each.
+    pub fn set_job_metrics(&mut self, jid: &str, metrics: &[(&str, &str)]) {
+        for (name, value) in metrics {
+            self.set_job_metric(jid, name, value);
+        }
+    }
+
     pub fn set_vertex_metric(&mut self, jid: &str, vertex: &str, name: &str, value: &str) {
         self.vertex_metrics
             .entry((jid.to_string(), vertex.to_string()))
@@ -1012,6 +1019,11 @@ impl FakeFlink {
     /// Answers `fault` to `method path` (any query) from now on, instead of the model.
     pub fn inject(&self, method: Method, path: &str, fault: Fault) {
         self.edit(|m| m.faults.insert((method, path.to_string()), fault));
+    }
+
+    /// Answers `GET /jobs/{jid}` (the job's details) only after `delay`.
+    pub fn slow_details(&self, jid: &str, delay: Duration) {
+        self.inject(Method::GET, &format!("/jobs/{jid}"), Fault::slow(delay));
     }
 
     /// Back to the model's answers for `method path`.

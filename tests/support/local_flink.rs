@@ -192,15 +192,15 @@ impl LocalFlink {
         }
     }
 
-    /// `GET <flink><path>` as JSON.
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+    /// `METHOD <flink><path>`: the status and the body, as JSON where it is JSON.
+    async fn request(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
         let url = format!("{}{path}", self.url);
         let response = self
             .http
-            .get(&url)
+            .request(method.clone(), &url)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}; {}", self.describe()));
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}; {}", self.describe()));
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         (
@@ -209,21 +209,20 @@ impl LocalFlink {
         )
     }
 
+    /// `GET <flink><path>` as JSON.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path).await
+    }
+
     /// Cancels a job directly on Flink (`PATCH /jobs/{jid}?mode=cancel`).
     pub async fn cancel(&self, jid: &str) {
-        let url = format!("{}/jobs/{jid}?mode=cancel", self.url);
-        let response = self
-            .http
-            .patch(&url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("PATCH {url}: {e}; {}", self.describe()));
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
+        let path = format!("/jobs/{jid}?mode=cancel");
+        let (status, body) = self.request(reqwest::Method::PATCH, &path).await;
         assert_eq!(
             status,
             202,
-            "PATCH {url} answered {status}: {body}; {}",
+            "PATCH {}{path} answered {status}: {body}; {}",
+            self.url,
             self.describe()
         );
     }

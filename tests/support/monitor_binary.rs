@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_flink-monitor");
 
+/// How long the monitor may take to come up (a bound for failing, not a timing assertion).
+const UP_WITHIN: Duration = Duration::from_secs(60);
+
 /// A port nothing listens on right now (the monitor binds it a moment later; callers retry
 /// a lost race).
 pub fn free_port() -> u16 {
@@ -88,6 +91,68 @@ impl MonitorBinary {
     /// The exit status, once the monitor has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.wrapper.try_wait().ok().flatten()
+    }
+
+    /// Starts `flink-monitor` with the arguments `args` gives for a free port (as `spawn`),
+    /// and waits until `GET <path>` answers with a success. Another process may take the
+    /// port between the probe and the bind: then another port, up to 5. Panics with the
+    /// reason and `context` when the monitor does not come up, while it is alive, so that
+    /// its log is kept.
+    pub async fn start_up(
+        suite: &'static str,
+        log: &Path,
+        rust_log: &str,
+        envs: &[(&str, String)],
+        path: &str,
+        context: &str,
+        args: impl Fn(u16) -> Vec<String>,
+    ) -> Self {
+        let mut attempt = 1;
+        loop {
+            let port = free_port();
+            let mut monitor = Self::spawn(suite, &args(port), port, log, rust_log, envs);
+            match monitor.wait_until_ok(path).await {
+                Ok(()) => return monitor,
+                Err(why) if why.contains("failed to listen") && attempt < 5 => attempt += 1,
+                Err(why) => panic!(
+                    "flink-monitor did not come up: {why}\n(log: {}; {context})",
+                    log.display()
+                ),
+            }
+        }
+    }
+
+    /// Waits until `GET <base><path>` answers with a success; an error with the last answer
+    /// when the monitor exits or `UP_WITHIN` runs out.
+    async fn wait_until_ok(&mut self, path: &str) -> Result<(), String> {
+        let http = super::local_flink::http_client();
+        let url = format!("{}{path}", self.base);
+        let deadline = Instant::now() + UP_WITHIN;
+        loop {
+            if let Some(status) = self.exited() {
+                return Err(format!(
+                    "flink-monitor exited ({status}):\n{}",
+                    self.log_text()
+                ));
+            }
+            let answer = match http.get(&url).send().await {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) => {
+                    let status = response.status();
+                    format!(
+                        "HTTP {status}: {}",
+                        response.text().await.unwrap_or_default()
+                    )
+                }
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{url} did not answer with a success within {UP_WITHIN:?}; last answer: {answer}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub fn log_text(&self) -> String {

@@ -423,14 +423,14 @@ async fn a_refused_annotation_is_warned_about_once_across_replicas_and_restarts(
     let restart = unix_now();
     let again = MonitorProcess::start(&sim, "replica-a-again", &[]);
     again.wait_ready(START).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let writes = sim.writes(restart).await;
-    assert!(
-        writes.is_empty(),
-        "a restart sent the same Warning again:\n{}\nlog:\n{}",
-        describe(&writes),
-        again.log()
-    );
+    assert_no_writes(
+        &sim,
+        restart,
+        Duration::from_secs(3),
+        "a restart with the same refused annotation",
+        &again,
+    )
+    .await;
     assert_eq!(invalid(sim.events().await), 1);
 
     // A different problem on the same object is a new Event.

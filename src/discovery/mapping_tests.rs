@@ -17,6 +17,15 @@ fn url(desired: &Desired, id: &str) -> String {
     desired.clusters[id].url.to_string()
 }
 
+/// The standalone session and the operator's basic example, with the rest-url annotation
+/// on the Service `service` and on the FlinkDeployment.
+fn annotated(service: &str, service_url: &str, deployment_url: &str) -> Objects {
+    let mut objects = Objects::load(&[STANDALONE_SESSION, OPERATOR_BASIC]);
+    objects.annotated_service(service, service_url);
+    objects.annotated_deployment("basic-example", deployment_url);
+    objects
+}
+
 /// Every cluster as (id, URL), by id.
 fn urls(desired: &Desired) -> Vec<(&str, &str)> {
     let urls = desired.clusters.iter();
@@ -198,10 +207,11 @@ fn rest_port_comes_from_the_flink_configuration() {
 
 #[test]
 fn the_annotation_overrides_the_url() {
-    let mut objects = Objects::load(&[STANDALONE_SESSION, OPERATOR_BASIC]);
-    objects.annotated_service("flink-jobmanager", "https://flink.example.com/analytics/");
-    objects.annotated_deployment("basic-example", " http://basic-example-rest.flink:9999 ");
-    let desired = map(&objects);
+    let desired = map(&annotated(
+        "flink-jobmanager",
+        "https://flink.example.com/analytics/",
+        " http://basic-example-rest.flink:9999 ",
+    ));
     // The annotated Service is the one the user chose, even over a port named `rest`.
     assert_eq!(
         urls(&desired),
@@ -221,10 +231,11 @@ fn the_annotation_overrides_the_url() {
 
 #[test]
 fn an_invalid_annotation_skips_the_object_and_says_which() {
-    let mut objects = Objects::load(&[STANDALONE_SESSION, OPERATOR_BASIC]);
-    objects.annotated_service("flink-jobmanager-rest", "flink-jobmanager-rest:8081");
-    objects.annotated_deployment("basic-example", "not a url");
-    let desired = map(&objects);
+    let desired = map(&annotated(
+        "flink-jobmanager-rest",
+        "flink-jobmanager-rest:8081",
+        "not a url",
+    ));
     // The other standalone Service still stands for the cluster; the FlinkDeployment's
     // own rest Service does not come back in its place.
     assert_eq!(ids(&desired), ["analytics.flink-jobmanager"]);
@@ -475,9 +486,11 @@ fn a_refused_annotation_skips_the_object_with_a_reason_for_its_event() {
 
 #[test]
 fn the_annotation_can_be_ignored() {
-    let mut objects = Objects::load(&[STANDALONE_SESSION, OPERATOR_BASIC]);
-    objects.annotated_service("flink-jobmanager", "https://elsewhere.example.com/");
-    objects.annotated_deployment("basic-example", "http://admin:pw@elsewhere.example.com/?x");
+    let objects = annotated(
+        "flink-jobmanager",
+        "https://elsewhere.example.com/",
+        "http://admin:pw@elsewhere.example.com/?x",
+    );
     let ignoring = MappingOptions {
         ignore_rest_url_annotation: true,
     };

@@ -78,14 +78,14 @@ impl Objects {
         self
     }
 
-    /// The ports of the Service `name`.
+    /// The ports of the Service `service`.
     pub fn ports(&mut self, service: &str) -> &mut Vec<ServicePort> {
         let spec = self.service(service).spec.as_mut();
         spec.and_then(|s| s.ports.as_mut())
             .unwrap_or_else(|| panic!("no ports on the Service {service} in the fixture"))
     }
 
-    /// The `spec.flinkConfiguration` of the FlinkDeployment `name`.
+    /// The `spec.flinkConfiguration` of the FlinkDeployment `deployment`.
     pub fn flink_configuration(&mut self, deployment: &str) -> &mut Option<Value> {
         &mut self
             .deployment(deployment)
@@ -94,14 +94,14 @@ impl Objects {
             .flink_configuration
     }
 
-    /// The Service `name`, annotated with [`REST_URL_ANNOTATION`]` = rest_url`.
+    /// The Service `name`, its [`REST_URL_ANNOTATION`] set to `rest_url`.
     pub fn annotated_service(&mut self, name: &str, rest_url: &str) -> &mut Service {
         let service = self.service(name);
         set_rest_url(&mut service.metadata, rest_url);
         service
     }
 
-    /// The FlinkDeployment `name`, annotated with [`REST_URL_ANNOTATION`]` = rest_url`.
+    /// The FlinkDeployment `name`, its [`REST_URL_ANNOTATION`] set to `rest_url`.
     pub fn annotated_deployment(&mut self, name: &str, rest_url: &str) -> &mut FlinkDeployment {
         let deployment = self.deployment(name);
         set_rest_url(&mut deployment.metadata, rest_url);

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock, Weak};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue};
 use prometheus_client::metrics::MetricType;
 
 use crate::clusters::KnownClusters;
@@ -115,73 +115,68 @@ pub fn escape_label_value(value: &str) -> String {
     out
 }
 
-fn labels(row: &JobRow) -> Vec<(&'static str, String)> {
+type Labels = Vec<(&'static str, String)>;
+
+fn labels(row: &JobRow) -> Labels {
     vec![
         ("cluster", escape_label_value(&row.cluster)),
         ("job", escape_label_value(&row.job)),
     ]
 }
 
+/// One gauge family: a series for each row that `series` gives labels and a value for.
+fn gauges<V: EncodeGaugeValue>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[JobRow],
+    series: impl Fn(&JobRow) -> Option<(Labels, V)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in rows.iter().filter_map(series) {
+        family.encode_family(&labels)?.encode_gauge(&value)?;
+    }
+    Ok(())
+}
+
 impl Collector for JobSeries {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let rows = self.rows();
-        {
-            let mut family = encoder.encode_descriptor(
-                "job_state",
-                "Flink's state of each job (1 for its current state), by cluster and job name",
-                None,
-                MetricType::Gauge,
-            )?;
-            for row in &rows {
+        gauges(
+            &mut encoder,
+            "job_state",
+            "Flink's state of each job (1 for its current state), by cluster and job name",
+            &rows,
+            |row| {
                 let mut labels = labels(row);
                 labels.push(("state", escape_label_value(&row.state)));
-                family.encode_family(&labels)?.encode_gauge(&1i64)?;
-            }
-        }
-        {
-            let mut family = encoder.encode_descriptor(
-                "job_healthy",
-                "1 if the job is Healthy, 0 if Degraded; absent while Unknown",
-                None,
-                MetricType::Gauge,
-            )?;
-            for row in &rows {
-                if let Some(healthy) = row.healthy {
-                    family
-                        .encode_family(&labels(row))?
-                        .encode_gauge(&i64::from(healthy))?;
-                }
-            }
-        }
-        {
-            let mut family = encoder.encode_descriptor(
-                "job_restarts",
-                "Flink's numRestarts of the job, as the last health check read it",
-                None,
-                MetricType::Gauge,
-            )?;
-            for row in &rows {
-                if let Some(restarts) = row.restarts {
-                    family
-                        .encode_family(&labels(row))?
-                        .encode_gauge(&restarts)?;
-                }
-            }
-        }
-        {
-            let mut family = encoder.encode_descriptor(
-                "job_last_checkpoint_age_seconds",
-                "Seconds since the job's last completed checkpoint (since its start if none completed); only running jobs with checkpointing on",
-                None,
-                MetricType::Gauge,
-            )?;
-            for row in &rows {
-                if let Some(age) = row.last_checkpoint_age_seconds {
-                    family.encode_family(&labels(row))?.encode_gauge(&age)?;
-                }
-            }
-        }
-        Ok(())
+                Some((labels, 1i64))
+            },
+        )?;
+        gauges(
+            &mut encoder,
+            "job_healthy",
+            "1 if the job is Healthy, 0 if Degraded; absent while Unknown",
+            &rows,
+            |row| row.healthy.map(|healthy| (labels(row), i64::from(healthy))),
+        )?;
+        gauges(
+            &mut encoder,
+            "job_restarts",
+            "Flink's numRestarts of the job, as the last health check read it",
+            &rows,
+            |row| row.restarts.map(|restarts| (labels(row), restarts)),
+        )?;
+        gauges(
+            &mut encoder,
+            "job_last_checkpoint_age_seconds",
+            "Seconds since the job's last completed checkpoint (since its start if none completed); only running jobs with checkpointing on",
+            &rows,
+            |row| {
+                row.last_checkpoint_age_seconds
+                    .map(|age| (labels(row), age))
+            },
+        )
     }
 }
 
@@ -198,10 +193,7 @@ mod tests {
 
     #[test]
     fn unattached_series_encode_descriptors_only() {
-        let mut registry = prometheus_client::registry::Registry::with_prefix("flink_monitor");
-        registry.register_collector(Box::new(JobSeries::new()));
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        let out = encode(&JobSeries::new());
         assert!(
             out.contains("# TYPE flink_monitor_job_state gauge"),
             "{out}"

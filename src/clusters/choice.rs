@@ -23,7 +23,12 @@ fn rank(job: &JobOverview) -> (bool, i64, &str) {
 mod tests {
     use super::*;
 
-    fn job(jid: &str, state: &str, start: i64) -> JobOverview {
+    /// A job of `/jobs/overview`, written `<jid> <state> <start-time>`.
+    fn job(spec: &str) -> JobOverview {
+        let [jid, state, start] = spec.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("not `<jid> <state> <start-time>`: {spec}");
+        };
+        let start: i64 = start.parse().unwrap();
         serde_json::from_value(serde_json::json!({
             "jid": jid, "name": "n", "state": state, "start-time": start
         }))
@@ -31,39 +36,28 @@ mod tests {
     }
 
     #[test]
-    fn a_running_job_wins_over_a_newer_cancelled_one() {
-        let jobs = [job("a", "CANCELED", 200), job("b", "RUNNING", 100)];
-        assert_eq!(choose(&jobs).unwrap().jid, "b");
-    }
-
-    #[test]
-    fn among_terminal_jobs_the_newest_wins() {
-        let jobs = [
-            job("a", "FAILED", 100),
-            job("b", "FINISHED", 300),
-            job("c", "CANCELED", 200),
+    fn live_jobs_win_then_the_newest_then_the_greater_jid() {
+        // (the candidates, the jid chosen)
+        let cases: [(&[&str], &str); 4] = [
+            // A running job wins over a newer cancelled one.
+            (&["a CANCELED 200", "b RUNNING 100"], "b"),
+            // Among terminal jobs the newest wins.
+            (&["a FAILED 100", "b FINISHED 300", "c CANCELED 200"], "b"),
+            // Among live jobs the newest wins, and non-terminal states all count as live.
+            (
+                &["a RESTARTING 100", "b INITIALIZING 150", "c FINISHED 900"],
+                "b",
+            ),
+            // Ties go to the greater jid.
+            (
+                &["aa RUNNING 100", "ff RUNNING 100", "cc RUNNING 100"],
+                "ff",
+            ),
         ];
-        assert_eq!(choose(&jobs).unwrap().jid, "b");
-    }
-
-    #[test]
-    fn among_live_jobs_the_newest_wins_and_non_terminal_states_all_count_as_live() {
-        let jobs = [
-            job("a", "RESTARTING", 100),
-            job("b", "INITIALIZING", 150),
-            job("c", "FINISHED", 900),
-        ];
-        assert_eq!(choose(&jobs).unwrap().jid, "b");
-    }
-
-    #[test]
-    fn ties_go_to_the_greater_jid() {
-        let jobs = [
-            job("aa", "RUNNING", 100),
-            job("ff", "RUNNING", 100),
-            job("cc", "RUNNING", 100),
-        ];
-        assert_eq!(choose(&jobs).unwrap().jid, "ff");
+        for (candidates, chosen) in cases {
+            let jobs: Vec<JobOverview> = candidates.iter().copied().map(job).collect();
+            assert_eq!(choose(&jobs).unwrap().jid, chosen, "{candidates:?}");
+        }
     }
 
     #[test]

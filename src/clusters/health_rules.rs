@@ -354,6 +354,13 @@ mod tests {
         }
     }
 
+    fn degraded(reasons: &[Reason]) -> Verdict {
+        Verdict {
+            health: Health::Degraded,
+            reasons: reasons.to_vec(),
+        }
+    }
+
     fn judge(
         state: &str,
         restarts: &RestartHistory,
@@ -411,100 +418,73 @@ mod tests {
     #[test]
     fn restarting_now_or_too_often_within_the_window_is_degraded() {
         let t = Thresholds::default();
-        let none = history(&[(T0 + MIN, 0)]);
-        let off = CheckpointFacts::default();
-        assert_eq!(
-            judge("RESTARTING", &none, &off, T0 + 2 * MIN, &t).reasons,
-            vec![Reason::Restarting]
-        );
-        // Started long ago; 3 restarts in the last 10 minutes.
-        let loop_ = history(&[(T0 + 60 * MIN, 5), (T0 + 65 * MIN, 7), (T0 + 68 * MIN, 8)]);
-        assert_eq!(
-            judge("RUNNING", &loop_, &off, T0 + 70 * MIN, &t).reasons,
-            vec![Reason::Restarting]
-        );
-        // Two within the window is under the threshold.
-        assert_eq!(
-            judge("RUNNING", &loop_, &off, T0 + 76 * MIN, &t).health,
-            Health::Healthy
-        );
-        // Once the window moved past them, the job is healthy again.
-        assert_eq!(judge("RUNNING", &loop_, &off, T0 + 80 * MIN, &t), healthy());
         let strict = Thresholds {
             restart_threshold: 1,
             ..t
         };
-        assert_eq!(
-            judge("RUNNING", &loop_, &off, T0 + 76 * MIN, &strict).reasons,
-            vec![Reason::Restarting]
-        );
-    }
-
-    #[test]
-    fn a_job_started_within_the_window_counts_its_restarts_from_zero() {
+        let none = history(&[(T0 + MIN, 0)]);
+        // Started long ago; 3 restarts in the last 10 minutes.
+        let loop_ = history(&[(T0 + 60 * MIN, 5), (T0 + 65 * MIN, 7), (T0 + 68 * MIN, 8)]);
         // First seen with 4 restarts, 2 minutes after its start.
-        let h = history(&[(T0 + 2 * MIN, 4)]);
-        let v = judge(
-            "RUNNING",
-            &h,
-            &CheckpointFacts::default(),
-            T0 + 3 * MIN,
-            &Thresholds::default(),
-        );
-        assert_eq!(v.reasons, vec![Reason::Restarting]);
-    }
-
-    #[test]
-    fn restarts_before_the_first_check_of_an_old_job_are_not_guessed() {
+        let young = history(&[(T0 + 2 * MIN, 4)]);
         // Started an hour before the monitor first saw it with 40 restarts.
-        let h = history(&[(T0 + 60 * MIN, 40)]);
+        let old = history(&[(T0 + 60 * MIN, 40)]);
         assert_eq!(
-            h.within(Duration::from_secs(600), T0 + 61 * MIN, Some(T0)),
+            old.within(Duration::from_secs(600), T0 + 61 * MIN, Some(T0)),
             0
         );
-        let v = judge(
-            "RUNNING",
-            &h,
-            &CheckpointFacts::default(),
-            T0 + 61 * MIN,
-            &Thresholds::default(),
-        );
-        assert_eq!(v.health, Health::Healthy);
+        let off = CheckpointFacts::default();
+        let restarting = || degraded(&[Reason::Restarting]);
+        // (state, restarts seen, now, thresholds, verdict)
+        for (state, restarts, now, thresholds, verdict) in [
+            ("RESTARTING", &none, T0 + 2 * MIN, &t, restarting()),
+            ("RUNNING", &loop_, T0 + 70 * MIN, &t, restarting()),
+            // Two within the window is under the threshold.
+            ("RUNNING", &loop_, T0 + 76 * MIN, &t, healthy()),
+            // Once the window moved past them, the job is healthy again.
+            ("RUNNING", &loop_, T0 + 80 * MIN, &t, healthy()),
+            // Two are enough for a threshold of one.
+            ("RUNNING", &loop_, T0 + 76 * MIN, &strict, restarting()),
+            // A job started within the window counts its restarts from zero.
+            ("RUNNING", &young, T0 + 3 * MIN, &t, restarting()),
+            // Restarts before the first check of an old job are not guessed.
+            ("RUNNING", &old, T0 + 61 * MIN, &t, healthy()),
+        ] {
+            let judged = judge(state, restarts, &off, now, thresholds);
+            assert_eq!(judged, verdict, "{state} at T0 + {} min", (now - T0) / MIN);
+        }
     }
 
     #[test]
     fn no_checkpoint_within_the_limit_is_stalled_counted_from_the_start_if_none_ever() {
         let h = history(&[(T0, 0)]);
         let t = Thresholds::default();
-        // 2 s interval: the default limit is the 1 minute floor.
-        let never = checkpoints(true, 2_000, None);
-        assert_eq!(
-            judge("RUNNING", &h, &never, T0 + 59_000, &t).health,
-            Health::Healthy
-        );
-        assert_eq!(
-            judge("RUNNING", &h, &never, T0 + 61_000, &t).reasons,
-            vec![Reason::CheckpointStalled]
-        );
-        // 10 minute interval: 3 x the interval.
-        let slow = checkpoints(true, 10 * MIN, Some(T0));
-        assert_eq!(
-            judge("RUNNING", &h, &slow, T0 + 29 * MIN, &t).health,
-            Health::Healthy
-        );
-        assert_eq!(
-            judge("RUNNING", &h, &slow, T0 + 31 * MIN, &t).reasons,
-            vec![Reason::CheckpointStalled]
-        );
-        // An explicit limit wins over the interval.
         let explicit = Thresholds {
             max_checkpoint_age: Some(Duration::from_secs(5 * 60)),
             ..t
         };
-        assert_eq!(
-            judge("RUNNING", &h, &slow, T0 + 6 * MIN, &explicit).reasons,
-            vec![Reason::CheckpointStalled]
-        );
+        // 2 s interval: the default limit is the 1 minute floor.
+        let never = checkpoints(true, 2_000, None);
+        // 10 minute interval: 3 x the interval.
+        let slow = checkpoints(true, 10 * MIN, Some(T0));
+        let stalled = || degraded(&[Reason::CheckpointStalled]);
+        // (checkpoints, now, thresholds, verdict)
+        for (checkpoints, now, thresholds, verdict) in [
+            (&never, T0 + 59_000, &t, healthy()),
+            (&never, T0 + 61_000, &t, stalled()),
+            (&slow, T0 + 29 * MIN, &t, healthy()),
+            (&slow, T0 + 31 * MIN, &t, stalled()),
+            // An explicit limit wins over the interval.
+            (&slow, T0 + 6 * MIN, &explicit, stalled()),
+        ] {
+            let judged = judge("RUNNING", &h, checkpoints, now, thresholds);
+            assert_eq!(
+                judged,
+                verdict,
+                "{checkpoints:?} at T0 + {} s",
+                (now - T0) / 1000
+            );
+        }
     }
 
     #[test]

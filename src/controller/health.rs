@@ -198,39 +198,26 @@ mod tests {
             history
         };
         let now = degraded_at + 2 * minute;
-        // Restarted 1 minute ago, has seen 4 since: not known whether they are old.
-        let history = seen_since(now - minute, 4);
-        assert!(restart_loop_not_over(
-            Some(&previous),
-            &history,
-            &thresholds,
-            now
-        ));
-        // The window since the condition turned False is over: judged afresh.
         let late = degraded_at + 11 * minute;
-        let history = seen_since(late - minute, 4);
-        assert!(!restart_loop_not_over(
-            Some(&previous),
-            &history,
-            &thresholds,
-            late
-        ));
-        // Watched for a whole window: its own counts decide.
-        let history = seen_since(now - 11 * minute, 4);
-        assert!(!restart_loop_not_over(
-            Some(&previous),
-            &history,
-            &thresholds,
-            now
-        ));
-        // Another count than the status had: no longer the same story.
+        // (first count seen at, the count, now, the loop is not over)
+        for (first, count, at, not_over) in [
+            // Restarted 1 minute ago, has seen 4 since: not known whether they are old.
+            (now - minute, 4, now, true),
+            // The window since the condition turned False is over: judged afresh.
+            (late - minute, 4, late, false),
+            // Watched for a whole window: its own counts decide.
+            (now - 11 * minute, 4, now, false),
+            // Another count than the status had: no longer the same story.
+            (now - minute, 5, now, false),
+        ] {
+            let history = seen_since(first, count);
+            assert_eq!(
+                restart_loop_not_over(Some(&previous), &history, &thresholds, at),
+                not_over,
+                "first seen {first} with {count}, at {at}"
+            );
+        }
         let history = seen_since(now - minute, 5);
-        assert!(!restart_loop_not_over(
-            Some(&previous),
-            &history,
-            &thresholds,
-            now
-        ));
         assert!(!restart_loop_not_over(None, &history, &thresholds, now));
     }
 }

@@ -582,8 +582,10 @@ mod tests {
 #[cfg(test)]
 mod api_tests {
     use super::*;
-    use axum::http::Method;
+    use axum::http::{Method, Response};
+    use kube::client::Body;
     use serde_json::json;
+    use tower_test::mock::SendResponse;
 
     pub(super) use crate::testing::apiserver::{Handle as Mock, answer, body, failure};
 
@@ -612,6 +614,28 @@ mod api_tests {
         })
     }
 
+    /// The next request, which must be a `method` (`why`): its body, and where to answer.
+    pub(super) async fn expect(
+        handle: &mut Mock,
+        method: Method,
+        why: &str,
+    ) -> (serde_json::Value, SendResponse<Response<Body>>) {
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.method(), method, "{why}");
+        (body(request).await, send)
+    }
+
+    /// Answers an elector's first attempt: no lease yet (the GET is answered 404), and the
+    /// create that follows succeeds. Returns the lease as created, at resourceVersion 7.
+    pub(super) async fn no_lease_then_created(handle: &mut Mock) -> serde_json::Value {
+        let (_, send) = expect(handle, Method::GET, "a lease is read first").await;
+        answer(send, 404, &failure(404, "NotFound"));
+        let (mut held, send) = expect(handle, Method::POST, "no lease yet: create it").await;
+        held["metadata"]["resourceVersion"] = "7".into();
+        answer(send, 201, &held);
+        held
+    }
+
     /// `replica-b`'s lease, unchanged since we first saw it a lease duration ago; the
     /// replace that takes it over is answered `status`.
     async fn take_over_answered(status: u16) -> (bool, serde_json::Value) {
@@ -628,13 +652,8 @@ mod api_tests {
                 );
                 answer(send, 200, &lease_of_b());
             }
-            let (request, send) = handle.next_request().await.unwrap();
-            assert_eq!(
-                request.method(),
-                Method::PUT,
-                "a take-over replaces the lease it read"
-            );
-            let body = body(request).await;
+            let why = "a take-over replaces the lease it read";
+            let (body, send) = expect(&mut handle, Method::PUT, why).await;
             let reply = if status == 200 {
                 body.clone()
             } else {
@@ -673,7 +692,7 @@ mod api_tests {
 
 #[cfg(test)]
 mod deadline_tests {
-    use super::api_tests::{answer, body, config, failure, mock_api};
+    use super::api_tests::{answer, config, failure, mock_api, no_lease_then_created};
     use super::*;
     use axum::http::Method;
     use std::sync::Arc;
@@ -692,14 +711,7 @@ mod deadline_tests {
         let (leading_tx, mut leading) = watch::channel(false);
         let shutdown = CancellationToken::new();
         tokio::spawn(run(api, config(), leading_tx, shutdown.clone()));
-        let (request, send) = handle.next_request().await.unwrap();
-        assert_eq!(request.method(), Method::GET);
-        answer(send, 404, &failure(404, "NotFound"));
-        let (request, send) = handle.next_request().await.unwrap();
-        assert_eq!(request.method(), Method::POST, "no lease yet: create it");
-        let mut held = body(request).await;
-        held["metadata"]["resourceVersion"] = "7".into();
-        answer(send, 201, &held);
+        no_lease_then_created(&mut handle).await;
         let written_at = Instant::now();
         leading.wait_for(|l| *l).await.unwrap();
         (handle, leading, written_at, shutdown)
@@ -815,7 +827,7 @@ mod gained_tests {
 
 #[cfg(test)]
 mod shutdown_tests {
-    use super::api_tests::{answer, body, failure, mock_api};
+    use super::api_tests::{answer, config, expect, mock_api, no_lease_then_created};
     use super::*;
     use axum::http::Method;
 
@@ -823,38 +835,22 @@ mod shutdown_tests {
     async fn the_lease_is_released_on_shutdown() {
         let (api, mut handle) = mock_api();
         let config = LeaseConfig {
-            name: "flink-monitor".into(),
-            namespace: "ops".into(),
-            identity: "replica-a".into(),
             duration: Duration::from_secs(7200),
             renew_deadline: Duration::from_secs(5400),
             renew_period: Duration::from_secs(3600),
+            ..config()
         };
         let (leading_tx, mut leading) = watch::channel(false);
         let shutdown = CancellationToken::new();
         let elector = tokio::spawn(run(api, config, leading_tx, shutdown.clone()));
-
-        let (request, send) = handle.next_request().await.unwrap();
-        assert_eq!(request.method(), Method::GET);
-        answer(send, 404, &failure(404, "NotFound"));
-        let (request, send) = handle.next_request().await.unwrap();
-        assert_eq!(request.method(), Method::POST, "no lease yet: create it");
-        let mut held = body(request).await;
-        held["metadata"]["resourceVersion"] = "7".into();
-        answer(send, 201, &held);
+        let held = no_lease_then_created(&mut handle).await;
         leading.wait_for(|l| *l).await.unwrap();
 
         shutdown.cancel();
-        let (request, send) = handle.next_request().await.unwrap();
-        assert_eq!(request.method(), Method::GET);
+        let (_, send) = expect(&mut handle, Method::GET, "the release reads the lease").await;
         answer(send, 200, &held);
-        let (request, send) = handle.next_request().await.unwrap();
-        assert_eq!(
-            request.method(),
-            Method::PUT,
-            "the holder gives the lease up"
-        );
-        let released = body(request).await;
+        let why = "the holder gives the lease up";
+        let (released, send) = expect(&mut handle, Method::PUT, why).await;
         assert!(
             released["spec"]
                 .get("holderIdentity")

@@ -162,28 +162,13 @@ mod tests {
     #[tokio::test]
     async fn names_in_the_own_namespace_win_and_other_namespaces_are_off_limits() {
         let registry = quiet_registry(ClientSettings::default());
-        let none = serde_json::json!([]);
-        add_cluster(
-            &registry,
+        for cluster in [
             info("orders", None, "orders"),
-            none.clone(),
-            true,
-        )
-        .await;
-        add_cluster(
-            &registry,
             info("team-a.orders", Some("team-a"), "orders"),
-            none.clone(),
-            true,
-        )
-        .await;
-        add_cluster(
-            &registry,
             info("team-b.billing", Some("team-b"), "billing"),
-            none,
-            true,
-        )
-        .await;
+        ] {
+            add_cluster(&registry, cluster, serde_json::json!([]), true).await;
+        }
 
         let ids = |r: Result<Vec<Arc<Cluster>>, String>| {
             r.map(|cs| cs.iter().map(|c| c.id().to_string()).collect::<Vec<_>>())

@@ -300,9 +300,11 @@ mod tests {
         Timestamp::from_millisecond(T0 + 60_000).unwrap()
     }
 
+    const CLUSTER: &str = "team-a.orders";
+
     fn found(state: &str, end: i64, unreachable: Option<&str>) -> Observed {
         Observed::Found {
-            cluster: "team-a.orders".into(),
+            cluster: CLUSTER.into(),
             unreachable: unreachable.map(String::from),
             job: JobFacts {
                 jid: "13b86a0c682093f8a099c3b4ca0207fa".into(),
@@ -314,6 +316,40 @@ mod tests {
             exception: None,
             health: None,
         }
+    }
+
+    /// Not in the snapshot of [`CLUSTER`]; `unreachable`: why it could not be asked.
+    fn not_found(unreachable: Option<&str>) -> Observed {
+        Observed::NotFound {
+            clusters: vec![CLUSTER.into()],
+            unreachable: unreachable
+                .map(|why| (CLUSTER.into(), why.into()))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The status computed from nothing known before, for no generation.
+    fn first(observed: &Observed) -> FlinkJobStatus {
+        compute(None, None, observed, now())
+    }
+
+    /// The status computed after `previous`, for no generation.
+    fn then(previous: &FlinkJobStatus, observed: &Observed) -> FlinkJobStatus {
+        compute(Some(previous), None, observed, now())
+    }
+
+    /// A job that failed at `T0 + 830`, with the root exception `text` thrown at `timestamp`.
+    fn failed_with(text: &str, timestamp: i64) -> Observed {
+        let mut observed = found("FAILED", T0 + 830, None);
+        if let Observed::Found { exception, .. } = &mut observed {
+            *exception = Some(RootException {
+                root_exception: Some(text.into()),
+                timestamp: Some(timestamp),
+                truncated: false,
+            });
+        }
+        observed
     }
 
     fn condition<'a>(status: &'a FlinkJobStatus, type_: &str) -> &'a Condition {
@@ -346,13 +382,13 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_and_a_running_job_has_no_end() {
-        let running = compute(None, None, &found("RUNNING", -1, None), now());
+        let running = first(&found("RUNNING", -1, None));
         assert_eq!(
             running.start_time.as_deref(),
             Some("2026-11-25T11:33:56.846Z")
         );
         assert_eq!(running.end_time, None);
-        let ended = compute(None, None, &found("FINISHED", T0 + 2293, None), now());
+        let ended = first(&found("FINISHED", T0 + 2293, None));
         assert_eq!(ended.end_time.as_deref(), Some("2026-11-25T11:33:59.139Z"));
     }
 
@@ -366,37 +402,25 @@ mod tests {
 
     #[test]
     fn a_transition_moves_only_the_changed_conditions_time() {
-        let first = compute(None, None, &found("RUNNING", -1, None), now());
+        let before = first(&found("RUNNING", -1, None));
         let later = Timestamp::from_millisecond(T0 + 600_000).unwrap();
-        let second = compute(
-            Some(&first),
-            None,
-            &found("CANCELED", T0 + 500_000, None),
-            later,
-        );
+        let canceled = found("CANCELED", T0 + 500_000, None);
+        let second = compute(Some(&before), None, &canceled, later);
         assert_eq!(
             condition(&second, RUNNING).last_transition_time,
             Time(later)
         );
         assert_eq!(
             condition(&second, FOUND).last_transition_time,
-            condition(&first, FOUND).last_transition_time
+            condition(&before, FOUND).last_transition_time
         );
     }
 
     #[test]
     fn an_unreachable_cluster_keeps_the_last_state_and_says_why() {
-        let before = compute(None, None, &found("RUNNING", -1, None), now());
-        let down = compute(
-            Some(&before),
-            None,
-            &found(
-                "RUNNING",
-                -1,
-                Some("failed to connect to http://jm:8081/jobs/overview: Connection refused"),
-            ),
-            now(),
-        );
+        let before = first(&found("RUNNING", -1, None));
+        let refused = "failed to connect to http://jm:8081/jobs/overview: Connection refused";
+        let down = then(&before, &found("RUNNING", -1, Some(refused)));
         assert_eq!(down.state.as_deref(), Some("RUNNING"));
         let reachable = condition(&down, CLUSTER_REACHABLE);
         assert_eq!(
@@ -405,15 +429,7 @@ mod tests {
         );
         assert!(reachable.message.contains("Connection refused"));
 
-        let lost = compute(
-            Some(&before),
-            None,
-            &Observed::NotFound {
-                clusters: vec!["team-a.orders".into()],
-                unreachable: vec![("team-a.orders".into(), "unreachable: timeout".into())],
-            },
-            now(),
-        );
+        let lost = then(&before, &not_found(Some("unreachable: timeout")));
         assert_eq!(
             lost.state.as_deref(),
             Some("RUNNING"),
@@ -430,16 +446,8 @@ mod tests {
 
     #[test]
     fn not_found_keeps_terminal_state_and_says_found_false() {
-        let finished = compute(None, None, &found("FINISHED", T0 + 2293, None), now());
-        let expired = compute(
-            Some(&finished),
-            None,
-            &Observed::NotFound {
-                clusters: vec!["team-a.orders".into()],
-                unreachable: vec![],
-            },
-            now(),
-        );
+        let finished = first(&found("FINISHED", T0 + 2293, None));
+        let expired = then(&finished, &not_found(None));
         assert_eq!(expired.state.as_deref(), Some("FINISHED"));
         assert_eq!(expired.end_time, finished.end_time);
         let found_condition = condition(&expired, FOUND);
@@ -451,27 +459,14 @@ mod tests {
             ("False", "JobNotFound")
         );
 
-        let never = compute(
-            None,
-            None,
-            &Observed::NotFound {
-                clusters: vec!["team-a.orders".into()],
-                unreachable: vec![],
-            },
-            now(),
-        );
+        let never = first(&not_found(None));
         assert_eq!(never.state, None);
         assert_eq!(condition(&never, FOUND).status, "False");
     }
 
     #[test]
     fn ambiguous_names_and_missing_clusters_are_explained() {
-        let ambiguous = compute(
-            None,
-            None,
-            &Observed::Ambiguous(vec!["a.x".into(), "b.y".into()]),
-            now(),
-        );
+        let ambiguous = first(&Observed::Ambiguous(vec!["a.x".into(), "b.y".into()]));
         let c = condition(&ambiguous, FOUND);
         assert_eq!(
             (c.status.as_str(), c.reason.as_str()),
@@ -479,29 +474,19 @@ mod tests {
         );
         assert!(c.message.contains("a.x, b.y") && c.message.contains("spec.cluster"));
 
-        let none = compute(
-            None,
-            None,
-            &Observed::NoCluster {
-                message: "no cluster \"x\" is known".into(),
-            },
-            now(),
-        );
+        let none = first(&Observed::NoCluster {
+            message: "no cluster \"x\" is known".into(),
+        });
         assert_eq!(condition(&none, FOUND).reason, "ClusterNotFound");
         assert_eq!(condition(&none, CLUSTER_REACHABLE).status, "False");
     }
 
     #[test]
     fn failures_keep_the_first_line_of_the_root_exception() {
-        let mut observed = found("FAILED", T0 + 830, None);
-        if let Observed::Found { exception, .. } = &mut observed {
-            *exception = Some(RootException {
-                root_exception: Some("\norg.apache.flink.runtime.JobException: Recovery is suppressed\n\tat x.y(Z.java:1)".into()),
-                timestamp: Some(T0 + 830),
-                truncated: false,
-            });
-        }
-        let status = compute(None, None, &observed, now());
+        let status = first(&failed_with(
+            "\norg.apache.flink.runtime.JobException: Recovery is suppressed\n\tat x.y(Z.java:1)",
+            T0 + 830,
+        ));
         let last = status.last_exception.unwrap();
         assert_eq!(
             last.message,
@@ -521,17 +506,9 @@ mod tests {
 
     #[test]
     fn a_new_job_under_the_same_name_drops_the_old_exception() {
-        let mut failed = found("FAILED", T0 + 830, None);
-        if let Observed::Found { exception, .. } = &mut failed {
-            *exception = Some(RootException {
-                root_exception: Some("boom".into()),
-                timestamp: Some(T0),
-                truncated: false,
-            });
-        }
-        let before = compute(None, None, &failed, now());
+        let before = first(&failed_with("boom", T0));
         let resubmitted = Observed::Found {
-            cluster: "team-a.orders".into(),
+            cluster: CLUSTER.into(),
             unreachable: None,
             job: JobFacts {
                 jid: "ffff".into(),
@@ -543,7 +520,7 @@ mod tests {
             exception: None,
             health: None,
         };
-        let after = compute(Some(&before), None, &resubmitted, now());
+        let after = then(&before, &resubmitted);
         assert_eq!(after.last_exception, None);
         assert_eq!(
             after.flink_version.as_deref(),
@@ -552,47 +529,38 @@ mod tests {
         );
     }
 
-    fn with_health(mut observed: Observed, facts: Option<HealthFacts>) -> Observed {
-        if let Observed::Found { health, .. } = &mut observed {
-            *health = facts.map(Box::new);
+    /// `found`, with what the health checks say.
+    fn with_health(
+        mut observed: Observed,
+        health: &'static str,
+        reason: &str,
+        restarts: i64,
+    ) -> Observed {
+        if let Observed::Found { health: facts, .. } = &mut observed {
+            *facts = Some(Box::new(HealthFacts {
+                health,
+                reason: reason.into(),
+                message: format!("{reason}: because"),
+                restarts: Some(restarts),
+            }));
         }
         observed
     }
 
-    fn facts(health: &'static str, reason: &str, restarts: i64) -> HealthFacts {
-        HealthFacts {
-            health,
-            reason: reason.into(),
-            message: format!("{reason}: because"),
-            restarts: Some(restarts),
-        }
+    /// A running job whose health checks say `health` for `reason`.
+    fn running(health: &'static str, reason: &str, restarts: i64) -> Observed {
+        with_health(found("RUNNING", -1, None), health, reason, restarts)
     }
 
     #[test]
     fn health_and_restarts_are_written_with_a_healthy_condition() {
-        let healthy = compute(
-            None,
-            None,
-            &with_health(
-                found("RUNNING", -1, None),
-                Some(facts("Healthy", "Healthy", 0)),
-            ),
-            now(),
-        );
+        let healthy = first(&running("Healthy", "Healthy", 0));
         assert_eq!(healthy.health.as_deref(), Some("Healthy"));
         assert_eq!(healthy.restarts, Some(0));
         let c = condition(&healthy, HEALTHY);
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Healthy"));
 
-        let degraded = compute(
-            Some(&healthy),
-            None,
-            &with_health(
-                found("RUNNING", -1, None),
-                Some(facts("Degraded", "Restarting", 4)),
-            ),
-            now(),
-        );
+        let degraded = then(&healthy, &running("Degraded", "Restarting", 4));
         let c = condition(&degraded, HEALTHY);
         assert_eq!(
             (c.status.as_str(), c.reason.as_str()),
@@ -601,22 +569,15 @@ mod tests {
         assert_eq!(c.message, "Restarting: because");
         assert_eq!(degraded.restarts, Some(4));
 
-        let unknown = compute(
-            None,
-            None,
-            &with_health(
-                found("CANCELED", T0 + 5, None),
-                Some(facts("Unknown", "Canceled", 0)),
-            ),
-            now(),
-        );
+        let canceled = found("CANCELED", T0 + 5, None);
+        let unknown = first(&with_health(canceled, "Unknown", "Canceled", 0));
         assert_eq!(condition(&unknown, HEALTHY).status, "Unknown");
     }
 
     #[test]
     fn a_steady_job_healthy_or_not_gives_an_equal_status() {
         for (health, reason) in [("Healthy", "Healthy"), ("Degraded", "CheckpointStalled")] {
-            let observed = with_health(found("RUNNING", -1, None), Some(facts(health, reason, 2)));
+            let observed = running(health, reason, 2);
             let first = compute(None, Some(1), &observed, now());
             let later = Timestamp::from_millisecond(T0 + 3_600_000).unwrap();
             assert_eq!(
@@ -629,22 +590,14 @@ mod tests {
 
     #[test]
     fn health_not_known_yet_keeps_what_was_known_for_the_same_job_only() {
-        let known = compute(
-            None,
-            None,
-            &with_health(
-                found("RUNNING", -1, None),
-                Some(facts("Degraded", "Restarting", 9)),
-            ),
-            now(),
-        );
-        let restarted_monitor = compute(Some(&known), None, &found("RUNNING", -1, None), now());
+        let known = first(&running("Degraded", "Restarting", 9));
+        let restarted_monitor = then(&known, &found("RUNNING", -1, None));
         assert_eq!(
             restarted_monitor, known,
             "nothing computed from not known yet is written"
         );
 
-        let never = compute(None, None, &found("RUNNING", -1, None), now());
+        let never = first(&found("RUNNING", -1, None));
         assert_eq!(never.health, None);
         assert!(never.conditions.iter().all(|c| c.type_ != HEALTHY));
 
@@ -652,7 +605,7 @@ mod tests {
         if let Observed::Found { job, .. } = &mut other {
             job.jid = "ffff".into();
         }
-        let resubmitted = compute(Some(&known), None, &other, now());
+        let resubmitted = then(&known, &other);
         assert_eq!(
             resubmitted.restarts, None,
             "another job's restarts are not this one's"
@@ -663,35 +616,11 @@ mod tests {
 
     #[test]
     fn a_lost_job_is_unknown_and_an_unreachable_cluster_keeps_the_health() {
-        let known = compute(
-            None,
-            None,
-            &with_health(
-                found("RUNNING", -1, None),
-                Some(facts("Healthy", "Healthy", 0)),
-            ),
-            now(),
-        );
-        let gone = compute(
-            Some(&known),
-            None,
-            &Observed::NotFound {
-                clusters: vec!["team-a.orders".into()],
-                unreachable: vec![],
-            },
-            now(),
-        );
+        let known = first(&running("Healthy", "Healthy", 0));
+        let gone = then(&known, &not_found(None));
         assert_eq!(gone.health.as_deref(), Some("Unknown"));
         assert_eq!(condition(&gone, HEALTHY).reason, "JobNotFound");
-        let unasked = compute(
-            Some(&known),
-            None,
-            &Observed::NotFound {
-                clusters: vec!["team-a.orders".into()],
-                unreachable: vec![("team-a.orders".into(), "timeout".into())],
-            },
-            now(),
-        );
+        let unasked = then(&known, &not_found(Some("timeout")));
         assert_eq!(unasked.health.as_deref(), Some("Healthy"));
         assert_eq!(condition(&unasked, HEALTHY), condition(&known, HEALTHY));
     }

@@ -55,13 +55,8 @@ impl ApiServerVerifier {
         );
         assert_eq!(body["apiVersion"], "flinkmonitor.dev/v1alpha1");
         assert_eq!(body["kind"], "FlinkJob");
-        let mut answer = flink_job(name, "orders-enrichment");
-        answer.status = serde_json::from_value(body["status"].clone()).unwrap();
-        send.send_response(
-            Response::builder()
-                .body(Body::from(serde_json::to_vec(&answer).unwrap()))
-                .unwrap(),
-        );
+        let stored = with_applied_status(flink_job(name, "orders-enrichment"), &body);
+        apiserver::answer(send, 200, &serde_json::to_value(&stored).unwrap());
         body
     }
 
@@ -72,12 +67,7 @@ impl ApiServerVerifier {
             request.uri().path(),
             "/apis/events.k8s.io/v1/namespaces/team-a/events"
         );
-        send.send_response(
-            Response::builder()
-                .status(201)
-                .body(Body::from(serde_json::to_vec(&body).unwrap()))
-                .unwrap(),
-        );
+        apiserver::answer(send, 201, &body);
         body
     }
 
@@ -103,6 +93,12 @@ fn flink_job(name: &str, job_name: &str) -> FlinkJob {
     job.metadata.namespace = Some("team-a".into());
     job.metadata.generation = Some(1);
     job.metadata.uid = Some("uid-of-the-flinkjob".into());
+    job
+}
+
+/// `job` as the API server holds it after the status write `applied`.
+fn with_applied_status(mut job: FlinkJob, applied: &Value) -> FlinkJob {
+    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
     job
 }
 
@@ -173,7 +169,7 @@ async fn a_new_status_is_applied_once_with_an_event_and_then_left_alone() {
     assert_eq!(event["type"], "Normal");
     assert_eq!(event["reason"], "StateChanged");
     assert_eq!(event["regarding"]["name"], "orders");
-    let (first, mut job, ctx) = reconciler.await.unwrap();
+    let (first, job, ctx) = reconciler.await.unwrap();
     assert_eq!(first, ReconcileOutcome::Written);
     assert_eq!(
         ctx.metrics
@@ -186,7 +182,7 @@ async fn a_new_status_is_applied_once_with_an_event_and_then_left_alone() {
     );
 
     // What the API server now holds: the same computation must not write again.
-    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+    let job = with_applied_status(job, &applied);
     let again = reconcile_inner(&job, &ctx).await.unwrap();
     assert_eq!(again, ReconcileOutcome::Unchanged);
     api.expect_nothing().await;
@@ -201,8 +197,8 @@ async fn an_unreachable_cluster_is_a_condition_and_a_warning_not_a_lost_state() 
         tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job, ctx) });
     let applied = api.expect_status_apply("orders").await;
     api.expect_event().await;
-    let (_, mut job, ctx) = handle.await.unwrap();
-    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+    let (_, job, ctx) = handle.await.unwrap();
+    let job = with_applied_status(job, &applied);
 
     // The JobManager goes away.
     let cluster = registry.get("team-a.orders").unwrap();
@@ -297,13 +293,9 @@ async fn a_refused_write_is_an_error_for_the_retry_policy() {
     let job = flink_job("orders", "orders-enrichment");
     let handle = tokio::spawn(async move { reconcile_inner(&job, &ctx).await });
     let (_, _, send) = api.next().await;
-    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "conflict", "reason": "Conflict", "code": 409});
-    send.send_response(
-        Response::builder()
-            .status(409)
-            .body(Body::from(serde_json::to_vec(&status).unwrap()))
-            .unwrap(),
-    );
+    let mut status = apiserver::failure(409, "Conflict");
+    status["message"] = "conflict".into();
+    apiserver::answer(send, 409, &status);
     let error = handle.await.unwrap().unwrap_err();
     assert!(error.to_string().contains("team-a/orders"), "{error}");
 }
@@ -357,12 +349,7 @@ async fn mirrors_are_created_with_an_owner_reference_and_user_jobs_are_left_alon
         body["metadata"]["name"],
         mirror::mirror_name("team-a.orders", "orders", "orders-enrichment")
     );
-    send.send_response(
-        Response::builder()
-            .status(201)
-            .body(Body::from(serde_json::to_vec(&body).unwrap()))
-            .unwrap(),
-    );
+    apiserver::answer(send, 201, &body);
     assert_eq!(handle.await.unwrap(), (1, 0));
     api.expect_nothing().await;
 }
@@ -394,13 +381,7 @@ async fn refused_writes_are_retried_until_the_truth_is_written() {
             async move { super::reconcile(job, ctx).await }
         });
         let (_, _, send) = api.next().await;
-        let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code});
-        send.send_response(
-            Response::builder()
-                .status(code)
-                .body(Body::from(serde_json::to_vec(&status).unwrap()))
-                .unwrap(),
-        );
+        apiserver::answer(send, code, &apiserver::failure(code, reason));
         let error = handle.await.unwrap().unwrap_err();
         super::error_policy(job.clone(), &error, ctx.clone());
     }
@@ -447,8 +428,8 @@ async fn after_a_restart_the_same_truth_causes_no_write() {
     let handle = tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job) });
     let applied = api.expect_status_apply("orders").await;
     api.expect_event().await;
-    let (_, mut job) = handle.await.unwrap();
-    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+    let (_, job) = handle.await.unwrap();
+    let job = with_applied_status(job, &applied);
 
     let (restarted, mut api, _leading) = context(registry, true);
     assert_eq!(
@@ -517,8 +498,9 @@ async fn tiny_flink() -> TinyFlink {
     }
 }
 
-/// A registry polling `flink` and checking its job's health every 50 ms.
-fn checked_registry(
+/// A registry polling `flink` and checking its job's health every 50 ms; returns once it
+/// has checked twice.
+async fn checked_registry(
     flink: &TinyFlink,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Arc<KnownClusters> {
@@ -550,6 +532,7 @@ fn checked_registry(
         owner: None,
     });
     registry.mark_discovered();
+    wait_for_checks(flink, 2).await;
     registry
 }
 
@@ -571,6 +554,23 @@ fn spawn_reconcile(
     tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job) })
 }
 
+/// Reconciles `job` again after each of three rounds of health checks: nothing to write.
+async fn assert_steady(
+    flink: &TinyFlink,
+    job: &FlinkJob,
+    ctx: &Context,
+    api: &mut ApiServerVerifier,
+) {
+    for _ in 0..3 {
+        wait_for_checks(flink, 2).await;
+        assert_eq!(
+            reconcile_inner(job, ctx).await.unwrap(),
+            ReconcileOutcome::Unchanged
+        );
+    }
+    api.expect_nothing().await;
+}
+
 fn healthy_condition(applied: &Value) -> Value {
     applied["status"]["conditions"]
         .as_array()
@@ -587,8 +587,7 @@ async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_
     use std::sync::atomic::Ordering;
     let flink = tiny_flink().await;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let registry = checked_registry(&flink, &shutdown);
-    wait_for_checks(&flink, 2).await;
+    let registry = checked_registry(&flink, &shutdown).await;
     let (ctx, mut api, _leading) = context(registry, true);
     let ctx = Arc::new(ctx);
 
@@ -597,18 +596,10 @@ async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_
     assert_eq!(applied["status"]["health"], "Healthy");
     assert_eq!(applied["status"]["restarts"], 0);
     api.expect_event().await;
-    let (_, mut job) = handle.await.unwrap();
-    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+    let job = with_applied_status(handle.await.unwrap().1, &applied);
 
     // Healthy and steady while checks go on: no write.
-    for _ in 0..3 {
-        wait_for_checks(&flink, 2).await;
-        assert_eq!(
-            reconcile_inner(&job, &ctx).await.unwrap(),
-            ReconcileOutcome::Unchanged
-        );
-    }
-    api.expect_nothing().await;
+    assert_steady(&flink, &job, &ctx, &mut api).await;
 
     // A restart loop: Degraded, with a warning.
     flink.restarts.store(5, Ordering::SeqCst);
@@ -625,18 +616,10 @@ async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_
         (event["type"].as_str(), event["reason"].as_str()),
         (Some("Warning"), Some("JobDegraded"))
     );
-    let (_, mut job) = handle.await.unwrap();
-    job.status = serde_json::from_value(applied["status"].clone()).unwrap();
+    let job = with_applied_status(handle.await.unwrap().1, &applied);
 
     // Degraded and steady: no write either.
-    for _ in 0..3 {
-        wait_for_checks(&flink, 2).await;
-        assert_eq!(
-            reconcile_inner(&job, &ctx).await.unwrap(),
-            ReconcileOutcome::Unchanged
-        );
-    }
-    api.expect_nothing().await;
+    assert_steady(&flink, &job, &ctx, &mut api).await;
     shutdown.cancel();
 }
 
@@ -645,8 +628,7 @@ async fn spec_health_overrides_the_flags_for_that_flinkjob_only() {
     use std::sync::atomic::Ordering;
     let flink = tiny_flink().await;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let registry = checked_registry(&flink, &shutdown);
-    wait_for_checks(&flink, 2).await;
+    let registry = checked_registry(&flink, &shutdown).await;
     // One restart while watched (restarts before the first check are not counted).
     flink.restarts.store(1, Ordering::SeqCst);
     wait_for_checks(&flink, 2).await;
@@ -661,45 +643,37 @@ async fn spec_health_overrides_the_flags_for_that_flinkjob_only() {
     api.expect_event().await;
     handle.await.unwrap();
 
-    let mut strict = flink_job("orders-strict", "orders-enrichment");
-    strict.spec.health = Some(crate::crd::HealthSpec {
-        restart_threshold: Some(1),
-        ..Default::default()
-    });
-    let handle = spawn_reconcile(strict, ctx.clone());
-    let applied = api.expect_status_apply("orders-strict").await;
-    assert_eq!(applied["status"]["health"], "Degraded");
-    let healthy = healthy_condition(&applied);
-    assert_eq!(healthy["reason"], "Restarting");
-    assert!(
-        healthy["message"]
-            .as_str()
-            .unwrap()
-            .contains("at least 1 times"),
-        "{healthy}"
-    );
-    api.expect_event().await;
-    assert_eq!(api.expect_event().await["reason"], "JobDegraded");
-    handle.await.unwrap();
-
-    let mut bad = flink_job("orders-bad", "orders-enrichment");
-    bad.spec.health = Some(crate::crd::HealthSpec {
-        restart_window: Some("ten minutes".into()),
-        ..Default::default()
-    });
-    let handle = spawn_reconcile(bad, ctx.clone());
-    let applied = api.expect_status_apply("orders-bad").await;
-    assert_eq!(applied["status"]["health"], "Unknown");
-    let healthy = healthy_condition(&applied);
-    assert_eq!(healthy["reason"], "InvalidHealthSpec");
-    assert!(
-        healthy["message"]
-            .as_str()
-            .unwrap()
-            .contains("spec.health.restartWindow"),
-        "{healthy}"
-    );
-    api.expect_event().await;
-    handle.await.unwrap();
+    // A FlinkJob's own thresholds, and a window that does not parse.
+    for (name, spec, health, reason, message) in [
+        (
+            "orders-strict",
+            json!({"restartThreshold": 1}),
+            "Degraded",
+            "Restarting",
+            "at least 1 times",
+        ),
+        (
+            "orders-bad",
+            json!({"restartWindow": "ten minutes"}),
+            "Unknown",
+            "InvalidHealthSpec",
+            "spec.health.restartWindow",
+        ),
+    ] {
+        let mut job = flink_job(name, "orders-enrichment");
+        job.spec.health = serde_json::from_value(spec).unwrap();
+        let handle = spawn_reconcile(job, ctx.clone());
+        let applied = api.expect_status_apply(name).await;
+        assert_eq!(applied["status"]["health"], health, "{name}");
+        let healthy = healthy_condition(&applied);
+        assert_eq!(healthy["reason"], reason);
+        let text = healthy["message"].as_str().unwrap();
+        assert!(text.contains(message), "{healthy}");
+        api.expect_event().await;
+        if health == "Degraded" {
+            assert_eq!(api.expect_event().await["reason"], "JobDegraded");
+        }
+        handle.await.unwrap();
+    }
     shutdown.cancel();
 }

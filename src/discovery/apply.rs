@@ -87,6 +87,11 @@ mod tests {
         infos.iter().map(|i| (i.id.clone(), i.clone())).collect()
     }
 
+    /// From a registry holding `current` alone to a view of `wanted` alone.
+    fn one_change(current: ClusterInfo, wanted: ClusterInfo) -> Changes {
+        changes(&[current], &desired(&[wanted]))
+    }
+
     #[test]
     fn adds_changes_and_removes_discovered_clusters_only() {
         let current = [
@@ -156,27 +161,25 @@ mod tests {
     #[test]
     fn a_source_change_is_an_upsert() {
         // The same id moving from a Service to a FlinkDeployment replaces the cluster.
-        let current = [info("ns.x", ClusterSource::Service, "http://x.ns.svc:8081")];
-        let wanted = desired(&[info(
-            "ns.x",
-            ClusterSource::FlinkDeployment,
-            "http://x.ns.svc:8081",
-        )]);
-        let changes = changes(&current, &wanted);
+        let changes = one_change(
+            info("ns.x", ClusterSource::Service, "http://x.ns.svc:8081"),
+            info(
+                "ns.x",
+                ClusterSource::FlinkDeployment,
+                "http://x.ns.svc:8081",
+            ),
+        );
         assert_eq!(changes.upserts.len(), 1);
         assert!(changes.removals.is_empty());
     }
 
     #[test]
     fn static_clusters_are_never_replaced() {
-        let current = [info("prod", ClusterSource::Static, "http://jm:8081")];
-        let wanted = desired(&[info(
-            "prod",
-            ClusterSource::Service,
-            "http://prod.ns.svc:8081",
-        )]);
         assert_eq!(
-            changes(&current, &wanted),
+            one_change(
+                info("prod", ClusterSource::Static, "http://jm:8081"),
+                info("prod", ClusterSource::Service, "http://prod.ns.svc:8081"),
+            ),
             Changes {
                 blocked: vec!["prod".into()],
                 ..Changes::default()

@@ -1,9 +1,12 @@
 //! Test fixtures: Kubernetes objects as `kubectl get -o yaml` shows them (see testdata/).
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::flinkdeployment::FlinkDeployment;
+use super::mapping::REST_URL_ANNOTATION;
 
 pub const NATIVE_SESSION: &str = include_str!("testdata/native-session.yaml");
 pub const STANDALONE_SESSION: &str = include_str!("testdata/standalone-session.yaml");
@@ -74,14 +77,41 @@ impl Objects {
             .retain(|s| s.metadata.name.as_deref() != Some(name));
         self
     }
+
+    /// The ports of the Service `service`.
+    pub fn ports(&mut self, service: &str) -> &mut Vec<ServicePort> {
+        let spec = self.service(service).spec.as_mut();
+        spec.and_then(|s| s.ports.as_mut())
+            .unwrap_or_else(|| panic!("no ports on the Service {service} in the fixture"))
+    }
+
+    /// The `spec.flinkConfiguration` of the FlinkDeployment `deployment`.
+    pub fn flink_configuration(&mut self, deployment: &str) -> &mut Option<Value> {
+        &mut self
+            .deployment(deployment)
+            .spec
+            .get_or_insert_with(Default::default)
+            .flink_configuration
+    }
+
+    /// The Service `name`, its [`REST_URL_ANNOTATION`] set to `rest_url`.
+    pub fn annotated_service(&mut self, name: &str, rest_url: &str) -> &mut Service {
+        let service = self.service(name);
+        set_rest_url(&mut service.metadata, rest_url);
+        service
+    }
+
+    /// The FlinkDeployment `name`, its [`REST_URL_ANNOTATION`] set to `rest_url`.
+    pub fn annotated_deployment(&mut self, name: &str, rest_url: &str) -> &mut FlinkDeployment {
+        let deployment = self.deployment(name);
+        set_rest_url(&mut deployment.metadata, rest_url);
+        deployment
+    }
 }
 
-pub fn annotate(
-    meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    key: &str,
-    value: &str,
-) {
+/// Sets (or replaces) an object's [`REST_URL_ANNOTATION`].
+fn set_rest_url(meta: &mut ObjectMeta, value: &str) {
     meta.annotations
         .get_or_insert_with(Default::default)
-        .insert(key.into(), value.into());
+        .insert(REST_URL_ANNOTATION.into(), value.into());
 }

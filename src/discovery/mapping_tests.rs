@@ -1,10 +1,9 @@
 use super::*;
 use crate::discovery::fixtures::{
-    NATIVE_SESSION, OPERATOR_BASIC, OPERATOR_REST_PORT, OTHER_SERVICES, Objects,
-    STANDALONE_SESSION, annotate,
+    NATIVE_SESSION, OPERATOR_BASIC, OPERATOR_REST_PORT, OTHER_SERVICES, Objects, STANDALONE_SESSION,
 };
 use k8s_openapi::api::core::v1::ServicePort;
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn map(objects: &Objects) -> Desired {
     desired(&objects.services, &objects.deployments)
@@ -16,6 +15,22 @@ fn ids(desired: &Desired) -> Vec<&str> {
 
 fn url(desired: &Desired, id: &str) -> String {
     desired.clusters[id].url.to_string()
+}
+
+/// The standalone session and the operator's basic example, with the rest-url annotation
+/// on the Service `service` and on the FlinkDeployment.
+fn annotated(service: &str, service_url: &str, deployment_url: &str) -> Objects {
+    let mut objects = Objects::load(&[STANDALONE_SESSION, OPERATOR_BASIC]);
+    objects.annotated_service(service, service_url);
+    objects.annotated_deployment("basic-example", deployment_url);
+    objects
+}
+
+/// Every cluster as (id, URL), by id.
+fn urls(desired: &Desired) -> Vec<(&str, &str)> {
+    let urls = desired.clusters.iter();
+    urls.map(|(id, info)| (id.as_str(), info.url.as_str()))
+        .collect()
 }
 
 #[test]
@@ -53,10 +68,12 @@ fn the_internal_headless_service_alone_is_not_a_cluster() {
 fn both_standalone_services_are_one_cluster_preferring_the_rest_port() {
     let both = Objects::load(&[STANDALONE_SESSION]);
     let desired = map(&both);
-    assert_eq!(ids(&desired), ["analytics.flink-jobmanager-rest"]);
     assert_eq!(
-        url(&desired, "analytics.flink-jobmanager-rest"),
-        "http://flink-jobmanager-rest.analytics.svc:8081/"
+        urls(&desired),
+        [(
+            "analytics.flink-jobmanager-rest",
+            "http://flink-jobmanager-rest.analytics.svc:8081/"
+        )]
     );
     assert_eq!(
         desired.clusters["analytics.flink-jobmanager-rest"]
@@ -69,10 +86,12 @@ fn both_standalone_services_are_one_cluster_preferring_the_rest_port() {
 
     // Each one alone: the ClusterIP Service through its `webui` port, the NodePort one.
     let internal = map(&both.clone().without_service("flink-jobmanager-rest"));
-    assert_eq!(ids(&internal), ["analytics.flink-jobmanager"]);
     assert_eq!(
-        url(&internal, "analytics.flink-jobmanager"),
-        "http://flink-jobmanager.analytics.svc:8081/"
+        urls(&internal),
+        [(
+            "analytics.flink-jobmanager",
+            "http://flink-jobmanager.analytics.svc:8081/"
+        )]
     );
     let rest = map(&both.without_service("flink-jobmanager"));
     assert_eq!(ids(&rest), ["analytics.flink-jobmanager-rest"]);
@@ -82,14 +101,7 @@ fn both_standalone_services_are_one_cluster_preferring_the_rest_port() {
 fn older_manifests_are_reached_through_port_8081() {
     // Flink 1.9's manifests named the port `ui`.
     let mut objects = Objects::load(&[STANDALONE_SESSION]).without_service("flink-jobmanager-rest");
-    let ports = objects
-        .service("flink-jobmanager")
-        .spec
-        .as_mut()
-        .unwrap()
-        .ports
-        .as_mut()
-        .unwrap();
+    let ports = objects.ports("flink-jobmanager");
     ports[1].name = Some("blob".into());
     ports[2].name = Some("ui".into());
     let desired = map(&objects);
@@ -99,29 +111,25 @@ fn older_manifests_are_reached_through_port_8081() {
     );
 
     // Without a rest/webui name nor 8081 there is no REST port to use.
-    let ports = objects
-        .service("flink-jobmanager")
-        .spec
-        .as_mut()
-        .unwrap()
-        .ports
-        .as_mut()
-        .unwrap();
-    ports[2].port = 8080;
+    objects.ports("flink-jobmanager")[2].port = 8080;
     assert_eq!(map(&objects), Desired::default());
 }
 
 #[test]
 fn webui_wins_over_a_bare_8081_and_ties_go_to_the_first_name() {
-    let mut objects = Objects::load(&[STANDALONE_SESSION]);
-    let rest = objects.service("flink-jobmanager-rest");
-    rest.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].name = Some("http".into());
-    assert_eq!(ids(&map(&objects)), ["analytics.flink-jobmanager"]);
-
-    let mut objects = Objects::load(&[STANDALONE_SESSION]);
-    let internal = objects.service("flink-jobmanager");
-    internal.spec.as_mut().unwrap().ports.as_mut().unwrap()[2].name = Some("rest".into());
-    assert_eq!(ids(&map(&objects)), ["analytics.flink-jobmanager"]);
+    // A bare 8081 loses to a `webui` port; two `rest` ports tie and the first name wins.
+    for (service, port, name) in [
+        ("flink-jobmanager-rest", 0, "http"),
+        ("flink-jobmanager", 2, "rest"),
+    ] {
+        let mut objects = Objects::load(&[STANDALONE_SESSION]);
+        objects.ports(service)[port].name = Some(name.into());
+        assert_eq!(
+            ids(&map(&objects)),
+            ["analytics.flink-jobmanager"],
+            "{service}"
+        );
+    }
 }
 
 #[test]
@@ -155,48 +163,34 @@ fn a_flinkdeployment_supersedes_the_rest_service_flink_made_for_it() {
 #[test]
 fn rest_port_comes_from_the_flink_configuration() {
     let objects = Objects::load(&[OPERATOR_REST_PORT]);
-    let desired = map(&objects);
-    assert_eq!(ids(&desired), ["flink.session-8082"]);
-    assert_eq!(
-        url(&desired, "flink.session-8082"),
-        "http://session-8082-rest.flink.svc:8082/"
-    );
-
-    // Operator 1.13+ also takes structured YAML: `rest: {port: 8083}`, numbers unquoted.
-    let mut nested = objects.clone();
-    nested
-        .deployment("session-8082")
-        .spec
-        .as_mut()
-        .unwrap()
-        .flink_configuration =
-        Some(json!({"rest": {"port": 8083}, "taskmanager.numberOfTaskSlots": 2}));
-    assert_eq!(
-        url(&map(&nested), "flink.session-8082"),
-        "http://session-8082-rest.flink.svc:8083/"
-    );
-
-    // REST over TLS.
-    let mut tls = objects.clone();
-    tls.deployment("session-8082")
-        .spec
-        .as_mut()
-        .unwrap()
-        .flink_configuration =
-        Some(json!({"rest.port": "8443", "security.ssl.rest.enabled": "true"}));
-    assert_eq!(
-        url(&map(&tls), "flink.session-8082"),
-        "https://session-8082-rest.flink.svc:8443/"
-    );
+    let configured = |configuration: Option<Value>| {
+        let mut objects = objects.clone();
+        if let Some(configuration) = configuration {
+            *objects.flink_configuration("session-8082") = Some(configuration);
+        }
+        map(&objects)
+    };
+    for (configuration, expected) in [
+        // As the fixture has it: a flat map of strings, `rest.port: "8082"`.
+        (None, "http://session-8082-rest.flink.svc:8082/"),
+        // Operator 1.13+ also takes structured YAML: `rest: {port: 8083}`, numbers unquoted.
+        (
+            Some(json!({"rest": {"port": 8083}, "taskmanager.numberOfTaskSlots": 2})),
+            "http://session-8082-rest.flink.svc:8083/",
+        ),
+        // REST over TLS.
+        (
+            Some(json!({"rest.port": "8443", "security.ssl.rest.enabled": "true"})),
+            "https://session-8082-rest.flink.svc:8443/",
+        ),
+    ] {
+        let desired = configured(configuration);
+        assert_eq!(urls(&desired), [("flink.session-8082", expected)]);
+        assert!(desired.skipped.is_empty());
+    }
 
     // A port Flink itself would refuse: skipped, with the reason.
-    let mut bad = objects;
-    bad.deployment("session-8082")
-        .spec
-        .as_mut()
-        .unwrap()
-        .flink_configuration = Some(json!({"rest.port": "eighty"}));
-    let desired = map(&bad);
+    let desired = configured(Some(json!({"rest.port": "eighty"})));
     assert_eq!(ids(&desired), Vec::<&str>::new());
     assert_eq!(desired.skipped.len(), 1);
     assert_eq!(desired.skipped[0].kind, "FlinkDeployment");
@@ -213,48 +207,35 @@ fn rest_port_comes_from_the_flink_configuration() {
 
 #[test]
 fn the_annotation_overrides_the_url() {
-    let mut objects = Objects::load(&[STANDALONE_SESSION, OPERATOR_BASIC]);
-    annotate(
-        &mut objects.service("flink-jobmanager").metadata,
-        REST_URL_ANNOTATION,
+    let desired = map(&annotated(
+        "flink-jobmanager",
         "https://flink.example.com/analytics/",
-    );
-    annotate(
-        &mut objects.deployment("basic-example").metadata,
-        REST_URL_ANNOTATION,
         " http://basic-example-rest.flink:9999 ",
-    );
-    let desired = map(&objects);
+    ));
     // The annotated Service is the one the user chose, even over a port named `rest`.
     assert_eq!(
-        ids(&desired),
-        ["analytics.flink-jobmanager", "flink.basic-example"]
-    );
-    assert_eq!(
-        url(&desired, "analytics.flink-jobmanager"),
-        "https://flink.example.com/analytics/"
-    );
-    assert_eq!(
-        url(&desired, "flink.basic-example"),
-        "http://basic-example-rest.flink:9999/"
+        urls(&desired),
+        [
+            (
+                "analytics.flink-jobmanager",
+                "https://flink.example.com/analytics/"
+            ),
+            (
+                "flink.basic-example",
+                "http://basic-example-rest.flink:9999/"
+            ),
+        ]
     );
     assert!(desired.skipped.is_empty());
 }
 
 #[test]
 fn an_invalid_annotation_skips_the_object_and_says_which() {
-    let mut objects = Objects::load(&[STANDALONE_SESSION, OPERATOR_BASIC]);
-    annotate(
-        &mut objects.service("flink-jobmanager-rest").metadata,
-        REST_URL_ANNOTATION,
+    let desired = map(&annotated(
+        "flink-jobmanager-rest",
         "flink-jobmanager-rest:8081",
-    );
-    annotate(
-        &mut objects.deployment("basic-example").metadata,
-        REST_URL_ANNOTATION,
         "not a url",
-    );
-    let desired = map(&objects);
+    ));
     // The other standalone Service still stands for the cluster; the FlinkDeployment's
     // own rest Service does not come back in its place.
     assert_eq!(ids(&desired), ["analytics.flink-jobmanager"]);
@@ -313,11 +294,7 @@ fn services_of_other_things_are_ignored() {
 
     // Even annotated: discovery only looks at Flink JobManager Services.
     let mut annotated = objects;
-    annotate(
-        &mut annotated.service("schema-registry").metadata,
-        REST_URL_ANNOTATION,
-        "http://schema-registry:8081",
-    );
+    annotated.annotated_service("schema-registry", "http://schema-registry:8081");
     assert_eq!(map(&annotated), Desired::default());
 }
 
@@ -408,15 +385,7 @@ fn a_headless_rest_service_is_reached_on_the_target_port() {
 fn flinks_rest_service_with_a_renamed_port_is_still_found() {
     // Flink may let users rename the one port of `<cluster-id>-rest` (FLINK-37893).
     let mut objects = Objects::load(&[NATIVE_SESSION]);
-    let ports = objects
-        .service("my-first-flink-cluster-rest")
-        .spec
-        .as_mut()
-        .unwrap()
-        .ports
-        .as_mut()
-        .unwrap();
-    *ports = vec![ServicePort {
+    *objects.ports("my-first-flink-cluster-rest") = vec![ServicePort {
         name: Some("http-rest".into()),
         port: 8000,
         ..Default::default()
@@ -500,9 +469,8 @@ fn a_rest_url_with_a_query_a_fragment_or_credentials_is_refused() {
 #[test]
 fn a_refused_annotation_skips_the_object_with_a_reason_for_its_event() {
     let mut objects = Objects::load(&[STANDALONE_SESSION]);
-    annotate(
-        &mut objects.service("flink-jobmanager-rest").metadata,
-        REST_URL_ANNOTATION,
+    objects.annotated_service(
+        "flink-jobmanager-rest",
         "http://flink-jobmanager-rest:8081/?x=1#frag",
     );
     let desired = map(&objects);
@@ -518,15 +486,9 @@ fn a_refused_annotation_skips_the_object_with_a_reason_for_its_event() {
 
 #[test]
 fn the_annotation_can_be_ignored() {
-    let mut objects = Objects::load(&[STANDALONE_SESSION, OPERATOR_BASIC]);
-    annotate(
-        &mut objects.service("flink-jobmanager").metadata,
-        REST_URL_ANNOTATION,
+    let objects = annotated(
+        "flink-jobmanager",
         "https://elsewhere.example.com/",
-    );
-    annotate(
-        &mut objects.deployment("basic-example").metadata,
-        REST_URL_ANNOTATION,
         "http://admin:pw@elsewhere.example.com/?x",
     );
     let ignoring = MappingOptions {

@@ -65,6 +65,29 @@ impl<K> Watch<K> {
     }
 }
 
+impl<K: kube::Resource> Watch<K> {
+    /// Applies one event or error of this watcher, keeping the objects `keep` accepts, and
+    /// marks `dirty` when the objects in view changed. `Ok(true)`: a list just ended.
+    fn update(
+        &mut self,
+        result: Result<Event<K>, watcher::Error>,
+        keep: impl Fn(&K) -> bool,
+        dirty: &mut bool,
+    ) -> Result<bool, watcher::Error> {
+        match result {
+            Ok(event) => {
+                let listed = matches!(event, Event::InitDone);
+                *dirty |= self.store.apply(event, keep);
+                Ok(listed)
+            }
+            Err(error) => {
+                self.store.fail();
+                Err(error)
+            }
+        }
+    }
+}
+
 /// Everything discovery knows, fed by [`Update`]s; says what to change in the registry.
 pub(crate) struct Discovery {
     services: Vec<Watch<Service>>,
@@ -110,49 +133,37 @@ impl Discovery {
                 let Some(watch) = self.services.get_mut(index) else {
                     return;
                 };
-                match *result {
-                    Ok(event) => {
-                        let done = matches!(event, Event::InitDone);
-                        self.dirty |= watch.store.apply(event, mapping::selects_jobmanagers);
-                        if done {
-                            tracing::debug!(
-                                kind = "Service",
-                                namespace = watch.namespace(),
-                                jobmanager_services = watch.store.len(),
-                                "listed"
-                            );
-                        }
-                    }
-                    Err(error) => {
-                        watch.store.fail();
-                        warn_failed("Service", watch.namespace(), &error);
-                    }
+                match watch.update(*result, mapping::selects_jobmanagers, &mut self.dirty) {
+                    Ok(false) => {}
+                    Ok(true) => tracing::debug!(
+                        kind = "Service",
+                        namespace = watch.namespace(),
+                        jobmanager_services = watch.store.len(),
+                        "listed"
+                    ),
+                    Err(error) => warn_failed("Service", watch.namespace(), &error),
                 }
             }
             Update::Deployments(index, result) => {
                 let Some(watch) = self.deployments.get_mut(index) else {
                     return;
                 };
-                match *result {
-                    Ok(event) => {
-                        let done = matches!(event, Event::InitDone);
-                        self.dirty |= watch.store.apply(event, |_| true);
-                        if done {
-                            if std::mem::take(&mut self.crd_missing) {
-                                tracing::info!(
-                                    "FlinkDeployment CRD found; discovering FlinkDeployments"
-                                );
-                            }
-                            tracing::debug!(
-                                kind = "FlinkDeployment",
-                                namespace = watch.namespace(),
-                                flinkdeployments = watch.store.len(),
-                                "listed"
+                match watch.update(*result, |_| true, &mut self.dirty) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        if std::mem::take(&mut self.crd_missing) {
+                            tracing::info!(
+                                "FlinkDeployment CRD found; discovering FlinkDeployments"
                             );
                         }
+                        tracing::debug!(
+                            kind = "FlinkDeployment",
+                            namespace = watch.namespace(),
+                            flinkdeployments = watch.store.len(),
+                            "listed"
+                        );
                     }
                     Err(error) if is_not_found(&error) => {
-                        watch.store.fail();
                         // The CRD is gone, or never was: so are its objects.
                         self.dirty |= watch.store.clear();
                         if !std::mem::replace(&mut self.crd_missing, true) {
@@ -162,10 +173,7 @@ impl Discovery {
                             );
                         }
                     }
-                    Err(error) => {
-                        watch.store.fail();
-                        warn_failed("FlinkDeployment", watch.namespace(), &error);
-                    }
+                    Err(error) => warn_failed("FlinkDeployment", watch.namespace(), &error),
                 }
             }
         }
@@ -231,24 +239,23 @@ impl Discovery {
     }
 }
 
-fn is_not_found(error: &watcher::Error) -> bool {
+/// The API server's answer, when the watcher failed with one.
+fn api_status(error: &watcher::Error) -> Option<&kube::core::Status> {
     match error {
         watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchStartFailed(kube::Error::Api(status))
         | watcher::Error::WatchFailed(kube::Error::Api(status))
-        | watcher::Error::WatchError(status) => status.is_not_found(),
-        _ => false,
+        | watcher::Error::WatchError(status) => Some(status),
+        _ => None,
     }
 }
 
+fn is_not_found(error: &watcher::Error) -> bool {
+    api_status(error).is_some_and(|status| status.is_not_found())
+}
+
 fn is_forbidden(error: &watcher::Error) -> bool {
-    match error {
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status))
-        | watcher::Error::WatchError(status) => status.is_forbidden(),
-        _ => false,
-    }
+    api_status(error).is_some_and(|status| status.is_forbidden())
 }
 
 fn warn_failed(kind: &'static str, namespace: &str, error: &watcher::Error) {

@@ -10,9 +10,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::*;
 use crate::clusters::{ClusterSource, PollSettings};
-use crate::discovery::fixtures::{
-    NATIVE_SESSION, OPERATOR_BASIC, Objects, STANDALONE_SESSION, annotate,
-};
+use crate::discovery::fixtures::{NATIVE_SESSION, OPERATOR_BASIC, Objects, STANDALONE_SESSION};
 use crate::discovery::mapping::REST_URL_ANNOTATION;
 use crate::flink::ClientSettings;
 use crate::metrics::Metrics;
@@ -36,6 +34,27 @@ fn list_deployments(discovery: &mut Discovery, index: usize, deployments: &[Flin
     for event in listed(deployments) {
         discovery.handle(Update::deployments(index, Ok(event)));
     }
+}
+
+/// Lists `services` and no FlinkDeployments on watcher 0, then brings `registry` up to date.
+fn list_and_sync(
+    discovery: &mut Discovery,
+    registry: &mut FakeRegistry,
+    services: &[Service],
+) -> Option<Changes> {
+    list_services(discovery, 0, services);
+    list_deployments(discovery, 0, &[]);
+    registry.sync(discovery)
+}
+
+/// `service` as a live event on watcher 0, then `registry` brought up to date.
+fn apply_and_sync(
+    discovery: &mut Discovery,
+    registry: &mut FakeRegistry,
+    service: &Service,
+) -> Option<Changes> {
+    discovery.handle(Update::services(0, Ok(Event::Apply(service.clone()))));
+    registry.sync(discovery)
 }
 
 fn api_error(code: u16, reason: &str) -> watcher::Error {
@@ -157,9 +176,7 @@ fn objects_deleted_while_the_watch_was_down_go_after_the_relist() {
     let objects = Objects::load(&[NATIVE_SESSION, STANDALONE_SESSION]);
     let mut discovery = Discovery::new(&[None]);
     let mut registry = with_static();
-    list_services(&mut discovery, 0, &objects.services);
-    list_deployments(&mut discovery, 0, &[]);
-    registry.sync(&mut discovery);
+    list_and_sync(&mut discovery, &mut registry, &objects.services);
     assert_eq!(
         registry.ids(),
         [
@@ -197,9 +214,7 @@ fn live_events_move_clusters() {
     let mut objects = Objects::load(&[STANDALONE_SESSION]);
     let mut discovery = Discovery::new(&[None]);
     let mut registry = with_static();
-    list_services(&mut discovery, 0, &objects.services);
-    list_deployments(&mut discovery, 0, &[]);
-    registry.sync(&mut discovery);
+    list_and_sync(&mut discovery, &mut registry, &objects.services);
 
     // `flink-jobmanager-rest` is deleted: the other Service now stands for the cluster.
     let rest = objects.service("flink-jobmanager-rest").clone();
@@ -209,14 +224,8 @@ fn live_events_move_clusters() {
     assert_eq!(registry.ids(), ["analytics.flink-jobmanager", "local"]);
 
     // It gets an annotation: same id, new URL.
-    let jobmanager = objects.service("flink-jobmanager");
-    annotate(
-        &mut jobmanager.metadata,
-        REST_URL_ANNOTATION,
-        "http://gateway/flink/",
-    );
-    discovery.handle(Update::services(0, Ok(Event::Apply(jobmanager.clone()))));
-    let changes = registry.sync(&mut discovery).unwrap();
+    let jobmanager = objects.annotated_service("flink-jobmanager", "http://gateway/flink/");
+    let changes = apply_and_sync(&mut discovery, &mut registry, jobmanager).unwrap();
     assert_eq!(changes.upserts.len(), 1);
     assert_eq!(
         registry.0["analytics.flink-jobmanager"].url.as_str(),
@@ -232,26 +241,15 @@ fn live_events_move_clusters() {
 #[test]
 fn skipped_objects_are_warned_about_once() {
     let mut objects = Objects::load(&[STANDALONE_SESSION]);
-    annotate(
-        &mut objects.service("flink-jobmanager").metadata,
-        REST_URL_ANNOTATION,
-        "flink-jobmanager:8081",
-    );
+    objects.annotated_service("flink-jobmanager", "flink-jobmanager:8081");
     let mut discovery = Discovery::new(&[None]);
     let mut registry = FakeRegistry::default();
-    list_services(&mut discovery, 0, &objects.services);
-    list_deployments(&mut discovery, 0, &[]);
-    registry.sync(&mut discovery);
+    list_and_sync(&mut discovery, &mut registry, &objects.services);
     assert_eq!(discovery.warned.len(), 1);
     let first = discovery.warned.clone();
     // Another event recomputes the view; the same problem is not new.
-    discovery.handle(Update::services(
-        0,
-        Ok(Event::Apply(
-            objects.service("flink-jobmanager-rest").clone(),
-        )),
-    ));
-    registry.sync(&mut discovery);
+    let unchanged = objects.service("flink-jobmanager-rest");
+    apply_and_sync(&mut discovery, &mut registry, unchanged);
     assert_eq!(discovery.warned, first);
 }
 
@@ -259,60 +257,35 @@ fn skipped_objects_are_warned_about_once() {
 fn skipped_objects_are_reported_for_an_event_once_while_the_problem_lasts() {
     let mut objects = Objects::load(&[STANDALONE_SESSION]);
     let bad = "http://admin:pw-s3cret@flink-jobmanager:8081/?x=1";
-    annotate(
-        &mut objects.service("flink-jobmanager").metadata,
-        REST_URL_ANNOTATION,
-        bad,
-    );
+    objects.annotated_service("flink-jobmanager", bad);
     let mut discovery = Discovery::new(&[None]);
     let mut registry = FakeRegistry::default();
-    list_services(&mut discovery, 0, &objects.services);
-    list_deployments(&mut discovery, 0, &[]);
-    registry.sync(&mut discovery);
+    list_and_sync(&mut discovery, &mut registry, &objects.services);
     let reports = discovery.take_reports();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].name, "flink-jobmanager");
     assert!(discovery.take_reports().is_empty());
     // Recomputed with the problem still there: nothing new to report.
-    discovery.handle(Update::services(
-        0,
-        Ok(Event::Apply(
-            objects.service("flink-jobmanager-rest").clone(),
-        )),
-    ));
-    registry.sync(&mut discovery);
+    let unchanged = objects.service("flink-jobmanager-rest");
+    apply_and_sync(&mut discovery, &mut registry, unchanged);
     assert!(discovery.take_reports().is_empty());
     // Fixed, then broken again: reported again.
-    let service = objects.service("flink-jobmanager");
-    annotate(
-        &mut service.metadata,
-        REST_URL_ANNOTATION,
-        "http://gateway/",
-    );
-    discovery.handle(Update::services(0, Ok(Event::Apply(service.clone()))));
-    registry.sync(&mut discovery);
-    assert!(discovery.take_reports().is_empty());
-    annotate(&mut service.metadata, REST_URL_ANNOTATION, bad);
-    discovery.handle(Update::services(0, Ok(Event::Apply(service.clone()))));
-    registry.sync(&mut discovery);
-    assert_eq!(discovery.take_reports().len(), 1);
+    for (rest_url, reports) in [("http://gateway/", 0), (bad, 1)] {
+        let service = objects.annotated_service("flink-jobmanager", rest_url);
+        apply_and_sync(&mut discovery, &mut registry, service);
+        assert_eq!(discovery.take_reports().len(), reports, "{rest_url}");
+    }
 }
 
 #[test]
 fn ignoring_the_annotation_reaches_the_service_and_reports_nothing() {
     let mut objects = Objects::load(&[STANDALONE_SESSION]);
-    annotate(
-        &mut objects.service("flink-jobmanager").metadata,
-        REST_URL_ANNOTATION,
-        "http://elsewhere.example.com/?x",
-    );
+    objects.annotated_service("flink-jobmanager", "http://elsewhere.example.com/?x");
     let mut discovery = Discovery::new(&[None]).with_options(MappingOptions {
         ignore_rest_url_annotation: true,
     });
     let mut registry = FakeRegistry::default();
-    list_services(&mut discovery, 0, &objects.services);
-    list_deployments(&mut discovery, 0, &[]);
-    registry.sync(&mut discovery);
+    list_and_sync(&mut discovery, &mut registry, &objects.services);
     assert!(discovery.take_reports().is_empty());
     assert!(
         registry
@@ -341,8 +314,7 @@ fn namespaces_are_each_watched_once() {
 #[test]
 fn trimming_keeps_what_discovery_reads() {
     let mut objects = Objects::load(&[STANDALONE_SESSION]);
-    let service = objects.service("flink-jobmanager");
-    annotate(&mut service.metadata, REST_URL_ANNOTATION, "http://x");
+    let service = objects.annotated_service("flink-jobmanager", "http://x");
     service.metadata.managed_fields = Some(vec![Default::default()]);
     let before = mapping::desired([&*service], []);
     trim_service(service);

@@ -166,12 +166,8 @@ impl FlinkClient {
         vertex: &str,
         names: &[&str],
     ) -> Result<Vec<MetricValue>, FlinkError> {
-        let get = encode_names(names);
-        self.get(
-            &["jobs", jid, "vertices", vertex, "metrics"],
-            Some(&format!("get={get}")),
-        )
-        .await
+        let path = ["jobs", jid, "vertices", vertex, "metrics"];
+        self.get_metrics(&path, names, "").await
     }
 
     /// Metrics aggregated over the subtasks of a vertex, e.g. `agg = "sum"`.
@@ -182,12 +178,8 @@ impl FlinkClient {
         names: &[&str],
         agg: &str,
     ) -> Result<Vec<AggregatedMetric>, FlinkError> {
-        let get = encode_names(names);
-        self.get(
-            &["jobs", jid, "vertices", vertex, "subtasks", "metrics"],
-            Some(&format!("get={get}&agg={agg}")),
-        )
-        .await
+        let path = ["jobs", jid, "vertices", vertex, "subtasks", "metrics"];
+        self.get_metrics(&path, names, &format!("&agg={agg}")).await
     }
 
     /// Values of the named job metrics (`/jobs/{jid}/metrics?get=...`); Flink omits
@@ -197,9 +189,7 @@ impl FlinkClient {
         jid: &str,
         names: &[&str],
     ) -> Result<Vec<MetricValue>, FlinkError> {
-        let get = encode_names(names);
-        self.get(&["jobs", jid, "metrics"], Some(&format!("get={get}")))
-            .await
+        self.get_metrics(&["jobs", jid, "metrics"], names, "").await
     }
 
     /// `GET /jobs/{jid}/checkpoints`.
@@ -262,6 +252,17 @@ impl FlinkClient {
         query: Option<&str>,
     ) -> Result<T, FlinkError> {
         self.get_in(Lane::Api, segments, query).await
+    }
+
+    /// `GET` of the metrics at `segments` named `names` (`?get=a,b`), `more` added to the query.
+    async fn get_metrics<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        names: &[&str],
+        more: &str,
+    ) -> Result<Vec<T>, FlinkError> {
+        let query = format!("get={}{more}", encode_names(names));
+        self.get(segments, Some(&query)).await
     }
 
     async fn get_in<T: DeserializeOwned>(

@@ -11,12 +11,13 @@ use crate::flink::{FlinkError, StopRequest, is_globally_terminal};
 use crate::time::now_ms;
 
 use super::AppState;
+use super::endpoints::{Monitoring, Op};
 use super::envelope::{ok, ok_json};
 use super::error::{ApiError, cluster_line};
 use super::model::{
     ClusterView, JobStatusView, StatusAndMetricsView, overview_body, render_overview_jobs,
 };
-use super::route::{Endpoint, Route, decode_param};
+use super::route::{Route, decode_param};
 use super::stop::{StopMode, parse_stop_query};
 
 /// Root paths look across every cluster; `/clusters/{cluster}/` paths at one.
@@ -44,12 +45,12 @@ pub(super) async fn handle(
     if !route.allows(method) {
         return Err(ApiError::method_not_allowed(route.allowed_methods()));
     }
-    match route {
-        Route::Healthz => Ok(ok("ok", vec![])),
-        Route::Readyz => readyz(app),
-        Route::Metrics => Ok(metrics(app)),
-        Route::OpenApi => Ok(openapi(app)),
-        Route::Clusters => {
+    match route.endpoint.op {
+        Op::Healthz => Ok(ok("ok", vec![])),
+        Op::Readyz => readyz(app),
+        Op::Metrics => Ok(metrics(app)),
+        Op::OpenApi => Ok(openapi(app)),
+        Op::Clusters => {
             let views: Vec<ClusterView> = app
                 .registry
                 .list()
@@ -58,30 +59,31 @@ pub(super) async fn handle(
                 .collect();
             Ok(ok(views, vec![]))
         }
-        Route::Cluster(raw) => {
+        Op::Cluster => {
+            let raw = route.cluster.unwrap_or_default();
             let cluster = app.cluster(&decode_param(raw, "cluster id")?)?;
             Ok(ok(ClusterView::new(&cluster), vec![]))
         }
-        Route::Monitoring { cluster, endpoint } => {
-            let uuid = endpoint
-                .raw_uuid()
+        Op::Monitoring(op) => {
+            let uuid = route
+                .uuid
                 .map(|raw| decode_param(raw, "uuid"))
                 .transpose()?
                 .unwrap_or_default();
-            let scope = match cluster {
+            let scope = match route.cluster {
                 Some(raw) => Scope::One(app.cluster(&decode_param(raw, "cluster id")?)?),
                 None => Scope::All,
             };
-            match endpoint {
-                Endpoint::Status(_) => status(app, &scope, &uuid).await,
-                Endpoint::StatusAndMetrics(_) => status_and_metrics(app, &scope, &uuid).await,
-                Endpoint::Exceptions(_) | Endpoint::ExceptionsSingular(_) => {
+            match op {
+                Monitoring::Status => status(app, &scope, &uuid).await,
+                Monitoring::StatusAndMetrics => status_and_metrics(app, &scope, &uuid).await,
+                Monitoring::Exceptions | Monitoring::ExceptionsSingular => {
                     exceptions(app, &scope, &uuid).await
                 }
-                Endpoint::Stop(_) => stop(app, &scope, &uuid, query, headers).await,
-                Endpoint::Health(_) => health(app, &scope, &uuid),
-                Endpoint::Overview => Ok(overview(app, &scope)),
-                Endpoint::Version => Ok(ok(env!("CARGO_PKG_VERSION"), vec![])),
+                Monitoring::Stop => stop(app, &scope, &uuid, query, headers).await,
+                Monitoring::Health => health(app, &scope, &uuid),
+                Monitoring::Overview => Ok(overview(app, &scope)),
+                Monitoring::Version => Ok(ok(env!("CARGO_PKG_VERSION"), vec![])),
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The HTTP API: the monitoring endpoints at the root and under `/clusters/{cluster}/`,
 //! plus `/clusters`, `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
 
+pub mod endpoints;
 mod envelope;
 mod error;
 mod handlers;

@@ -1,10 +1,12 @@
 //! The OpenAPI document, generated from the handlers' annotations and the response types.
-//! Every monitoring path is documented at the root and again under `/clusters/{cluster}/`.
+//! Every path of the endpoint table is documented; the monitoring ones at the root and
+//! again under `/clusters/{cluster}/`. The stubs below declare what each path answers.
 
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::{Content, Object, Ref, RefOr, Required, Response, ResponseBuilder};
 
+use super::endpoints::ENDPOINTS;
 use super::envelope::Envelope;
 use super::error::ErrorBody;
 use super::health::{CheckpointsView, JobHealthView};
@@ -130,18 +132,6 @@ mod paths {
 )]
 struct ApiDoc;
 
-/// Paths served both at the root and under `/clusters/{cluster}/`.
-const PER_CLUSTER: &[&str] = &[
-    "/job/{uuid}/status/",
-    "/job/{uuid}/statusAndMetrics/",
-    "/job/{uuid}/stop/",
-    "/jobs/overview/",
-    "/jobs/{uuid}/exceptions/",
-    "/job/{uuid}/exceptions/",
-    "/job/{uuid}/health/",
-    "/metainfo/getVersion/",
-];
-
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
@@ -157,31 +147,38 @@ pub fn document() -> utoipa::openapi::OpenApi {
         )))
         .build();
     let mut scoped = Vec::new();
-    for path in PER_CLUSTER {
-        if let Some(item) = doc.paths.paths.get(*path) {
-            let mut item = item.clone();
-            let params = item.parameters.get_or_insert_with(Vec::new);
-            params.insert(0, cluster_param.clone());
-            for operation in operations(&mut item).into_iter().flatten() {
+    for endpoint in ENDPOINTS {
+        let (Some(in_cluster), Some(item)) =
+            (endpoint.in_cluster, doc.paths.paths.get(endpoint.path))
+        else {
+            continue;
+        };
+        let mut item = item.clone();
+        let params = item.parameters.get_or_insert_with(Vec::new);
+        params.insert(0, cluster_param.clone());
+        for (_, operation) in operations(&mut item) {
+            if let Some(operation) = operation {
                 if let Some(id) = &mut operation.operation_id {
                     id.push_str("_in_cluster");
                 }
-            }
-            for operation in operations(&mut item).into_iter().flatten() {
                 in_cluster_responses(operation);
             }
-            scoped.push((format!("/clusters/{{cluster}}{path}"), item));
         }
+        scoped.push((in_cluster.to_string(), item));
     }
-    for (path, item) in scoped {
-        doc.paths.paths.insert(path, item);
-    }
-    for (path, item) in doc.paths.paths.iter_mut() {
-        let names_a_job = path.contains("{uuid}");
-        for operation in operations(item).into_iter().flatten() {
-            common_responses(operation, names_a_job);
+    doc.paths.paths.extend(scoped);
+    for endpoint in ENDPOINTS {
+        for pattern in endpoint.patterns() {
+            let Some(item) = doc.paths.paths.get_mut(pattern) else {
+                continue;
+            };
+            for (_, operation) in operations(item) {
+                if let Some(operation) = operation {
+                    common_responses(operation, endpoint.names_a_job());
+                }
+            }
+            distinct_operation_ids(item);
         }
-        distinct_operation_ids(item);
     }
     doc
 }
@@ -236,28 +233,25 @@ fn in_cluster_responses(operation: &mut Operation) {
     responses.insert("404".into(), error_response(&description));
 }
 
-/// The operations of a path item, in the order GET, POST, HEAD, PUT, DELETE, PATCH, OPTIONS, TRACE.
-fn operations(item: &mut PathItem) -> [&mut Option<Operation>; 8] {
+/// The operations of a path item with their lowercase method names.
+pub(super) fn operations(item: &mut PathItem) -> [(&'static str, &mut Option<Operation>); 8] {
     [
-        &mut item.get,
-        &mut item.post,
-        &mut item.head,
-        &mut item.put,
-        &mut item.delete,
-        &mut item.patch,
-        &mut item.options,
-        &mut item.trace,
+        ("get", &mut item.get),
+        ("post", &mut item.post),
+        ("head", &mut item.head),
+        ("put", &mut item.put),
+        ("delete", &mut item.delete),
+        ("patch", &mut item.patch),
+        ("options", &mut item.options),
+        ("trace", &mut item.trace),
     ]
 }
 
 /// OpenAPI wants every `operationId` unique; an operation served for several methods
 /// (stop: GET and POST) shares one, so the later methods get theirs suffixed.
 fn distinct_operation_ids(item: &mut PathItem) {
-    const METHODS: [&str; 8] = [
-        "get", "post", "head", "put", "delete", "patch", "options", "trace",
-    ];
     let mut seen = Vec::new();
-    for (method, operation) in METHODS.into_iter().zip(operations(item)) {
+    for (method, operation) in operations(item) {
         let Some(id) = operation.as_mut().and_then(|o| o.operation_id.as_mut()) else {
             continue;
         };

@@ -15,7 +15,8 @@ use super::endpoints::{Monitoring, Op};
 use super::envelope::{ok, ok_json};
 use super::error::{ApiError, cluster_line};
 use super::model::{
-    ClusterView, JobStatusView, StatusAndMetricsView, overview_body, render_overview_jobs,
+    ClusterView, JobStatusView, RootExceptionView, StatusAndMetricsView, overview_body,
+    render_overview_jobs,
 };
 use super::route::{Route, decode_param};
 use super::stop::{StopMode, parse_stop_query};
@@ -179,7 +180,7 @@ async fn status_and_metrics(
     let metrics = metrics.map_err(|e| flink_failure(&cluster, e))?;
     let view = StatusAndMetricsView {
         details: JobStatusView::new(uuid, &job, &details, now_ms()),
-        metrics,
+        metrics: metrics.into(),
     };
     Ok(ok(view, vec![]))
 }
@@ -190,7 +191,7 @@ async fn exceptions(app: &AppState, scope: &Scope, uuid: &str) -> Result<Respons
         .root_exception(&job.jid)
         .await
         .map_err(|e| flink_failure(&cluster, e))?;
-    Ok(ok(root, vec![]))
+    Ok(ok(RootExceptionView::from(root), vec![]))
 }
 
 fn overview(app: &AppState, scope: &Scope) -> Response {

@@ -15,9 +15,9 @@ pub struct JobHealthView {
     /// Flink's job state from the last poll.
     pub state: String,
     pub cluster: String,
-    pub health: Health,
+    pub health: HealthView,
     /// Degraded: among Failed, Restarting, CheckpointStalled; Unknown: why.
-    pub reasons: Vec<Reason>,
+    pub reasons: Vec<ReasonView>,
     /// Flink's numRestarts; null until a check read it.
     pub restarts: Option<i64>,
     pub checkpoints: CheckpointsView,
@@ -46,6 +46,54 @@ pub struct CheckpointsView {
     pub last_failure_message: Option<String>,
 }
 
+/// `Healthy|Degraded|Unknown`, as the API, the FlinkJob status and /metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Health)]
+pub enum HealthView {
+    Healthy,
+    Degraded,
+    Unknown,
+}
+
+impl From<Health> for HealthView {
+    fn from(health: Health) -> Self {
+        match health {
+            Health::Healthy => Self::Healthy,
+            Health::Degraded => Self::Degraded,
+            Health::Unknown => Self::Unknown,
+        }
+    }
+}
+
+/// Why a job is Degraded (the first three) or Unknown (the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Reason)]
+pub enum ReasonView {
+    Failed,
+    Restarting,
+    CheckpointStalled,
+    NotRunning,
+    Canceled,
+    NotChecked,
+    ChecksDisabled,
+    ClusterUnreachable,
+}
+
+impl From<Reason> for ReasonView {
+    fn from(reason: Reason) -> Self {
+        match reason {
+            Reason::Failed => Self::Failed,
+            Reason::Restarting => Self::Restarting,
+            Reason::CheckpointStalled => Self::CheckpointStalled,
+            Reason::NotRunning => Self::NotRunning,
+            Reason::Canceled => Self::Canceled,
+            Reason::NotChecked => Self::NotChecked,
+            Reason::ChecksDisabled => Self::ChecksDisabled,
+            Reason::ClusterUnreachable => Self::ClusterUnreachable,
+        }
+    }
+}
+
 impl JobHealthView {
     /// Judged by the flags' thresholds (a FlinkJob's own overrides show in its status).
     pub fn new(
@@ -66,8 +114,8 @@ impl JobHealthView {
             jid: job.jid.clone(),
             state: job.state().to_string(),
             cluster: cluster.id().to_string(),
-            health: verdict.health,
-            reasons: verdict.reasons,
+            health: verdict.health.into(),
+            reasons: verdict.reasons.into_iter().map(ReasonView::from).collect(),
             restarts: record.as_ref().and_then(|r| r.restarts()),
             checked_at: record.as_ref().and_then(|r| r.checked_at),
             checkpoints: CheckpointsView {
@@ -81,6 +129,32 @@ impl JobHealthView {
                 last_failure_time: facts.last_failure_time,
                 last_failure_message: facts.last_failure_message.clone(),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_and_reasons_are_shown_as_the_names_they_have_everywhere() {
+        for health in [Health::Healthy, Health::Degraded, Health::Unknown] {
+            let shown = serde_json::to_value(HealthView::from(health)).unwrap();
+            assert_eq!(shown, health.as_str());
+        }
+        for reason in [
+            Reason::Failed,
+            Reason::Restarting,
+            Reason::CheckpointStalled,
+            Reason::NotRunning,
+            Reason::Canceled,
+            Reason::NotChecked,
+            Reason::ChecksDisabled,
+            Reason::ClusterUnreachable,
+        ] {
+            let shown = serde_json::to_value(ReasonView::from(reason)).unwrap();
+            assert_eq!(shown, reason.as_str());
         }
     }
 }

@@ -9,13 +9,11 @@ use utoipa::openapi::{Content, Object, Ref, RefOr, Required, Response, ResponseB
 use super::endpoints::ENDPOINTS;
 use super::envelope::Envelope;
 use super::error::ErrorBody;
-use super::health::{CheckpointsView, JobHealthView};
+use super::health::{CheckpointsView, HealthView, JobHealthView, ReasonView};
 use super::model::{
-    ClusterView, JobStatusView, OverviewJob, OverviewView, StatusAndMetricsView, VertexView,
+    ClusterSourceView, ClusterView, JobMetricsView, JobStatusView, OverviewJob, OverviewView,
+    RootExceptionView, StatusAndMetricsView, VertexView,
 };
-use crate::clusters::health_rules::{Health, Reason};
-use crate::clusters::{ClusterSource, JobMetrics};
-use crate::flink::dto::RootException;
 
 #[allow(dead_code)]
 mod paths {
@@ -48,12 +46,12 @@ mod paths {
 
     #[utoipa::path(get, path = "/jobs/{uuid}/exceptions/", tag = "monitoring",
         params(("uuid" = String, Path, description = "the Flink job name")),
-        responses((status = 200, body = Envelope<RootException>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+        responses((status = 200, body = Envelope<RootExceptionView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
     pub fn exceptions() {}
 
     #[utoipa::path(get, path = "/job/{uuid}/exceptions/", tag = "monitoring",
         params(("uuid" = String, Path, description = "the Flink job name")),
-        responses((status = 200, body = Envelope<RootException>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+        responses((status = 200, body = Envelope<RootExceptionView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
     pub fn exceptions_singular() {}
 
     #[utoipa::path(get, path = "/job/{uuid}/health/", tag = "monitoring",
@@ -118,16 +116,16 @@ mod paths {
         JobStatusView,
         VertexView,
         StatusAndMetricsView,
-        JobMetrics,
+        JobMetricsView,
         OverviewView,
         OverviewJob,
-        RootException,
+        RootExceptionView,
         ClusterView,
-        ClusterSource,
+        ClusterSourceView,
         JobHealthView,
         CheckpointsView,
-        Health,
-        Reason
+        HealthView,
+        ReasonView
     ))
 )]
 struct ApiDoc;

@@ -35,14 +35,7 @@ async fn app(limits: ServerLimits) -> axum::Router {
         timeout: Duration::from_secs(3),
         ..ClientSettings::default()
     });
-    let info = ClusterInfo {
-        id: "slow".into(),
-        namespace: None,
-        name: "slow".into(),
-        source: ClusterSource::Static,
-        url: silent_jobmanager().await.parse().unwrap(),
-        owner: None,
-    };
+    let info = ClusterInfo::static_cluster("slow", silent_jobmanager().await.parse().unwrap());
     let jobs = json!([{"jid": "a1", "name": "orders", "state": "RUNNING", "start-time": 1, "end-time": -1}]);
     // The silent JobManager makes the first poll time out; wait for it, then show jobs.
     add_cluster(&registry, info, jobs, true).await;

@@ -97,9 +97,8 @@ pub struct ExceptionHistoryEntry {
 }
 
 /// The one exception a client is shown: the contract's `root-exception` object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RootException {
-    #[serde(rename = "root-exception")]
     pub root_exception: Option<String>,
     pub timestamp: Option<i64>,
     pub truncated: bool,

@@ -6,6 +6,7 @@ mod envelope;
 mod error;
 mod handlers;
 pub mod health;
+mod lookup;
 pub mod model;
 pub mod openapi;
 mod route;

@@ -7,7 +7,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::clusters::{Cluster, ClusterSource, FetchedDetails, JobMetrics, RenderedJobs};
-use crate::flink::dto::{JobDetails, JobOverview, RootException};
+use crate::flink::RootException;
+use crate::flink::dto::{JobDetails, JobOverview};
 
 /// `duration` as the contract defines it: for a job still running (`end-time` -1), now
 /// minus its start; otherwise what Flink reports.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::flink::dto::{JobOverview, RootException};
-use crate::flink::{FlinkClient, FlinkError};
+use crate::flink::dto::JobOverview;
+use crate::flink::{FlinkClient, FlinkError, RootException};
 
 use super::cache::TtlCache;
 use super::details::FetchedDetails;

@@ -7,6 +7,8 @@ use crate::clusters::health_rules::{Health, Reason, checkpoint_age_ms};
 use crate::clusters::{Cluster, ClusterStatus};
 use crate::flink::dto::JobOverview;
 
+use super::mirror::mirror_enum;
+
 /// The answer of `job/{uuid}/health/`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobHealthView {
@@ -46,51 +48,18 @@ pub struct CheckpointsView {
     pub last_failure_message: Option<String>,
 }
 
-/// `Healthy|Degraded|Unknown`, as the API, the FlinkJob status and /metrics show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[schema(as = Health)]
-pub enum HealthView {
-    Healthy,
-    Degraded,
-    Unknown,
+mirror_enum! {
+    /// `Healthy|Degraded|Unknown`, as the API, the FlinkJob status and /metrics show it.
+    #[schema(as = Health)]
+    pub enum HealthView mirrors Health { Healthy, Degraded, Unknown }
 }
 
-impl From<Health> for HealthView {
-    fn from(health: Health) -> Self {
-        match health {
-            Health::Healthy => Self::Healthy,
-            Health::Degraded => Self::Degraded,
-            Health::Unknown => Self::Unknown,
-        }
-    }
-}
-
-/// Why a job is Degraded (the first three) or Unknown (the rest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[schema(as = Reason)]
-pub enum ReasonView {
-    Failed,
-    Restarting,
-    CheckpointStalled,
-    NotRunning,
-    Canceled,
-    NotChecked,
-    ChecksDisabled,
-    ClusterUnreachable,
-}
-
-impl From<Reason> for ReasonView {
-    fn from(reason: Reason) -> Self {
-        match reason {
-            Reason::Failed => Self::Failed,
-            Reason::Restarting => Self::Restarting,
-            Reason::CheckpointStalled => Self::CheckpointStalled,
-            Reason::NotRunning => Self::NotRunning,
-            Reason::Canceled => Self::Canceled,
-            Reason::NotChecked => Self::NotChecked,
-            Reason::ChecksDisabled => Self::ChecksDisabled,
-            Reason::ClusterUnreachable => Self::ClusterUnreachable,
-        }
+mirror_enum! {
+    /// Why a job is Degraded (the first three) or Unknown (the rest).
+    #[schema(as = Reason)]
+    pub enum ReasonView mirrors Reason {
+        Failed, Restarting, CheckpointStalled,
+        NotRunning, Canceled, NotChecked, ChecksDisabled, ClusterUnreachable,
     }
 }
 

@@ -10,6 +10,8 @@ use crate::clusters::{Cluster, ClusterSource, FetchedDetails, JobMetrics, Render
 use crate::flink::RootException;
 use crate::flink::dto::{JobDetails, JobOverview};
 
+use super::mirror::mirror_enum;
+
 /// `duration` as the contract defines it: for a job still running (`end-time` -1), now
 /// minus its start; otherwise what Flink reports.
 pub fn effective_duration(job: &JobOverview, now_ms: i64) -> i64 {
@@ -297,24 +299,11 @@ pub struct ClusterView {
     pub jobs: usize,
 }
 
-/// Where a cluster came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[schema(as = ClusterSource)]
-#[serde(rename_all = "lowercase")]
-pub enum ClusterSourceView {
-    Service,
-    FlinkDeployment,
-    Static,
-}
-
-impl From<ClusterSource> for ClusterSourceView {
-    fn from(source: ClusterSource) -> Self {
-        match source {
-            ClusterSource::Service => Self::Service,
-            ClusterSource::FlinkDeployment => Self::FlinkDeployment,
-            ClusterSource::Static => Self::Static,
-        }
-    }
+mirror_enum! {
+    /// Where a cluster came from.
+    #[schema(as = ClusterSource)]
+    #[serde(rename_all = "lowercase")]
+    pub enum ClusterSourceView mirrors ClusterSource { Service, FlinkDeployment, Static }
 }
 
 impl ClusterView {

@@ -196,21 +196,20 @@ fn error_response(description: &str) -> RefOr<Response> {
 /// The answers every path can give, whatever its handler: the server's own limits, a wrong
 /// method, and (where a job name or a query is parsed) a malformed parameter.
 fn common_responses(operation: &mut Operation, names_a_job: bool) {
-    let responses = &mut operation.responses.responses;
-    if names_a_job {
-        responses
-            .entry("400".into())
-            .or_insert_with(|| error_response("4001: a malformed job name or query parameter"));
+    let malformed = ("400", "4001: a malformed job name or query parameter");
+    let always = [
+        ("405", "4005: the method is not allowed here (see Allow)"),
+        ("503", "5000: too many requests at once"),
+        ("504", "5000: no answer within the request timeout"),
+    ];
+    let parsed = names_a_job.then_some(malformed);
+    for (code, description) in parsed.into_iter().chain(always) {
+        operation
+            .responses
+            .responses
+            .entry(code.into())
+            .or_insert_with(|| error_response(description));
     }
-    responses
-        .entry("405".into())
-        .or_insert_with(|| error_response("4005: the method is not allowed here (see Allow)"));
-    responses
-        .entry("503".into())
-        .or_insert_with(|| error_response("5000: too many requests at once"));
-    responses
-        .entry("504".into())
-        .or_insert_with(|| error_response("5000: no answer within the request timeout"));
 }
 
 /// Under `/clusters/{cluster}/` a name cannot be on several clusters (no 409 / 4007), and

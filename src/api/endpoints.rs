@@ -132,33 +132,6 @@ pub const ENDPOINTS: &[Endpoint] = &[
     monitoring!(Version, "/metainfo/getVersion/", Read),
 ];
 
-/// The raw parameters a path gave for a pattern's `{cluster}` and `{uuid}`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Captured<'a> {
-    pub cluster: Option<&'a str>,
-    pub uuid: Option<&'a str>,
-}
-
-/// Matches the segments of a path (slashes trimmed at both ends) against a pattern.
-/// `{cluster}` must not be empty; `{uuid}` may be, to be refused as malformed (4001)
-/// rather than as an unknown path.
-pub(super) fn capture<'a>(pattern: &str, trimmed_path: &'a str) -> Option<Captured<'a>> {
-    let mut wanted = pattern.trim_matches('/').split('/');
-    let mut given = trimmed_path.split('/');
-    let mut captured = Captured::default();
-    loop {
-        match (wanted.next(), given.next()) {
-            (None, None) => return Some(captured),
-            (Some("{cluster}"), Some(segment)) if !segment.is_empty() => {
-                captured.cluster = Some(segment)
-            }
-            (Some("{uuid}"), Some(segment)) => captured.uuid = Some(segment),
-            (Some(literal), Some(segment)) if literal == segment => {}
-            _ => return None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

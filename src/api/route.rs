@@ -1,10 +1,11 @@
 //! Path parsing. The monitoring API needs exact control over its error order (path, then
 //! method, then malformed parameters) and over odd uuids (empty, `%2F`, invalid UTF-8), so
-//! paths are matched here on their raw, still percent-encoded segments.
+//! paths are matched here against the endpoint table's patterns, on their raw, still
+//! percent-encoded segments.
 
 use percent_encoding::percent_decode_str;
 
-use super::endpoints::{Captured, ENDPOINTS, Endpoint, capture};
+use super::endpoints::{ENDPOINTS, Endpoint};
 use super::error::ApiError;
 
 /// The longest uuid accepted, in bytes after percent-decoding.
@@ -54,6 +55,33 @@ impl<'a> Route<'a> {
 
     pub fn allows(&self, method: &axum::http::Method) -> bool {
         self.endpoint.methods.allows(method)
+    }
+}
+
+/// The raw parameters a path gave for a pattern's `{cluster}` and `{uuid}`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Captured<'a> {
+    pub cluster: Option<&'a str>,
+    pub uuid: Option<&'a str>,
+}
+
+/// Matches the segments of a path (slashes trimmed at both ends) against a pattern.
+/// `{cluster}` must not be empty; `{uuid}` may be, to be refused as malformed (4001)
+/// rather than as an unknown path.
+fn capture<'a>(pattern: &str, trimmed_path: &'a str) -> Option<Captured<'a>> {
+    let mut wanted = pattern.trim_matches('/').split('/');
+    let mut given = trimmed_path.split('/');
+    let mut captured = Captured::default();
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(captured),
+            (Some("{cluster}"), Some(segment)) if !segment.is_empty() => {
+                captured.cluster = Some(segment)
+            }
+            (Some("{uuid}"), Some(segment)) => captured.uuid = Some(segment),
+            (Some(literal), Some(segment)) if literal == segment => {}
+            _ => return None,
+        }
     }
 }
 

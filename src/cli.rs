@@ -9,7 +9,6 @@ use reqwest::Url;
 
 use crate::clusters::health::HealthSettings;
 use crate::clusters::health_rules::{RestartHistory, Thresholds};
-use crate::clusters::{ClusterInfo, ClusterSource};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -223,19 +222,6 @@ fn parse_restart_window(value: &str) -> Result<Duration, String> {
 pub struct StaticCluster {
     pub name: String,
     pub url: Url,
-}
-
-impl StaticCluster {
-    pub fn info(&self) -> ClusterInfo {
-        ClusterInfo {
-            id: self.name.clone(),
-            namespace: None,
-            name: self.name.clone(),
-            source: ClusterSource::Static,
-            url: self.url.clone(),
-            owner: None,
-        }
-    }
 }
 
 pub fn is_static_cluster_name(name: &str) -> bool {

@@ -9,7 +9,7 @@ use crate::api::{self, AppState, KubernetesReviewer, ServerLimits, StopGuard};
 use std::time::Duration;
 
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
-use crate::clusters::{KnownClusters, PollSettings};
+use crate::clusters::{ClusterInfo, KnownClusters, PollSettings};
 use crate::controller::lease::LeaseConfigError;
 use crate::controller::{self, ControllerConfig, LeaseConfig};
 use crate::discovery::{self, DiscoveryConfig};
@@ -97,7 +97,10 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     );
     job_series.attach(&registry);
     for cluster in &args.clusters {
-        registry.upsert(cluster.info());
+        registry.upsert(ClusterInfo::static_cluster(
+            &cluster.name,
+            cluster.url.clone(),
+        ));
     }
     if kubernetes.is_none() {
         // Standalone: the static list is all there is to discover.

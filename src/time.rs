@@ -16,6 +16,12 @@ pub fn rfc3339(ms: i64) -> Option<String> {
         .map(|t| format!("{t:.3}"))
 }
 
+/// `rfc3339`, or the raw milliseconds for a time jiff cannot write: for messages, which
+/// must say something either way.
+pub fn rfc3339_or_ms(ms: i64) -> String {
+    rfc3339(ms).unwrap_or_else(|| ms.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +44,11 @@ mod tests {
     fn times_out_of_range_are_none() {
         assert_eq!(rfc3339(i64::MAX), None);
         assert_eq!(rfc3339(i64::MIN), None);
+    }
+
+    #[test]
+    fn messages_show_a_time_out_of_range_as_milliseconds() {
+        assert_eq!(rfc3339_or_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_or_ms(i64::MAX), i64::MAX.to_string());
     }
 }

@@ -13,9 +13,9 @@ use flink_monitor::clusters::job_metrics::{aggregated_sum, event_ts_names, max_n
 use flink_monitor::clusters::{KnownClusters, PollSettings};
 use flink_monitor::flink::dto::{
     AggregatedMetric, DashboardConfig, ErrorBody, JobDetails, JobExceptions, JobOverview,
-    JobsOverview, MetricValue, RootException, TriggerResponse,
+    JobsOverview, MetricValue, TriggerResponse,
 };
-use flink_monitor::flink::{ClientSettings, FlinkClient, StopRequest};
+use flink_monitor::flink::{ClientSettings, FlinkClient, RootException, StopRequest};
 use flink_monitor::metrics::Metrics;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use proptest::prelude::*;

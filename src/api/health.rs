@@ -7,6 +7,8 @@ use crate::clusters::health_rules::{Health, Reason, checkpoint_age_ms};
 use crate::clusters::{Cluster, ClusterStatus};
 use crate::flink::dto::JobOverview;
 
+use super::mirror::mirror_enum;
+
 /// The answer of `job/{uuid}/health/`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobHealthView {
@@ -15,9 +17,9 @@ pub struct JobHealthView {
     /// Flink's job state from the last poll.
     pub state: String,
     pub cluster: String,
-    pub health: Health,
+    pub health: HealthView,
     /// Degraded: among Failed, Restarting, CheckpointStalled; Unknown: why.
-    pub reasons: Vec<Reason>,
+    pub reasons: Vec<ReasonView>,
     /// Flink's numRestarts; null until a check read it.
     pub restarts: Option<i64>,
     pub checkpoints: CheckpointsView,
@@ -46,6 +48,21 @@ pub struct CheckpointsView {
     pub last_failure_message: Option<String>,
 }
 
+mirror_enum! {
+    /// `Healthy|Degraded|Unknown`, as the API, the FlinkJob status and /metrics show it.
+    #[schema(as = Health)]
+    pub enum HealthView mirrors Health { Healthy, Degraded, Unknown }
+}
+
+mirror_enum! {
+    /// Why a job is Degraded (the first three) or Unknown (the rest).
+    #[schema(as = Reason)]
+    pub enum ReasonView mirrors Reason {
+        Failed, Restarting, CheckpointStalled,
+        NotRunning, Canceled, NotChecked, ChecksDisabled, ClusterUnreachable,
+    }
+}
+
 impl JobHealthView {
     /// Judged by the flags' thresholds (a FlinkJob's own overrides show in its status).
     pub fn new(
@@ -66,8 +83,8 @@ impl JobHealthView {
             jid: job.jid.clone(),
             state: job.state().to_string(),
             cluster: cluster.id().to_string(),
-            health: verdict.health,
-            reasons: verdict.reasons,
+            health: verdict.health.into(),
+            reasons: verdict.reasons.into_iter().map(ReasonView::from).collect(),
             restarts: record.as_ref().and_then(|r| r.restarts()),
             checked_at: record.as_ref().and_then(|r| r.checked_at),
             checkpoints: CheckpointsView {
@@ -81,6 +98,32 @@ impl JobHealthView {
                 last_failure_time: facts.last_failure_time,
                 last_failure_message: facts.last_failure_message.clone(),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_and_reasons_are_shown_as_the_names_they_have_everywhere() {
+        for health in [Health::Healthy, Health::Degraded, Health::Unknown] {
+            let shown = serde_json::to_value(HealthView::from(health)).unwrap();
+            assert_eq!(shown, health.as_str());
+        }
+        for reason in [
+            Reason::Failed,
+            Reason::Restarting,
+            Reason::CheckpointStalled,
+            Reason::NotRunning,
+            Reason::Canceled,
+            Reason::NotChecked,
+            Reason::ChecksDisabled,
+            Reason::ClusterUnreachable,
+        ] {
+            let shown = serde_json::to_value(ReasonView::from(reason)).unwrap();
+            assert_eq!(shown, reason.as_str());
         }
     }
 }

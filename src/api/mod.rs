@@ -1,10 +1,13 @@
 //! The HTTP API: the monitoring endpoints at the root and under `/clusters/{cluster}/`,
 //! plus `/clusters`, `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
 
+pub mod endpoints;
 mod envelope;
 mod error;
 mod handlers;
 pub mod health;
+mod lookup;
+mod mirror;
 pub mod model;
 pub mod openapi;
 mod route;
@@ -158,26 +161,30 @@ async fn respond(
 
 fn refuse_oversized(limits: &ServerLimits, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
     let uri_len = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
-    if uri_len > limits.max_uri_bytes {
-        return Err(ApiError::refused_request(
-            StatusCode::URI_TOO_LONG,
-            format!(
-                "the request target is {uri_len} bytes; at most {} are read",
-                limits.max_uri_bytes
-            ),
-        ));
-    }
     let header_len: usize = headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len())
         .sum();
-    if header_len > limits.max_header_bytes {
+    at_most(
+        uri_len,
+        limits.max_uri_bytes,
+        StatusCode::URI_TOO_LONG,
+        "the request target is",
+    )?;
+    at_most(
+        header_len,
+        limits.max_header_bytes,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "the headers are",
+    )
+}
+
+/// `what` ends with its verb: "the headers are".
+fn at_most(len: usize, max: usize, status: StatusCode, what: &str) -> Result<(), ApiError> {
+    if len > max {
         return Err(ApiError::refused_request(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!(
-                "the headers are {header_len} bytes; at most {} are read",
-                limits.max_header_bytes
-            ),
+            status,
+            format!("{what} {len} bytes; at most {max} are read"),
         ));
     }
     Ok(())

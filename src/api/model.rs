@@ -6,8 +6,11 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::clusters::{Cluster, FetchedDetails, JobMetrics, RenderedJobs};
+use crate::clusters::{Cluster, ClusterSource, FetchedDetails, JobMetrics, RenderedJobs};
+use crate::flink::RootException;
 use crate::flink::dto::{JobDetails, JobOverview};
+
+use super::mirror::mirror_enum;
 
 /// `duration` as the contract defines it: for a job still running (`end-time` -1), now
 /// minus its start; otherwise what Flink reports.
@@ -106,7 +109,47 @@ pub fn render_vertices(details: &JobDetails) -> Box<RawValue> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatusAndMetricsView<'a> {
     pub details: JobStatusView<'a>,
-    pub metrics: JobMetrics,
+    pub metrics: JobMetricsView,
+}
+
+/// Metric values are strings, as Flink (and TSP) send them; a missing metric is `"0"`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = JobMetrics)]
+#[serde(rename_all = "camelCase")]
+pub struct JobMetricsView {
+    pub num_records_read: String,
+    pub current_event_ts: String,
+    pub num_records_processed: String,
+}
+
+impl From<JobMetrics> for JobMetricsView {
+    fn from(metrics: JobMetrics) -> Self {
+        Self {
+            num_records_read: metrics.num_records_read,
+            current_event_ts: metrics.current_event_ts,
+            num_records_processed: metrics.num_records_processed,
+        }
+    }
+}
+
+/// The one exception a client is shown: the contract's `root-exception` object.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RootException)]
+pub struct RootExceptionView {
+    #[serde(rename = "root-exception")]
+    pub root_exception: Option<String>,
+    pub timestamp: Option<i64>,
+    pub truncated: bool,
+}
+
+impl From<RootException> for RootExceptionView {
+    fn from(root: RootException) -> Self {
+        Self {
+            root_exception: root.root_exception,
+            timestamp: root.timestamp,
+            truncated: root.truncated,
+        }
+    }
 }
 
 /// The answer of `jobs/overview/`.
@@ -242,7 +285,7 @@ pub struct ClusterView {
     pub namespace: Option<String>,
     pub name: String,
     /// service, flinkdeployment or static.
-    pub source: crate::clusters::ClusterSource,
+    pub source: ClusterSourceView,
     /// The JobManager's REST URL, credentials removed.
     pub url: String,
     pub reachable: bool,
@@ -256,6 +299,13 @@ pub struct ClusterView {
     pub jobs: usize,
 }
 
+mirror_enum! {
+    /// Where a cluster came from.
+    #[schema(as = ClusterSource)]
+    #[serde(rename_all = "lowercase")]
+    pub enum ClusterSourceView mirrors ClusterSource { Service, FlinkDeployment, Static }
+}
+
 impl ClusterView {
     pub fn new(cluster: &Cluster) -> Self {
         let info = cluster.info();
@@ -264,7 +314,7 @@ impl ClusterView {
             id: info.id.clone(),
             namespace: info.namespace.clone(),
             name: info.name.clone(),
-            source: info.source,
+            source: info.source.into(),
             url: cluster.display_url().to_string(),
             reachable: status.reachable,
             flink_version: status.flink_version.clone(),
@@ -367,6 +417,18 @@ mod tests {
         // Later views copy the first rendering; they do not render again.
         let again = fetched.rendered_vertices(|_| panic!("rendered twice"));
         assert!(again.get().contains("write-records"));
+    }
+
+    #[test]
+    fn a_cluster_source_is_shown_as_the_label_it_has_everywhere() {
+        for source in [
+            ClusterSource::Service,
+            ClusterSource::FlinkDeployment,
+            ClusterSource::Static,
+        ] {
+            let shown = serde_json::to_value(ClusterSourceView::from(source)).unwrap();
+            assert_eq!(shown, source.as_str());
+        }
     }
 
     #[test]

@@ -1,19 +1,19 @@
 //! The OpenAPI document, generated from the handlers' annotations and the response types.
-//! Every monitoring path is documented at the root and again under `/clusters/{cluster}/`.
+//! Every path of the endpoint table is documented; the monitoring ones at the root and
+//! again under `/clusters/{cluster}/`. The stubs below declare what each path answers.
 
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::{Content, Object, Ref, RefOr, Required, Response, ResponseBuilder};
 
+use super::endpoints::ENDPOINTS;
 use super::envelope::Envelope;
 use super::error::ErrorBody;
-use super::health::{CheckpointsView, JobHealthView};
+use super::health::{CheckpointsView, HealthView, JobHealthView, ReasonView};
 use super::model::{
-    ClusterView, JobStatusView, OverviewJob, OverviewView, StatusAndMetricsView, VertexView,
+    ClusterSourceView, ClusterView, JobMetricsView, JobStatusView, OverviewJob, OverviewView,
+    RootExceptionView, StatusAndMetricsView, VertexView,
 };
-use crate::clusters::health_rules::{Health, Reason};
-use crate::clusters::{ClusterSource, JobMetrics};
-use crate::flink::dto::RootException;
 
 #[allow(dead_code)]
 mod paths {
@@ -46,12 +46,12 @@ mod paths {
 
     #[utoipa::path(get, path = "/jobs/{uuid}/exceptions/", tag = "monitoring",
         params(("uuid" = String, Path, description = "the Flink job name")),
-        responses((status = 200, body = Envelope<RootException>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+        responses((status = 200, body = Envelope<RootExceptionView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
     pub fn exceptions() {}
 
     #[utoipa::path(get, path = "/job/{uuid}/exceptions/", tag = "monitoring",
         params(("uuid" = String, Path, description = "the Flink job name")),
-        responses((status = 200, body = Envelope<RootException>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+        responses((status = 200, body = Envelope<RootExceptionView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
     pub fn exceptions_singular() {}
 
     #[utoipa::path(get, path = "/job/{uuid}/health/", tag = "monitoring",
@@ -116,31 +116,19 @@ mod paths {
         JobStatusView,
         VertexView,
         StatusAndMetricsView,
-        JobMetrics,
+        JobMetricsView,
         OverviewView,
         OverviewJob,
-        RootException,
+        RootExceptionView,
         ClusterView,
-        ClusterSource,
+        ClusterSourceView,
         JobHealthView,
         CheckpointsView,
-        Health,
-        Reason
+        HealthView,
+        ReasonView
     ))
 )]
 struct ApiDoc;
-
-/// Paths served both at the root and under `/clusters/{cluster}/`.
-const PER_CLUSTER: &[&str] = &[
-    "/job/{uuid}/status/",
-    "/job/{uuid}/statusAndMetrics/",
-    "/job/{uuid}/stop/",
-    "/jobs/overview/",
-    "/jobs/{uuid}/exceptions/",
-    "/job/{uuid}/exceptions/",
-    "/job/{uuid}/health/",
-    "/metainfo/getVersion/",
-];
 
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
@@ -157,31 +145,38 @@ pub fn document() -> utoipa::openapi::OpenApi {
         )))
         .build();
     let mut scoped = Vec::new();
-    for path in PER_CLUSTER {
-        if let Some(item) = doc.paths.paths.get(*path) {
-            let mut item = item.clone();
-            let params = item.parameters.get_or_insert_with(Vec::new);
-            params.insert(0, cluster_param.clone());
-            for operation in operations(&mut item).into_iter().flatten() {
+    for endpoint in ENDPOINTS {
+        let (Some(in_cluster), Some(item)) =
+            (endpoint.in_cluster, doc.paths.paths.get(endpoint.path))
+        else {
+            continue;
+        };
+        let mut item = item.clone();
+        let params = item.parameters.get_or_insert_with(Vec::new);
+        params.insert(0, cluster_param.clone());
+        for (_, operation) in operations(&mut item) {
+            if let Some(operation) = operation {
                 if let Some(id) = &mut operation.operation_id {
                     id.push_str("_in_cluster");
                 }
-            }
-            for operation in operations(&mut item).into_iter().flatten() {
                 in_cluster_responses(operation);
             }
-            scoped.push((format!("/clusters/{{cluster}}{path}"), item));
         }
+        scoped.push((in_cluster.to_string(), item));
     }
-    for (path, item) in scoped {
-        doc.paths.paths.insert(path, item);
-    }
-    for (path, item) in doc.paths.paths.iter_mut() {
-        let names_a_job = path.contains("{uuid}");
-        for operation in operations(item).into_iter().flatten() {
-            common_responses(operation, names_a_job);
+    doc.paths.paths.extend(scoped);
+    for endpoint in ENDPOINTS {
+        for pattern in endpoint.patterns() {
+            let Some(item) = doc.paths.paths.get_mut(pattern) else {
+                continue;
+            };
+            for (_, operation) in operations(item) {
+                if let Some(operation) = operation {
+                    common_responses(operation, endpoint.names_a_job());
+                }
+            }
+            distinct_operation_ids(item);
         }
-        distinct_operation_ids(item);
     }
     doc
 }
@@ -201,21 +196,20 @@ fn error_response(description: &str) -> RefOr<Response> {
 /// The answers every path can give, whatever its handler: the server's own limits, a wrong
 /// method, and (where a job name or a query is parsed) a malformed parameter.
 fn common_responses(operation: &mut Operation, names_a_job: bool) {
-    let responses = &mut operation.responses.responses;
-    if names_a_job {
-        responses
-            .entry("400".into())
-            .or_insert_with(|| error_response("4001: a malformed job name or query parameter"));
+    let malformed = ("400", "4001: a malformed job name or query parameter");
+    let always = [
+        ("405", "4005: the method is not allowed here (see Allow)"),
+        ("503", "5000: too many requests at once"),
+        ("504", "5000: no answer within the request timeout"),
+    ];
+    let parsed = names_a_job.then_some(malformed);
+    for (code, description) in parsed.into_iter().chain(always) {
+        operation
+            .responses
+            .responses
+            .entry(code.into())
+            .or_insert_with(|| error_response(description));
     }
-    responses
-        .entry("405".into())
-        .or_insert_with(|| error_response("4005: the method is not allowed here (see Allow)"));
-    responses
-        .entry("503".into())
-        .or_insert_with(|| error_response("5000: too many requests at once"));
-    responses
-        .entry("504".into())
-        .or_insert_with(|| error_response("5000: no answer within the request timeout"));
 }
 
 /// Under `/clusters/{cluster}/` a name cannot be on several clusters (no 409 / 4007), and
@@ -236,28 +230,25 @@ fn in_cluster_responses(operation: &mut Operation) {
     responses.insert("404".into(), error_response(&description));
 }
 
-/// The operations of a path item, in the order GET, POST, HEAD, PUT, DELETE, PATCH, OPTIONS, TRACE.
-fn operations(item: &mut PathItem) -> [&mut Option<Operation>; 8] {
+/// The operations of a path item with their lowercase method names.
+pub(super) fn operations(item: &mut PathItem) -> [(&'static str, &mut Option<Operation>); 8] {
     [
-        &mut item.get,
-        &mut item.post,
-        &mut item.head,
-        &mut item.put,
-        &mut item.delete,
-        &mut item.patch,
-        &mut item.options,
-        &mut item.trace,
+        ("get", &mut item.get),
+        ("post", &mut item.post),
+        ("head", &mut item.head),
+        ("put", &mut item.put),
+        ("delete", &mut item.delete),
+        ("patch", &mut item.patch),
+        ("options", &mut item.options),
+        ("trace", &mut item.trace),
     ]
 }
 
 /// OpenAPI wants every `operationId` unique; an operation served for several methods
 /// (stop: GET and POST) shares one, so the later methods get theirs suffixed.
 fn distinct_operation_ids(item: &mut PathItem) {
-    const METHODS: [&str; 8] = [
-        "get", "post", "head", "put", "delete", "patch", "options", "trace",
-    ];
     let mut seen = Vec::new();
-    for (method, operation) in METHODS.into_iter().zip(operations(item)) {
+    for (method, operation) in operations(item) {
         let Some(id) = operation.as_mut().and_then(|o| o.operation_id.as_mut()) else {
             continue;
         };

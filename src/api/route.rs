@@ -1,154 +1,86 @@
 //! Path parsing. The monitoring API needs exact control over its error order (path, then
 //! method, then malformed parameters) and over odd uuids (empty, `%2F`, invalid UTF-8), so
-//! paths are matched here on their raw, still percent-encoded segments.
+//! paths are matched here against the endpoint table's patterns, on their raw, still
+//! percent-encoded segments.
 
 use percent_encoding::percent_decode_str;
 
+use super::endpoints::{ENDPOINTS, Endpoint};
 use super::error::ApiError;
 
 /// The longest uuid accepted, in bytes after percent-decoding.
 pub const MAX_UUID_BYTES: usize = 1024;
 
+/// A matched path: its endpoint, the pattern it matched and the raw (still
+/// percent-encoded) parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint<'a> {
-    Status(&'a str),
-    StatusAndMetrics(&'a str),
-    Stop(&'a str),
-    Exceptions(&'a str),
-    /// The singular spelling `job/{uuid}/exceptions/` TSP's code served.
-    ExceptionsSingular(&'a str),
-    /// `job/{uuid}/health/`, beyond TSP.
-    Health(&'a str),
-    Overview,
-    Version,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route<'a> {
-    Healthz,
-    Readyz,
-    Metrics,
-    OpenApi,
-    Clusters,
-    Cluster(&'a str),
-    /// A monitoring endpoint at the root (`cluster` None) or under `/clusters/{cluster}/`.
-    Monitoring {
-        cluster: Option<&'a str>,
-        endpoint: Endpoint<'a>,
-    },
+pub struct Route<'a> {
+    pub endpoint: &'static Endpoint,
+    pattern: &'static str,
+    /// `{cluster}`: under `/clusters/{cluster}/`, or of `/clusters/{cluster}` itself.
+    pub cluster: Option<&'a str>,
+    /// `{uuid}`: the job name, for endpoints that take one.
+    pub uuid: Option<&'a str>,
 }
 
 impl<'a> Route<'a> {
-    /// Matches a raw path; the trailing slash is optional everywhere.
+    /// Matches a raw path against the endpoint table; the trailing slash is optional.
     pub fn parse(path: &'a str) -> Result<Self, ApiError> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-        let segments: Vec<&str> = trimmed.split('/').collect();
-        let route = match segments.as_slice() {
-            ["healthz"] => Some(Route::Healthz),
-            ["readyz"] => Some(Route::Readyz),
-            ["metrics"] => Some(Route::Metrics),
-            ["openapi.json"] => Some(Route::OpenApi),
-            ["clusters"] => Some(Route::Clusters),
-            ["clusters", id] if !id.is_empty() => Some(Route::Cluster(id)),
-            ["clusters", id, rest @ ..] if !id.is_empty() => {
-                Endpoint::parse(rest).map(|endpoint| Route::Monitoring {
-                    cluster: Some(id),
+        ENDPOINTS
+            .iter()
+            .flat_map(|endpoint| endpoint.patterns().map(move |pattern| (endpoint, pattern)))
+            .find_map(|(endpoint, pattern)| {
+                let Captured { cluster, uuid } = capture(pattern, trimmed)?;
+                Some(Route {
                     endpoint,
+                    pattern,
+                    cluster,
+                    uuid,
                 })
-            }
-            rest => Endpoint::parse(rest).map(|endpoint| Route::Monitoring {
-                cluster: None,
-                endpoint,
-            }),
-        };
-        route.ok_or_else(|| ApiError::no_such_path(path))
+            })
+            .ok_or_else(|| ApiError::no_such_path(path))
     }
 
-    /// A bounded label for metrics and logs.
+    /// The pattern matched: a bounded label for metrics and logs.
     pub fn pattern(&self) -> &'static str {
-        use Endpoint::*;
-        match self {
-            Route::Healthz => "/healthz",
-            Route::Readyz => "/readyz",
-            Route::Metrics => "/metrics",
-            Route::OpenApi => "/openapi.json",
-            Route::Clusters => "/clusters",
-            Route::Cluster(_) => "/clusters/{cluster}",
-            Route::Monitoring {
-                cluster: None,
-                endpoint,
-            } => match endpoint {
-                Status(_) => "/job/{uuid}/status/",
-                StatusAndMetrics(_) => "/job/{uuid}/statusAndMetrics/",
-                Stop(_) => "/job/{uuid}/stop/",
-                Exceptions(_) => "/jobs/{uuid}/exceptions/",
-                ExceptionsSingular(_) => "/job/{uuid}/exceptions/",
-                Health(_) => "/job/{uuid}/health/",
-                Overview => "/jobs/overview/",
-                Version => "/metainfo/getVersion/",
-            },
-            Route::Monitoring {
-                cluster: Some(_),
-                endpoint,
-            } => match endpoint {
-                Status(_) => "/clusters/{cluster}/job/{uuid}/status/",
-                StatusAndMetrics(_) => "/clusters/{cluster}/job/{uuid}/statusAndMetrics/",
-                Stop(_) => "/clusters/{cluster}/job/{uuid}/stop/",
-                Exceptions(_) => "/clusters/{cluster}/jobs/{uuid}/exceptions/",
-                ExceptionsSingular(_) => "/clusters/{cluster}/job/{uuid}/exceptions/",
-                Health(_) => "/clusters/{cluster}/job/{uuid}/health/",
-                Overview => "/clusters/{cluster}/jobs/overview/",
-                Version => "/clusters/{cluster}/metainfo/getVersion/",
-            },
-        }
+        self.pattern
     }
 
-    /// Stop changes the world and takes GET (as TSP did) and POST, but not HEAD.
+    /// The `Allow` header of a 405.
     pub fn allowed_methods(&self) -> &'static str {
-        match self {
-            Route::Monitoring {
-                endpoint: Endpoint::Stop(_),
-                ..
-            } => "GET, POST",
-            _ => "GET, HEAD",
-        }
+        self.endpoint.methods.allow_header()
     }
 
     pub fn allows(&self, method: &axum::http::Method) -> bool {
-        use axum::http::Method;
-        match self.allowed_methods() {
-            "GET, POST" => method == Method::GET || method == Method::POST,
-            _ => method == Method::GET || method == Method::HEAD,
-        }
+        self.endpoint.methods.allows(method)
     }
 }
 
-impl<'a> Endpoint<'a> {
-    fn parse(segments: &[&'a str]) -> Option<Self> {
-        Some(match segments {
-            ["job", uuid, "status"] => Endpoint::Status(uuid),
-            ["job", uuid, "statusAndMetrics"] => Endpoint::StatusAndMetrics(uuid),
-            ["job", uuid, "stop"] => Endpoint::Stop(uuid),
-            ["jobs", "overview"] => Endpoint::Overview,
-            ["jobs", uuid, "exceptions"] => Endpoint::Exceptions(uuid),
-            ["job", uuid, "exceptions"] => Endpoint::ExceptionsSingular(uuid),
-            ["job", uuid, "health"] => Endpoint::Health(uuid),
-            ["metainfo", "getVersion"] => Endpoint::Version,
-            _ => return None,
-        })
-    }
+/// The raw parameters a path gave for a pattern's `{cluster}` and `{uuid}`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Captured<'a> {
+    pub cluster: Option<&'a str>,
+    pub uuid: Option<&'a str>,
+}
 
-    /// The raw uuid segment, for endpoints that take one.
-    pub fn raw_uuid(&self) -> Option<&'a str> {
-        match *self {
-            Endpoint::Status(u)
-            | Endpoint::StatusAndMetrics(u)
-            | Endpoint::Stop(u)
-            | Endpoint::Exceptions(u)
-            | Endpoint::ExceptionsSingular(u)
-            | Endpoint::Health(u) => Some(u),
-            Endpoint::Overview | Endpoint::Version => None,
+/// Matches the segments of a path (slashes trimmed at both ends) against a pattern.
+/// `{cluster}` must not be empty; `{uuid}` may be, to be refused as malformed (4001)
+/// rather than as an unknown path.
+fn capture<'a>(pattern: &str, trimmed_path: &'a str) -> Option<Captured<'a>> {
+    let mut wanted = pattern.trim_matches('/').split('/');
+    let mut given = trimmed_path.split('/');
+    let mut captured = Captured::default();
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(captured),
+            (Some("{cluster}"), Some(segment)) if !segment.is_empty() => {
+                captured.cluster = Some(segment)
+            }
+            (Some("{uuid}"), Some(segment)) => captured.uuid = Some(segment),
+            (Some(literal), Some(segment)) if literal == segment => {}
+            _ => return None,
         }
     }
 }
@@ -173,31 +105,39 @@ pub fn decode_param(raw: &str, what: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::endpoints::{Monitoring, Op};
 
     #[test]
     fn both_spellings_with_and_without_trailing_slash() {
         for path in ["/job/a/status", "/job/a/status/"] {
+            let route = Route::parse(path).unwrap();
             assert_eq!(
-                Route::parse(path).unwrap(),
-                Route::Monitoring {
-                    cluster: None,
-                    endpoint: Endpoint::Status("a")
-                }
+                (route.endpoint.op, route.cluster, route.uuid),
+                (Op::Monitoring(Monitoring::Status), None, Some("a"))
             );
         }
+        let route = Route::parse("/clusters/ns.flink/jobs/x%20y/exceptions").unwrap();
         assert_eq!(
-            Route::parse("/clusters/ns.flink/jobs/x%20y/exceptions").unwrap(),
-            Route::Monitoring {
-                cluster: Some("ns.flink"),
-                endpoint: Endpoint::Exceptions("x%20y")
-            }
+            (route.endpoint.op, route.cluster, route.uuid),
+            (
+                Op::Monitoring(Monitoring::Exceptions),
+                Some("ns.flink"),
+                Some("x%20y")
+            )
         );
         assert_eq!(
-            Route::parse("/jobs/overview").unwrap(),
-            Route::Monitoring {
-                cluster: None,
-                endpoint: Endpoint::Overview
-            }
+            route.pattern(),
+            "/clusters/{cluster}/jobs/{uuid}/exceptions/"
+        );
+        let route = Route::parse("/jobs/overview").unwrap();
+        assert_eq!(
+            (route.endpoint.op, route.cluster, route.uuid),
+            (Op::Monitoring(Monitoring::Overview), None, None)
+        );
+        let route = Route::parse("/clusters/overview").unwrap();
+        assert_eq!(
+            (route.endpoint.op, route.cluster),
+            (Op::Cluster, Some("overview"))
         );
     }
 
@@ -209,6 +149,11 @@ mod tests {
             "/job/a/status/extra",
             "/jobs//overview",
             "/clusters//jobs/overview",
+            "/clusters//",
+            "/clusters/a/clusters",
+            "/clusters/a/healthz",
+            "/clusters/a/clusters/b/jobs/overview",
+            "//job/a/status",
             "/x",
         ] {
             assert_eq!(Route::parse(path).unwrap_err().code, 4004, "{path}");
@@ -218,13 +163,9 @@ mod tests {
     #[test]
     fn an_empty_uuid_segment_still_matches_so_it_can_be_4001() {
         let route = Route::parse("/job//status/").unwrap();
-        let Route::Monitoring { endpoint, .. } = route else {
-            panic!("{route:?}")
-        };
+        assert_eq!(route.endpoint.op, Op::Monitoring(Monitoring::Status));
         assert_eq!(
-            decode_param(endpoint.raw_uuid().unwrap(), "uuid")
-                .unwrap_err()
-                .code,
+            decode_param(route.uuid.unwrap(), "uuid").unwrap_err().code,
             4001
         );
     }

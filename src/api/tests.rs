@@ -35,14 +35,7 @@ async fn app(limits: ServerLimits) -> axum::Router {
         timeout: Duration::from_secs(3),
         ..ClientSettings::default()
     });
-    let info = ClusterInfo {
-        id: "slow".into(),
-        namespace: None,
-        name: "slow".into(),
-        source: ClusterSource::Static,
-        url: silent_jobmanager().await.parse().unwrap(),
-        owner: None,
-    };
+    let info = ClusterInfo::static_cluster("slow", silent_jobmanager().await.parse().unwrap());
     let jobs = json!([{"jid": "a1", "name": "orders", "state": "RUNNING", "start-time": 1, "end-time": -1}]);
     // The silent JobManager makes the first poll time out; wait for it, then show jobs.
     add_cluster(&registry, info, jobs, true).await;
@@ -64,6 +57,12 @@ async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value)
     (status, body)
 }
 
+/// The status of an answer and its `errorCode` (0 for a success).
+async fn code(app: &axum::Router, request: Request<Body>) -> (StatusCode, i64) {
+    let (status, body) = call(app, request).await;
+    (status, body["errorCode"].as_i64().unwrap_or(0))
+}
+
 fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
 }
@@ -72,10 +71,9 @@ fn get(uri: &str) -> Request<Body> {
 async fn oversized_targets_and_headers_are_refused_with_json() {
     let app = app(ServerLimits::default()).await;
     let long = format!("/job/{}/status/", "a".repeat(40 * 1024));
-    let (status, body) = call(&app, get(&long)).await;
     assert_eq!(
-        (status, body["errorCode"].as_i64()),
-        (StatusCode::URI_TOO_LONG, Some(4001))
+        code(&app, get(&long)).await,
+        (StatusCode::URI_TOO_LONG, 4001)
     );
 
     let mut request = get("/jobs/overview/");
@@ -87,10 +85,9 @@ async fn oversized_targets_and_headers_are_refused_with_json() {
             "v".repeat(500).parse().unwrap(),
         );
     }
-    let (status, body) = call(&app, request).await;
     assert_eq!(
-        (status, body["errorCode"].as_i64()),
-        (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, Some(4001))
+        code(&app, request).await,
+        (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, 4001)
     );
 }
 
@@ -121,11 +118,7 @@ async fn no_endpoint_takes_a_body() {
         .header("content-length", "5")
         .body(Body::from("hello"))
         .unwrap();
-    let (status, body) = call(&app, with_body).await;
-    assert_eq!(
-        (status, body["errorCode"].as_i64()),
-        (StatusCode::BAD_REQUEST, Some(4001))
-    );
+    assert_eq!(code(&app, with_body).await, (StatusCode::BAD_REQUEST, 4001));
     let chunked = Request::post("/job/orders/stop/")
         .header("transfer-encoding", "chunked")
         .body(Body::from("x"))
@@ -137,10 +130,9 @@ async fn no_endpoint_takes_a_body() {
         .header("content-length", "1")
         .body(Body::from("x"))
         .unwrap();
-    let (status, body) = call(&app, wrong).await;
     assert_eq!(
-        (status, body["errorCode"].as_i64()),
-        (StatusCode::METHOD_NOT_ALLOWED, Some(4005))
+        code(&app, wrong).await,
+        (StatusCode::METHOD_NOT_ALLOWED, 4005)
     );
 }
 
@@ -151,10 +143,9 @@ async fn a_request_that_takes_too_long_is_answered_504() {
         ..ServerLimits::default()
     })
     .await;
-    let (status, body) = call(&app, get("/job/orders/status/")).await;
     assert_eq!(
-        (status, body["errorCode"].as_i64()),
-        (StatusCode::GATEWAY_TIMEOUT, Some(5000))
+        code(&app, get("/job/orders/status/")).await,
+        (StatusCode::GATEWAY_TIMEOUT, 5000)
     );
 }
 
@@ -170,10 +161,9 @@ async fn beyond_the_concurrency_limit_requests_are_refused_at_once() {
         async move { call(&app, get("/job/orders/status/")).await }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, body) = call(&app, get("/jobs/overview/")).await;
     assert_eq!(
-        (status, body["errorCode"].as_i64()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some(5000))
+        code(&app, get("/jobs/overview/")).await,
+        (StatusCode::SERVICE_UNAVAILABLE, 5000)
     );
     // The hanging one ends with the Flink timeout, as a 5005 naming the cluster.
     let (status, body) = hanging.await.unwrap();
@@ -195,11 +185,9 @@ mod kubernetes_stop {
     use std::collections::BTreeSet;
     use std::sync::Mutex;
 
-    use axum::http::Response;
-    use kube::client::Body as KubeBody;
-
     use super::*;
     use crate::api::KubernetesReviewer;
+    use crate::testing::apiserver;
 
     type Reviews = Arc<Mutex<Vec<String>>>;
 
@@ -217,17 +205,14 @@ mod kubernetes_stop {
 
     /// team-a runs `orders`, team-b runs `payments`.
     async fn app(allowed: &[&str]) -> (axum::Router, Reviews) {
-        let (service, mut handle) =
-            tower_test::mock::pair::<Request<KubeBody>, Response<KubeBody>>();
-        let client = kube::Client::new(service, "default");
+        let (client, mut handle) = apiserver::client("default");
         let allowed: BTreeSet<String> = allowed.iter().map(|s| s.to_string()).collect();
         let reviews = Reviews::default();
         let log = reviews.clone();
         tokio::spawn(async move {
             while let Some((request, send)) = handle.next_request().await {
                 let path = request.uri().path().to_string();
-                let bytes = request.into_body().collect_bytes().await.unwrap();
-                let mut review: Value = serde_json::from_slice(&bytes).unwrap();
+                let mut review = apiserver::body(request).await;
                 if path.ends_with("/tokenreviews") {
                     log.lock().unwrap().push("TokenReview".into());
                     let audiences = review["spec"]["audiences"].clone();
@@ -243,12 +228,7 @@ mod kubernetes_stop {
                         .push(format!("SubjectAccessReview {namespace}"));
                     review["status"] = json!({"allowed": allowed.contains(&namespace)});
                 }
-                send.send_response(
-                    Response::builder()
-                        .status(201)
-                        .body(KubeBody::from(serde_json::to_vec(&review).unwrap()))
-                        .unwrap(),
-                );
+                apiserver::answer(send, 201, &review);
             }
         });
         let registry = quiet_registry(ClientSettings::default());
@@ -270,9 +250,9 @@ mod kubernetes_stop {
             .unwrap()
     }
 
-    async fn code(app: &axum::Router, uri: &str) -> (u16, i64) {
-        let (status, body) = call(app, stop(uri)).await;
-        (status.as_u16(), body["errorCode"].as_i64().unwrap_or(0))
+    async fn stop_code(app: &axum::Router, uri: &str) -> (u16, i64) {
+        let (status, code) = code(app, stop(uri)).await;
+        (status.as_u16(), code)
     }
 
     #[tokio::test]
@@ -284,7 +264,7 @@ mod kubernetes_stop {
             "/clusters/team-a.flink/job/no-such-job/stop/",
             "/clusters/team-a.flink/job/orders/stop/",
         ] {
-            assert_eq!(code(&app, uri).await, (403, 4010), "{uri}");
+            assert_eq!(stop_code(&app, uri).await, (403, 4010), "{uri}");
         }
         let (_, body) = call(&app, stop("/job/no-such-job/stop/")).await;
         let why = body["errors"][0].as_str().unwrap();
@@ -304,14 +284,14 @@ mod kubernetes_stop {
     async fn allowed_in_one_namespace_the_job_must_be_in_it() {
         let (app, _) = app(&["team-a"]).await;
         // Allowed somewhere: the lookup runs, and says what it finds.
-        assert_eq!(code(&app, "/job/no-such-job/stop/").await, (404, 4006));
+        assert_eq!(stop_code(&app, "/job/no-such-job/stop/").await, (404, 4006));
         // The job is in team-b, where alice may not stop jobs.
-        assert_eq!(code(&app, "/job/payments/stop/").await, (403, 4010));
+        assert_eq!(stop_code(&app, "/job/payments/stop/").await, (403, 4010));
         assert_eq!(
-            code(&app, "/clusters/team-b.flink/job/payments/stop/").await,
+            stop_code(&app, "/clusters/team-b.flink/job/payments/stop/").await,
             (403, 4010)
         );
         // In team-a the stop goes on to Flink, which cannot be reached here.
-        assert_eq!(code(&app, "/job/orders/stop/").await, (502, 5005));
+        assert_eq!(stop_code(&app, "/job/orders/stop/").await, (502, 5005));
     }
 }

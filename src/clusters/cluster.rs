@@ -5,10 +5,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use reqwest::Url;
-use serde::Serialize;
 
-use crate::flink::dto::{JobOverview, RootException};
-use crate::flink::{FlinkClient, FlinkError};
+use crate::flink::dto::JobOverview;
+use crate::flink::{FlinkClient, FlinkError, RootException};
 
 use super::cache::TtlCache;
 use super::details::FetchedDetails;
@@ -17,11 +16,9 @@ use super::job_metrics::{self, JobMetrics};
 use super::snapshot::JobsSnapshot;
 
 /// Where a cluster came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClusterSource {
     Service,
-    #[serde(rename = "flinkdeployment")]
     FlinkDeployment,
     Static,
 }
@@ -47,6 +44,20 @@ pub struct ClusterInfo {
     pub url: Url,
     /// The Kubernetes object it was discovered from; mirrored FlinkJobs are owned by it.
     pub owner: Option<OwnerRef>,
+}
+
+impl ClusterInfo {
+    /// A cluster given on the command line (`--cluster NAME=URL`): its name is its id.
+    pub fn static_cluster(name: &str, url: Url) -> Self {
+        Self {
+            id: name.to_string(),
+            namespace: None,
+            name: name.to_string(),
+            source: ClusterSource::Static,
+            url,
+            owner: None,
+        }
+    }
 }
 
 /// Enough of a Kubernetes object to make an owner reference to it.

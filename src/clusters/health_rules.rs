@@ -4,10 +4,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
-
 /// `Healthy|Degraded|Unknown`, as the API, the FlinkJob status and /metrics show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
     Healthy,
     Degraded,
@@ -25,7 +23,7 @@ impl Health {
 }
 
 /// Why a job is Degraded (the first three) or Unknown (the rest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// FAILED or FAILING.
     Failed,

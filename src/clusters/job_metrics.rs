@@ -1,14 +1,12 @@
 //! The three metrics of `statusAndMetrics`, computed from Flink's metric answers.
 
 use futures::future::try_join_all;
-use serde::Serialize;
 
 use crate::flink::dto::{AggregatedMetric, JobDetails, MetricValue};
 use crate::flink::{FlinkClient, FlinkError};
 
 /// Metric values are strings, as Flink (and TSP) send them; a missing metric is `"0"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobMetrics {
     pub num_records_read: String,
     pub current_event_ts: String,

@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::{FlinkJobStatus, LastException};
-use crate::flink::dto::RootException;
+use crate::flink::RootException;
 use crate::time::rfc3339;
 
 pub const FOUND: &str = "Found";

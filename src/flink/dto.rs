@@ -96,45 +96,6 @@ pub struct ExceptionHistoryEntry {
     pub timestamp: Option<i64>,
 }
 
-/// The one exception a client is shown: the contract's `root-exception` object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct RootException {
-    #[serde(rename = "root-exception")]
-    pub root_exception: Option<String>,
-    pub timestamp: Option<i64>,
-    pub truncated: bool,
-}
-
-impl JobExceptions {
-    /// Flink 1.x's `root-exception` when present; otherwise (Flink 2.x) the newest entry of
-    /// the exception history. A job that never failed has none, which is not an error.
-    pub fn root(&self) -> RootException {
-        if let Some(text) = &self.root_exception {
-            return RootException {
-                root_exception: Some(text.clone()),
-                timestamp: self.timestamp,
-                truncated: self.truncated.unwrap_or(false),
-            };
-        }
-        let Some(history) = &self.exception_history else {
-            return RootException::default();
-        };
-        let newest = history
-            .entries
-            .iter()
-            .filter(|entry| entry.stacktrace.is_some())
-            .max_by_key(|entry| entry.timestamp.unwrap_or(i64::MIN));
-        match newest {
-            Some(entry) => RootException {
-                root_exception: entry.stacktrace.clone(),
-                timestamp: entry.timestamp,
-                truncated: history.truncated.unwrap_or(false),
-            },
-            None => RootException::default(),
-        }
-    }
-}
-
 /// An entry of `GET .../metrics` (names only) or `GET .../metrics?get=...` (with values,
 /// which Flink sends as strings).
 #[derive(Debug, Clone, Deserialize)]

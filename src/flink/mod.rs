@@ -3,9 +3,11 @@
 mod client;
 pub mod dto;
 mod error;
+mod root_exception;
 
 pub use client::{ClientSettings, FlinkClient, StopRequest};
 pub use error::FlinkError;
+pub use root_exception::RootException;
 
 /// Flink's job states that end a job for good (`JobStatus#isGloballyTerminalState`).
 pub fn is_globally_terminal(state: &str) -> bool {

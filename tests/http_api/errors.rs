@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
 use flink_monitor::api::StopGuard;
+use flink_monitor::api::endpoints::ENDPOINTS;
 use serde_json::json;
 
 use crate::support::fake_flink::{FakeFlink, Fault, FlinkVersion, Gate};
@@ -144,6 +145,23 @@ async fn head_works_wherever_get_does_with_no_body() {
 // ---------------------------------------------------------------------------------------
 // errors: 4001, 4009, 4006, 4007
 
+/// The endpoints that name a job, from the endpoint table: `{}` for the name, no leading
+/// slash, and every other one without its trailing slash (both are served).
+fn job_endpoints() -> Vec<String> {
+    ENDPOINTS
+        .iter()
+        .filter(|e| e.names_a_job())
+        .enumerate()
+        .map(|(i, e)| {
+            let path = e.path.trim_start_matches('/').replace("{uuid}", "{}");
+            match i % 2 {
+                0 => path,
+                _ => path.trim_end_matches('/').to_string(),
+            }
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn malformed_uuids_are_4001() {
     let (_fake, app) = one_cluster(FlinkVersion::V1_20, Options::guard(StopGuard::Open)).await;
@@ -158,13 +176,7 @@ async fn malformed_uuids_are_4001() {
         "%C3%28",
         "%ED%A0%80",
     ] {
-        for endpoint in [
-            "job/{}/status",
-            "job/{}/statusAndMetrics/",
-            "jobs/{}/exceptions",
-            "job/{}/exceptions/",
-            "job/{}/stop",
-        ] {
+        for endpoint in job_endpoints() {
             for prefix in ["/", "/clusters/alpha/", "/clusters/nope/"] {
                 let path = format!("{prefix}{}", endpoint.replace("{}", uuid));
                 app.get(&path)
@@ -260,13 +272,7 @@ async fn unknown_names_are_4006() {
         "lab-stream%00",
         "lab%2Dstream%2F",
     ] {
-        for endpoint in [
-            "job/{}/status",
-            "job/{}/statusAndMetrics",
-            "jobs/{}/exceptions",
-            "job/{}/exceptions",
-            "job/{}/stop",
-        ] {
+        for endpoint in job_endpoints() {
             for prefix in ["/", "/clusters/alpha/"] {
                 let path = format!("{prefix}{}", endpoint.replace("{}", name));
                 let errors = app.get(&path).await.assert_error(JOB_NOT_FOUND);

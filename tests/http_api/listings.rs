@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
+use flink_monitor::api::endpoints::ENDPOINTS;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -389,38 +390,23 @@ async fn openapi_documents_every_path_at_the_root_and_under_a_cluster() {
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     assert!(doc["info"]["title"].is_string());
     let paths = doc["paths"].as_object().expect("paths");
-    let monitoring = [
-        "/job/{uuid}/status/",
-        "/job/{uuid}/statusAndMetrics/",
-        "/job/{uuid}/stop/",
-        "/jobs/overview/",
-        "/jobs/{uuid}/exceptions/",
-        "/job/{uuid}/exceptions/",
-        "/metainfo/getVersion/",
-    ];
-    let mut wanted: Vec<String> = [
-        "/clusters",
-        "/clusters/{cluster}",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/openapi.json",
-    ]
-    .map(String::from)
-    .to_vec();
-    for path in monitoring {
-        wanted.push(path.to_string());
-        wanted.push(format!("/clusters/{{cluster}}{path}"));
+    // The endpoint table is what the router serves.
+    for endpoint in ENDPOINTS {
+        for path in endpoint.patterns() {
+            let item = paths
+                .get(path)
+                .unwrap_or_else(|| panic!("{path} is not documented"));
+            for method in endpoint.methods.documented() {
+                assert!(item.get(method).is_some(), "{path} has no {method}");
+            }
+        }
     }
-    for path in &wanted {
-        let item = paths
-            .get(path)
-            .unwrap_or_else(|| panic!("{path} is not documented"));
-        assert!(item.get("get").is_some(), "{path} has no GET");
-    }
-    for path in ["/job/{uuid}/stop/", "/clusters/{cluster}/job/{uuid}/stop/"] {
-        assert!(paths[path].get("post").is_some(), "{path} has no POST");
-    }
+    assert_eq!(
+        paths.len(),
+        ENDPOINTS.iter().flat_map(|e| e.patterns()).count(),
+        "documented paths outside the endpoint table: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     // Every `{param}` of a path is declared as a path parameter, on the path or its operation.
     for (path, item) in paths {
         for name in path

@@ -334,39 +334,32 @@ mod kubernetes_tests {
         sent
     }
 
-    fn token_review_ok(mut review: Value) -> Value {
-        let audiences = review["spec"]["audiences"].clone();
-        review["status"] = json!({"authenticated": true, "audiences": audiences, "user": {"username": "alice", "uid": "u-1", "groups": ["team-a"]}});
-        review
-    }
+    const TOKEN_REVIEWS: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
+    const ACCESS_REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
-    fn access(allowed: bool) -> impl Fn(Value) -> Value {
-        move |mut review| {
-            review["status"] = json!({"allowed": allowed});
-            review
-        }
+    /// An API server that authenticates the token as alice and answers her access review
+    /// with `allowed`; it gives back both reviews as sent.
+    fn alice_reviewed(mut api: Handle, allowed: bool) -> tokio::task::JoinHandle<(Value, Value)> {
+        tokio::spawn(async move {
+            let token_review = answer(&mut api, TOKEN_REVIEWS, 201, |mut review| {
+                let audiences = review["spec"]["audiences"].clone();
+                review["status"] = json!({"authenticated": true, "audiences": audiences, "user": {"username": "alice", "uid": "u-1", "groups": ["team-a"]}});
+                review
+            })
+            .await;
+            let access_review = answer(&mut api, ACCESS_REVIEWS, 201, |mut review| {
+                review["status"] = json!({"allowed": allowed});
+                review
+            })
+            .await;
+            (token_review, access_review)
+        })
     }
 
     #[tokio::test]
     async fn an_allowed_user_may_stop_and_the_reviews_ask_the_right_question() {
-        let (guard, mut api) = guard();
-        let server = tokio::spawn(async move {
-            let token_review = answer(
-                &mut api,
-                "/apis/authentication.k8s.io/v1/tokenreviews",
-                201,
-                token_review_ok,
-            )
-            .await;
-            let access_review = answer(
-                &mut api,
-                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                201,
-                access(true),
-            )
-            .await;
-            (token_review, access_review)
-        });
+        let (guard, api) = guard();
+        let server = alice_reviewed(api, true);
         let caller = guard.authenticate(&bearer("sa-token")).await.unwrap();
         assert_eq!(caller.name, "alice");
         let mut permit = guard
@@ -390,23 +383,8 @@ mod kubernetes_tests {
 
     #[tokio::test]
     async fn a_user_rbac_denies_gets_403() {
-        let (guard, mut api) = guard();
-        let server = tokio::spawn(async move {
-            answer(
-                &mut api,
-                "/apis/authentication.k8s.io/v1/tokenreviews",
-                201,
-                token_review_ok,
-            )
-            .await;
-            answer(
-                &mut api,
-                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                201,
-                access(false),
-            )
-            .await;
-        });
+        let (guard, api) = guard();
+        let server = alice_reviewed(api, false);
         let caller = guard.authenticate(&bearer("sa-token")).await.unwrap();
         let denied = guard
             .authorize(&caller, BTreeSet::from([Some("team-b".into())]))
@@ -421,30 +399,57 @@ mod kubernetes_tests {
         server.await.unwrap();
     }
 
+    /// A token review that names no user refuses the stop: 401 when the token is not
+    /// good for us, 500 when the review itself failed.
     #[tokio::test]
-    async fn a_token_for_another_audience_is_401() {
-        let (guard, mut api) = guard();
-        let server = tokio::spawn(async move {
-            answer(
-                &mut api,
-                "/apis/authentication.k8s.io/v1/tokenreviews",
+    async fn a_token_review_without_a_user_refuses_the_stop() {
+        /// The case, how the review is answered, the refusal, and what its error says.
+        type Case = (
+            &'static str,
+            u16,
+            fn(Value) -> Value,
+            (u16, u16),
+            &'static str,
+        );
+        let cases: [Case; 3] = [
+            // An authenticator that ignores audiences answers none of ours.
+            (
+                "another audience",
                 201,
                 |mut r| {
-                    // An authenticator that ignores audiences answers none of ours.
                     r["status"] = json!({"authenticated": true, "audiences": ["https://kubernetes.default.svc"], "user": {"username": "alice"}});
                     r
                 },
-            )
-            .await;
-        });
-        let rejected = guard.authenticate(&bearer("api-token")).await.unwrap_err();
-        assert_eq!((rejected.status.as_u16(), rejected.code), (401, 4010));
-        assert!(
-            rejected.errors[0].contains("flink-monitor"),
-            "{:?}",
-            rejected.errors
-        );
-        server.await.unwrap();
+                (401, 4010),
+                "flink-monitor",
+            ),
+            (
+                "rejected",
+                201,
+                |mut r| {
+                    r["status"] = json!({"authenticated": false, "error": "token expired"});
+                    r
+                },
+                (401, 4010),
+                "token expired",
+            ),
+            (
+                "failed",
+                500,
+                |_| json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "etcd down", "code": 500}),
+                (500, 5000),
+                "TokenReview",
+            ),
+        ];
+        for (case, status, review, refused, says) in cases {
+            let (guard, mut api) = guard();
+            let server =
+                tokio::spawn(async move { answer(&mut api, TOKEN_REVIEWS, status, review).await });
+            let error = guard.authenticate(&bearer("a-token")).await.unwrap_err();
+            assert_eq!((error.status.as_u16(), error.code), refused, "{case}");
+            assert!(error.errors[0].contains(says), "{case}: {:?}", error.errors);
+            server.await.unwrap();
+        }
     }
 
     #[tokio::test]
@@ -455,45 +460,5 @@ mod kubernetes_tests {
         let asked =
             tokio::time::timeout(std::time::Duration::from_millis(100), api.next_request()).await;
         assert!(asked.is_err(), "no review may be made without a token");
-    }
-
-    #[tokio::test]
-    async fn a_rejected_token_is_401() {
-        let (guard, mut api) = guard();
-        let server = tokio::spawn(async move {
-            answer(
-                &mut api,
-                "/apis/authentication.k8s.io/v1/tokenreviews",
-                201,
-                |mut r| {
-                    r["status"] = json!({"authenticated": false, "error": "token expired"});
-                    r
-                },
-            )
-            .await;
-        });
-        let rejected = guard.authenticate(&bearer("old")).await.unwrap_err();
-        assert_eq!((rejected.status.as_u16(), rejected.code), (401, 4010));
-        assert!(rejected.errors[0].contains("token expired"));
-        server.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_failing_token_review_refuses_the_stop() {
-        let (guard, mut api) = guard();
-        let server = tokio::spawn(async move {
-            answer(&mut api, "/apis/authentication.k8s.io/v1/tokenreviews", 500, |_| {
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "etcd down", "code": 500})
-            })
-            .await;
-        });
-        let failed = guard.authenticate(&bearer("sa-token")).await.unwrap_err();
-        assert_eq!((failed.status.as_u16(), failed.code), (500, 5000));
-        assert!(
-            failed.errors[0].contains("TokenReview"),
-            "{:?}",
-            failed.errors
-        );
-        server.await.unwrap();
     }
 }

@@ -1,9 +1,11 @@
-//! Stop: who may ask (`guard`, with the Kubernetes reviews in `review`) and how (`query`).
+//! Stop: who may ask (`guard`, with the Kubernetes reviews in `review`), how (`query`),
+//! and the endpoint itself (`handle`).
 
 mod guard;
+mod handle;
 mod query;
 mod review;
 
 pub use guard::{StopGuard, bearer_token};
-pub use query::{StopMode, parse_stop_query};
+pub(super) use handle::handle;
 pub use review::{DEFAULT_AUDIENCE, KubernetesReviewer};

@@ -56,9 +56,8 @@ impl KubernetesReviewer {
             },
             ..TokenReview::default()
         };
-        let api: Api<TokenReview> = Api::all(self.client.clone());
-        let answer = api
-            .create(&PostParams::default(), &review)
+        let answer = self
+            .create(&review)
             .await
             .map_err(ReviewError::TokenReview)?;
         let status = answer.status.unwrap_or_default();
@@ -110,11 +109,25 @@ impl KubernetesReviewer {
             },
             ..SubjectAccessReview::default()
         };
-        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
-        let answer = api
-            .create(&PostParams::default(), &review)
+        let answer = self
+            .create(&review)
             .await
             .map_err(ReviewError::AccessReview)?;
         Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+
+    /// Creates a review (a cluster-scoped object the API server answers in its status).
+    async fn create<K>(&self, review: &K) -> Result<K, kube::Error>
+    where
+        K: kube::Resource<Scope = kube::core::ClusterResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + serde::Serialize
+            + serde::de::DeserializeOwned,
+        K::DynamicType: Default,
+    {
+        Api::<K>::all(self.client.clone())
+            .create(&PostParams::default(), review)
+            .await
     }
 }

@@ -7,7 +7,7 @@ use crate::clusters::health_rules::{Health, Reason, checkpoint_age_ms};
 use crate::clusters::{Cluster, ClusterStatus};
 use crate::flink::dto::JobOverview;
 
-use super::mirror::mirror_enum;
+use super::enum_view::enum_view;
 
 /// The answer of `job/{uuid}/health/`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -48,13 +48,13 @@ pub struct CheckpointsView {
     pub last_failure_message: Option<String>,
 }
 
-mirror_enum! {
+enum_view! {
     /// `Healthy|Degraded|Unknown`, as the API, the FlinkJob status and /metrics show it.
     #[schema(as = Health)]
     pub enum HealthView mirrors Health { Healthy, Degraded, Unknown }
 }
 
-mirror_enum! {
+enum_view! {
     /// Why a job is Degraded (the first three) or Unknown (the rest).
     #[schema(as = Reason)]
     pub enum ReasonView mirrors Reason {

@@ -2,12 +2,12 @@
 //! plus `/clusters`, `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
 
 pub mod endpoints;
+mod enum_view;
 mod envelope;
 mod error;
 mod handlers;
 pub mod health;
 mod lookup;
-mod mirror;
 pub mod model;
 pub mod openapi;
 mod route;

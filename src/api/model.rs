@@ -10,7 +10,7 @@ use crate::clusters::{Cluster, ClusterSource, FetchedDetails, JobMetrics, Render
 use crate::flink::RootException;
 use crate::flink::dto::{JobDetails, JobOverview};
 
-use super::mirror::mirror_enum;
+use super::enum_view::enum_view;
 
 /// `duration` as the contract defines it: for a job still running (`end-time` -1), now
 /// minus its start; otherwise what Flink reports.
@@ -299,7 +299,7 @@ pub struct ClusterView {
     pub jobs: usize,
 }
 
-mirror_enum! {
+enum_view! {
     /// Where a cluster came from.
     #[schema(as = ClusterSource)]
     #[serde(rename_all = "lowercase")]

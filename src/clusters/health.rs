@@ -566,6 +566,57 @@ mod tests {
         assert_eq!(grid.next_from(origin - Duration::from_secs(5)), origin);
     }
 
+    #[tokio::test]
+    async fn a_batch_stops_at_a_jobmanager_that_cannot_be_reached() {
+        // Nothing listens on port 9: every call fails to connect at once.
+        let info = crate::clusters::testing::service_cluster("ns", "gone");
+        let client = crate::flink::FlinkClient::new(
+            crate::flink::FlinkClient::http_client().unwrap(),
+            info.url.clone(),
+            crate::flink::ClientSettings::default(),
+        );
+        let settings = HealthSettings {
+            interval: Duration::from_secs(30),
+            thresholds: Thresholds::default(),
+        };
+        let cluster =
+            Arc::new(Cluster::new(info, client, Duration::from_secs(1)).with_health(settings));
+        let jobs: Vec<JobOverview> = serde_json::from_value(serde_json::json!([
+            {"jid": "a", "name": "a", "state": "RUNNING", "start-time": 1},
+            {"jid": "b", "name": "b", "state": "RUNNING", "start-time": 1},
+            {"jid": "c", "name": "c", "state": "RUNNING", "start-time": 1},
+        ]))
+        .unwrap();
+        // The last poll still succeeded: the JobManager went away since.
+        cluster.set_status(ClusterStatus {
+            snapshot: Some(Arc::new(crate::clusters::JobsSnapshot::new(jobs, 1))),
+            polled: true,
+            reachable: true,
+            last_error: None,
+            flink_version: None,
+        });
+        let (changes, _) = broadcast::channel(4);
+        let checker = HealthChecker {
+            cluster: cluster.clone(),
+            changes,
+            grid: RoundGrid {
+                origin: Instant::now(),
+                interval: settings.interval,
+            },
+        };
+        checker.round(Instant::now(), settings.interval).await;
+        let book = cluster.health();
+        assert!(
+            book.get("a").and_then(|r| r.last_error.clone()).is_some(),
+            "the first check failed and says why"
+        );
+        assert_eq!(
+            book.len(),
+            1,
+            "the rest of the batch was not sent to a JobManager that is gone"
+        );
+    }
+
     #[test]
     fn recorded_job_metrics_parse_on_both_versions() {
         let new = HealthMetrics::parse(&values(sample("2.3.0", "job_stream_metrics_values.json")));

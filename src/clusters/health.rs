@@ -3,15 +3,16 @@
 //! (`numRestarts`, checkpoint counters and, on Flink 2.x, the last completion time), then
 //! either the checkpoint config (once per job) or `/jobs/{jid}/checkpoints` (when the
 //! metrics lack what changed). The checks of one round run in batches (one wake-up for a
-//! cluster of up to [`CHECK_BATCH`] jobs), the rounds of all clusters on one grid, and go
-//! through the cluster's client, so they share its per-cluster limit. Results are kept
+//! cluster of up to [`CHECK_BATCH`] jobs), the rounds of all clusters on one grid, at most
+//! [`CHECKS_IN_FLIGHT`] checks at once across clusters, and go through the cluster's
+//! client, so they share its per-cluster limit. Results are kept
 //! in memory per cluster and dropped when a job leaves the snapshot.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -241,7 +242,14 @@ pub(crate) struct HealthChecker {
     pub cluster: Arc<Cluster>,
     pub changes: broadcast::Sender<ClusterChanged>,
     pub grid: RoundGrid,
+    /// Shared by the checkers of all clusters: see [`CHECKS_IN_FLIGHT`].
+    pub permits: Arc<Semaphore>,
 }
+
+/// Health checks in flight at once, across all clusters. Enough to keep the runtime busy
+/// while the rounds of many clusters run together; few enough that such a round does not
+/// hold the request and response buffers of every cluster at once.
+pub const CHECKS_IN_FLIGHT: usize = 64;
 
 /// How often the checker looks whether the first poll is done.
 const FIRST_POLL_WAIT: Duration = Duration::from_millis(100);
@@ -328,6 +336,10 @@ impl HealthChecker {
                 // A job that left the snapshot since the round began is not checked.
                 let Some(job) = snapshot.jobs().iter().find(|j| j.jid == jid) else {
                     continue;
+                };
+                // Never closed; if it were, there would be nothing left to check for.
+                let Ok(_permit) = self.permits.acquire().await else {
+                    return;
                 };
                 if let Err(error) = self.check(job).await
                     && matches!(
@@ -566,9 +578,9 @@ mod tests {
         assert_eq!(grid.next_from(origin - Duration::from_secs(5)), origin);
     }
 
-    #[tokio::test]
-    async fn a_batch_stops_at_a_jobmanager_that_cannot_be_reached() {
-        // Nothing listens on port 9: every call fails to connect at once.
+    /// A checker of a cluster with jobs a, b and c whose last poll succeeded, but whose
+    /// JobManager is gone since: nothing listens on port 9, every call fails at once.
+    fn checker_of_a_gone_cluster(permits: Arc<Semaphore>) -> (Arc<Cluster>, HealthChecker) {
         let info = crate::clusters::testing::service_cluster("ns", "gone");
         let client = crate::flink::FlinkClient::new(
             crate::flink::FlinkClient::http_client().unwrap(),
@@ -587,7 +599,6 @@ mod tests {
             {"jid": "c", "name": "c", "state": "RUNNING", "start-time": 1},
         ]))
         .unwrap();
-        // The last poll still succeeded: the JobManager went away since.
         cluster.set_status(ClusterStatus {
             snapshot: Some(Arc::new(crate::clusters::JobsSnapshot::new(jobs, 1))),
             polled: true,
@@ -603,8 +614,15 @@ mod tests {
                 origin: Instant::now(),
                 interval: settings.interval,
             },
+            permits,
         };
-        checker.round(Instant::now(), settings.interval).await;
+        (cluster, checker)
+    }
+
+    #[tokio::test]
+    async fn a_batch_stops_at_a_jobmanager_that_cannot_be_reached() {
+        let (cluster, checker) = checker_of_a_gone_cluster(Arc::new(Semaphore::new(1)));
+        checker.round(Instant::now(), Duration::from_secs(30)).await;
         let book = cluster.health();
         assert!(
             book.get("a").and_then(|r| r.last_error.clone()).is_some(),
@@ -614,6 +632,29 @@ mod tests {
             book.len(),
             1,
             "the rest of the batch was not sent to a JobManager that is gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_check_waits_for_a_slot_of_the_process_wide_limit() {
+        let permits = Arc::new(Semaphore::new(0));
+        let (cluster, checker) = checker_of_a_gone_cluster(permits.clone());
+        let round =
+            tokio::spawn(
+                async move { checker.round(Instant::now(), Duration::from_secs(30)).await },
+            );
+        // Long enough for a refused connection to be recorded, were the check not waiting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            cluster.health().is_empty(),
+            "no check while every slot is taken"
+        );
+        permits.add_permits(1);
+        round.await.unwrap();
+        assert_eq!(
+            cluster.health().len(),
+            1,
+            "the check ran once a slot was free"
         );
     }
 

@@ -13,7 +13,7 @@ use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
 
 use super::cluster::{Cluster, ClusterInfo};
-use super::health::{HealthChecker, HealthSettings, RoundGrid};
+use super::health::{CHECKS_IN_FLIGHT, HealthChecker, HealthSettings, RoundGrid};
 use super::poller::{ClusterChanged, Poller};
 use super::startup::Startup;
 
@@ -40,6 +40,8 @@ pub struct KnownClusters {
     health: HealthSettings,
     /// Where the health checks' rounds of every cluster start from (see [`RoundGrid`]).
     health_origin: tokio::time::Instant,
+    /// The health checks' process-wide limit of checks in flight.
+    health_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl KnownClusters {
@@ -61,6 +63,7 @@ impl KnownClusters {
             startup: Startup::default(),
             health: HealthSettings::disabled(),
             health_origin,
+            health_permits: Arc::new(tokio::sync::Semaphore::new(CHECKS_IN_FLIGHT)),
         }
     }
 
@@ -118,6 +121,7 @@ impl KnownClusters {
                     origin: self.health_origin,
                     interval: self.health.interval,
                 },
+                permits: self.health_permits.clone(),
             };
             tokio::spawn(checker.run(stop.clone()));
         }

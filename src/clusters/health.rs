@@ -254,9 +254,9 @@ pub const CHECKS_IN_FLIGHT: usize = 64;
 /// How often the checker looks whether the first poll is done.
 const FIRST_POLL_WAIT: Duration = Duration::from_millis(100);
 
-/// Jobs of one cluster checked in one wake-up, one after the other on one connection.
-/// Waking the runtime costs more than a check's request; a JobManager with more jobs gets
-/// its batches spread over the interval.
+/// Jobs of one cluster checked in one wake-up, one after the other on one connection: a
+/// wake-up per check cost about a third more CPU (docs/performance.md, run 8). A
+/// JobManager with more jobs gets its batches spread over the interval.
 pub const CHECK_BATCH: usize = 16;
 
 /// When rounds start: every `interval` from one origin shared by all clusters, so the

@@ -15,8 +15,9 @@
 #     checkpoint config) per job in the window, per health interval;
 #   - latency of the root jobs/overview/ (10,000 jobs): BENCH_OVERVIEW_N (20) sequential curls.
 # The run with health checks settles for one health interval and more (BENCH_HEALTH_SETTLE,
-# 35 s), so its window holds steady rounds, not the first one (which reads each job's
-# checkpoint config once). BENCH_SCALE_RUNS="health polling peer" picks a subset.
+# 45 s), so its window holds steady rounds, not the first one (which reads each job's
+# checkpoint config once). The rounds of all clusters start together, every 30 s from 5 s
+# after start (half a poll interval): a 60 s window from 46 s holds two whole rounds. BENCH_SCALE_RUNS="health polling peer" picks a subset.
 # Needs target/release/flink-monitor and target/release/examples/flink_sim (run-all.sh builds them).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,7 +28,7 @@ JOBS=${BENCH_JOBS:-10}
 WINDOW=${BENCH_WINDOW:-60}
 SETTLE=${BENCH_SETTLE:-12}
 OVERVIEW_N=${BENCH_OVERVIEW_N:-20}
-HEALTH_SETTLE=${BENCH_HEALTH_SETTLE:-35}
+HEALTH_SETTLE=${BENCH_HEALTH_SETTLE:-45}
 RUNS=${BENCH_SCALE_RUNS:-"health polling peer"}
 INTERVAL=10
 HEALTH_INTERVAL=30

@@ -2,18 +2,21 @@
 //! checked job ends), every `--health-interval`, at most two Flink calls: the job metrics
 //! (`numRestarts`, checkpoint counters and, on Flink 2.x, the last completion time), then
 //! either the checkpoint config (once per job) or `/jobs/{jid}/checkpoints` (when the
-//! metrics lack what changed). The checks of one round are spread over the interval and
-//! go through the cluster's client, so they share its per-cluster limit. Results are kept
+//! metrics lack what changed). The checks of one round run in batches (one wake-up for a
+//! cluster of up to [`CHECK_BATCH`] jobs), the rounds of all clusters on one grid, at most
+//! [`CHECKS_IN_FLIGHT`] checks at once across clusters, and go through the cluster's
+//! client, so they share its per-cluster limit. Results are kept
 //! in memory per cluster and dropped when a job leaves the snapshot.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::flink::FlinkError;
 use crate::flink::dto::{JobOverview, MetricValue};
 
 use super::cluster::{Cluster, ClusterStatus};
@@ -238,14 +241,51 @@ fn judge_record(
 pub(crate) struct HealthChecker {
     pub cluster: Arc<Cluster>,
     pub changes: broadcast::Sender<ClusterChanged>,
+    pub grid: RoundGrid,
+    /// Shared by the checkers of all clusters: see [`CHECKS_IN_FLIGHT`].
+    pub permits: Arc<Semaphore>,
 }
+
+/// Health checks in flight at once, across all clusters. Enough to keep the runtime busy
+/// while the rounds of many clusters run together; few enough that such a round does not
+/// hold the request and response buffers of every cluster at once.
+pub const CHECKS_IN_FLIGHT: usize = 64;
 
 /// How often the checker looks whether the first poll is done.
 const FIRST_POLL_WAIT: Duration = Duration::from_millis(100);
 
+/// Jobs of one cluster checked in one wake-up, one after the other on one connection: a
+/// wake-up per check cost about a third more CPU (docs/performance.md, run 8). A
+/// JobManager with more jobs gets its batches spread over the interval.
+pub const CHECK_BATCH: usize = 16;
+
+/// When rounds start: every `interval` from one origin shared by all clusters, so the
+/// checks of many clusters run in the same wake-ups, their requests overlap and the
+/// runtime does not park between them. The origin lies half a poll interval after the
+/// polls, so a check rarely finds its poller's connection busy (and opens a second).
+#[derive(Debug, Clone, Copy)]
+pub struct RoundGrid {
+    pub origin: Instant,
+    pub interval: Duration,
+}
+
+impl RoundGrid {
+    /// The first round start at or after `at`.
+    pub fn next_from(&self, at: Instant) -> Instant {
+        if self.interval.is_zero() || at <= self.origin {
+            return self.origin;
+        }
+        let since = (at - self.origin).as_nanos();
+        let step = self.interval.as_nanos();
+        let rounds = since.div_ceil(step);
+        let offset = u64::try_from(rounds.saturating_mul(step)).unwrap_or(u64::MAX);
+        self.origin + Duration::from_nanos(offset)
+    }
+}
+
 impl HealthChecker {
     pub async fn run(self, cancel: CancellationToken) {
-        let interval = self.cluster.health().settings().interval;
+        let interval = self.grid.interval;
         if interval.is_zero() {
             return;
         }
@@ -256,46 +296,67 @@ impl HealthChecker {
                 _ = tokio::time::sleep(FIRST_POLL_WAIT) => {}
             }
         }
-        let mut round_start = Instant::now();
+        let mut round_start = self.grid.next_from(Instant::now());
         loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = self.round(round_start, interval) => {}
-            }
-            round_start += interval;
-            let now = Instant::now();
-            if round_start < now {
-                // A round that overran starts the next one now, not a burst to catch up.
-                round_start = now;
-            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep_until(round_start) => {}
             }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = self.round(round_start, interval) => {}
+            }
+            // A round that overran skips to the next start, not a burst to catch up.
+            round_start = self
+                .grid
+                .next_from(Instant::now().max(round_start + interval));
         }
         tracing::debug!(cluster = self.cluster.id(), "health checker stopped");
     }
 
-    /// Checks every due job once, the i-th of n at `start + i * interval / n`, one at a
-    /// time: the checks of a cluster hold at most one of its connections. A round that
-    /// cannot finish within the interval (a slow JobManager) makes the checks rarer.
+    /// Checks every due job once, in batches of [`CHECK_BATCH`] spread over the interval
+    /// (see [`check_offset`]), one at a time: the checks of a cluster hold at most one of
+    /// its connections. A round that cannot finish within the interval (a slow
+    /// JobManager) makes the checks rarer.
     async fn round(&self, start: Instant, interval: Duration) {
+        // Only the ids are kept across the round; each batch reads the latest snapshot.
         let due = self.due_jobs();
-        if due.is_empty() {
-            return;
-        }
-        for (i, job) in due.iter().enumerate() {
-            tokio::time::sleep_until(start + slot(i, due.len(), interval)).await;
-            if !self.cluster.status().reachable {
+        let mut i = 0;
+        while i < due.len() {
+            let batch_start = start + check_offset(i, due.len(), interval);
+            tokio::time::sleep_until(batch_start).await;
+            let status = self.cluster.status();
+            let Some(snapshot) = status.snapshot.as_ref().filter(|_| status.reachable) else {
                 // Health is Unknown while the cluster cannot be asked; do not pile up errors.
                 return;
+            };
+            while i < due.len() && start + check_offset(i, due.len(), interval) == batch_start {
+                let jid = &*due[i];
+                i += 1;
+                // A job that left the snapshot since the round began is not checked.
+                let Some(job) = snapshot.jobs().iter().find(|j| j.jid == jid) else {
+                    continue;
+                };
+                // Never closed; if it were, there would be nothing left to check for.
+                let Ok(_permit) = self.permits.acquire().await else {
+                    return;
+                };
+                if let Err(error) = self.check(job).await
+                    && matches!(
+                        error,
+                        FlinkError::Connect { .. } | FlinkError::Timeout { .. }
+                    )
+                {
+                    // The JobManager is gone or stuck: the rest would wait for it too.
+                    return;
+                }
             }
-            self.check(job).await;
         }
     }
 
-    /// The jobs to check in this round; forgets the records of jobs that are gone.
-    fn due_jobs(&self) -> Vec<JobOverview> {
+    /// The ids of the jobs to check in this round; forgets the records of jobs that are
+    /// gone.
+    fn due_jobs(&self) -> Vec<Box<str>> {
         let status = self.cluster.status();
         let Some(snapshot) = status.snapshot.as_ref().filter(|_| status.reachable) else {
             return Vec::new();
@@ -312,11 +373,12 @@ impl HealthChecker {
                         .get(&job.jid)
                         .is_some_and(|r| !r.ended_checked && is_live(&r.state))
             })
-            .cloned()
+            .map(|job| job.jid.as_str().into())
             .collect()
     }
 
-    async fn check(&self, job: &JobOverview) {
+    /// One job's check; Err when the job metrics could not be read.
+    async fn check(&self, job: &JobOverview) -> Result<(), FlinkError> {
         let book = self.cluster.health();
         let previous = book.get(&job.jid);
         let mut record = previous
@@ -324,7 +386,9 @@ impl HealthChecker {
             .cloned()
             .unwrap_or_else(|| JobHealthRecord::new(&job.jid));
         let client = self.cluster.client();
-        record.state = job.state().to_string();
+        if record.state != job.state() {
+            record.state = job.state().to_string();
+        }
         // A job back to RUNNING (after a JobManager failover: SUSPENDED) ends again later.
         record.ended_checked = !is_live(job.state());
         let now = now_ms();
@@ -334,7 +398,7 @@ impl HealthChecker {
                 tracing::debug!(cluster = self.cluster.id(), jid = %job.jid, %error, "health check failed");
                 record.last_error = Some(error.to_string());
                 book.put(record);
-                return;
+                return Err(error);
             }
         };
         record.last_error = None;
@@ -389,11 +453,18 @@ impl HealthChecker {
                 cluster: self.cluster.id().into(),
             });
         }
+        Ok(())
     }
 }
 
-/// When the i-th of n checks of a round starts: spread evenly over the interval, so a
-/// cluster with many jobs sees a steady trickle rather than a burst.
+/// When the i-th of n due jobs of a round is checked: with the others of its batch of
+/// [`CHECK_BATCH`], the batches spread evenly over the interval, so a cluster with many
+/// jobs sees a steady trickle rather than a burst, and one with few costs one wake-up.
+pub fn check_offset(i: usize, n: usize, interval: Duration) -> Duration {
+    slot(i / CHECK_BATCH, n.div_ceil(CHECK_BATCH), interval)
+}
+
+/// When the i-th of n batches starts: spread evenly over the interval.
 pub fn slot(i: usize, n: usize, interval: Duration) -> Duration {
     if n == 0 {
         return Duration::ZERO;
@@ -475,6 +546,116 @@ mod tests {
         );
         assert!((0..1000).all(|i| slot(i, 1000, interval) < interval));
         assert_eq!(slot(0, 0, interval), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_round_checks_a_small_cluster_in_one_wake_up_and_spreads_a_large_one_in_batches() {
+        let interval = Duration::from_secs(30);
+        assert!(
+            (0..10).all(|i| check_offset(i, 10, interval) == Duration::ZERO),
+            "10 jobs: one batch at the round's start"
+        );
+        let offsets: Vec<u64> = (0..40)
+            .map(|i| check_offset(i, 40, interval).as_secs())
+            .collect();
+        let expected: Vec<u64> = (0..40).map(|i| [0, 10, 20][i / CHECK_BATCH]).collect();
+        assert_eq!(offsets, expected, "40 jobs: batches of 16, 16 and 8");
+    }
+
+    #[test]
+    fn the_rounds_of_all_clusters_start_on_one_grid() {
+        let origin = Instant::now();
+        let grid = RoundGrid {
+            origin,
+            interval: Duration::from_secs(30),
+        };
+        let at = |ms: u64| origin + Duration::from_millis(ms);
+        // Clusters first polled at different moments start their rounds together.
+        assert_eq!(grid.next_from(at(1_300)), at(30_000));
+        assert_eq!(grid.next_from(at(17_000)), at(30_000));
+        assert_eq!(grid.next_from(at(30_000)), at(30_000));
+        assert_eq!(grid.next_from(at(30_001)), at(60_000));
+        assert_eq!(grid.next_from(origin - Duration::from_secs(5)), origin);
+    }
+
+    /// A checker of a cluster with jobs a, b and c whose last poll succeeded, but whose
+    /// JobManager is gone since: nothing listens on port 9, every call fails at once.
+    fn checker_of_a_gone_cluster(permits: Arc<Semaphore>) -> (Arc<Cluster>, HealthChecker) {
+        let info = crate::clusters::testing::service_cluster("ns", "gone");
+        let client = crate::flink::FlinkClient::new(
+            crate::flink::FlinkClient::http_client().unwrap(),
+            info.url.clone(),
+            crate::flink::ClientSettings::default(),
+        );
+        let settings = HealthSettings {
+            interval: Duration::from_secs(30),
+            thresholds: Thresholds::default(),
+        };
+        let cluster =
+            Arc::new(Cluster::new(info, client, Duration::from_secs(1)).with_health(settings));
+        let jobs: Vec<JobOverview> = serde_json::from_value(serde_json::json!([
+            {"jid": "a", "name": "a", "state": "RUNNING", "start-time": 1},
+            {"jid": "b", "name": "b", "state": "RUNNING", "start-time": 1},
+            {"jid": "c", "name": "c", "state": "RUNNING", "start-time": 1},
+        ]))
+        .unwrap();
+        cluster.set_status(ClusterStatus {
+            snapshot: Some(Arc::new(crate::clusters::JobsSnapshot::new(jobs, 1))),
+            polled: true,
+            reachable: true,
+            last_error: None,
+            flink_version: None,
+        });
+        let (changes, _) = broadcast::channel(4);
+        let checker = HealthChecker {
+            cluster: cluster.clone(),
+            changes,
+            grid: RoundGrid {
+                origin: Instant::now(),
+                interval: settings.interval,
+            },
+            permits,
+        };
+        (cluster, checker)
+    }
+
+    #[tokio::test]
+    async fn a_batch_stops_at_a_jobmanager_that_cannot_be_reached() {
+        let (cluster, checker) = checker_of_a_gone_cluster(Arc::new(Semaphore::new(1)));
+        checker.round(Instant::now(), Duration::from_secs(30)).await;
+        let book = cluster.health();
+        assert!(
+            book.get("a").and_then(|r| r.last_error.clone()).is_some(),
+            "the first check failed and says why"
+        );
+        assert_eq!(
+            book.len(),
+            1,
+            "the rest of the batch was not sent to a JobManager that is gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_check_waits_for_a_slot_of_the_process_wide_limit() {
+        let permits = Arc::new(Semaphore::new(0));
+        let (cluster, checker) = checker_of_a_gone_cluster(permits.clone());
+        let round =
+            tokio::spawn(
+                async move { checker.round(Instant::now(), Duration::from_secs(30)).await },
+            );
+        // Long enough for a refused connection to be recorded, were the check not waiting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            cluster.health().is_empty(),
+            "no check while every slot is taken"
+        );
+        permits.add_permits(1);
+        round.await.unwrap();
+        assert_eq!(
+            cluster.health().len(),
+            1,
+            "the check ran once a slot was free"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
 
 use super::cluster::{Cluster, ClusterInfo};
-use super::health::{HealthChecker, HealthSettings};
+use super::health::{CHECKS_IN_FLIGHT, HealthChecker, HealthSettings, RoundGrid};
 use super::poller::{ClusterChanged, Poller};
 use super::startup::Startup;
 
@@ -38,6 +38,10 @@ pub struct KnownClusters {
     clusters: RwLock<BTreeMap<String, Entry>>,
     startup: Startup,
     health: HealthSettings,
+    /// Where the health checks' rounds of every cluster start from (see [`RoundGrid`]).
+    health_origin: tokio::time::Instant,
+    /// The health checks' process-wide limit of checks in flight.
+    health_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl KnownClusters {
@@ -48,6 +52,7 @@ impl KnownClusters {
         shutdown: CancellationToken,
     ) -> Self {
         let (changes, _) = broadcast::channel(1024);
+        let health_origin = tokio::time::Instant::now() + settings.poll_interval / 2;
         Self {
             settings,
             http,
@@ -57,6 +62,8 @@ impl KnownClusters {
             clusters: RwLock::new(BTreeMap::new()),
             startup: Startup::default(),
             health: HealthSettings::disabled(),
+            health_origin,
+            health_permits: Arc::new(tokio::sync::Semaphore::new(CHECKS_IN_FLIGHT)),
         }
     }
 
@@ -110,6 +117,11 @@ impl KnownClusters {
             let checker = HealthChecker {
                 cluster: cluster.clone(),
                 changes: self.changes.clone(),
+                grid: RoundGrid {
+                    origin: self.health_origin,
+                    interval: self.health.interval,
+                },
+                permits: self.health_permits.clone(),
             };
             tokio::spawn(checker.run(stop.clone()));
         }

@@ -567,7 +567,8 @@ def exported_metric_names() -> set[str]:
     """The series names the binary exports, read from the metric registrations in src/:
     `registry.register("name", "help", metric)` (and `register_with_unit`) under
     `Registry::with_prefix("...")`, and collectors' `encode_descriptor("name", "help", unit,
-    MetricType::X)`. The type decides the suffixes prometheus-client adds: counters `_total`,
+    MetricType::X)`, and the per-job gauge families (`gauges(&mut encoder, "name", ...)` in
+    src/job_series.rs, a helper around `encode_descriptor`). The type decides the suffixes prometheus-client adds: counters `_total`,
     histograms `_bucket`, `_sum` and `_count`. A metric whose type cannot be read is
     allowed with any of these suffixes."""
     if _exported:
@@ -583,7 +584,9 @@ def exported_metric_names() -> set[str]:
                           + r'\s*,\s*(?:Unit::(\w+)\s*,\s*)?(.*?)\)\s*;', re.S)
     descriptor = re.compile(r'encode_descriptor\(\s*"([A-Za-z_:][A-Za-z0-9_:]*)"\s*,\s*' + string
                             + r'\s*,\s*(?:Some\(\s*&?Unit::(\w+)\s*\)|None)\s*,\s*MetricType::(\w+)', re.S)
+    gauge_family = re.compile(r'\bgauges\(\s*&mut\s+\w+\s*,\s*"([A-Za-z_:][A-Za-z0-9_:]*)"', re.S)
     for text in sources.values():
+        names.update(prefix + name for name in gauge_family.findall(text))
         for name, unit, metric in register.findall(text):
             kind = _metric_kind(metric, text)
             base = prefix + name + (f"_{unit.lower()}" if unit else "")

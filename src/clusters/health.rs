@@ -321,20 +321,17 @@ impl HealthChecker {
     async fn round(&self, start: Instant, interval: Duration) {
         // Only the ids are kept across the round; each batch reads the latest snapshot.
         let due = self.due_jobs();
-        let mut i = 0;
-        while i < due.len() {
-            let batch_start = start + check_offset(i, due.len(), interval);
+        for (batch, jids) in due.chunks(CHECK_BATCH).enumerate() {
+            let batch_start = start + check_offset(batch * CHECK_BATCH, due.len(), interval);
             tokio::time::sleep_until(batch_start).await;
             let status = self.cluster.status();
             let Some(snapshot) = status.snapshot.as_ref().filter(|_| status.reachable) else {
                 // Health is Unknown while the cluster cannot be asked; do not pile up errors.
                 return;
             };
-            while i < due.len() && start + check_offset(i, due.len(), interval) == batch_start {
-                let jid = &*due[i];
-                i += 1;
+            for jid in jids {
                 // A job that left the snapshot since the round began is not checked.
-                let Some(job) = snapshot.jobs().iter().find(|j| j.jid == jid) else {
+                let Some(job) = snapshot.jobs().iter().find(|j| *j.jid == **jid) else {
                     continue;
                 };
                 // Never closed; if it were, there would be nothing left to check for.

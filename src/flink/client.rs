@@ -12,6 +12,7 @@ use super::dto::{
     AggregatedMetric, CheckpointConfig, CheckpointStats, DashboardConfig, ErrorBody, JobDetails,
     JobExceptions, JobsOverview, MetricValue, TriggerResponse,
 };
+use super::http1::{Http1Error, Origin};
 
 /// Characters escaped in a `?get=` list; `,` separates names and stays as it is.
 const QUERY_VALUE: &AsciiSet = &CONTROLS
@@ -28,6 +29,8 @@ const QUERY_VALUE: &AsciiSet = &CONTROLS
     .add(b'`')
     .add(b'{')
     .add(b'}');
+
+const USER_AGENT: &str = concat!("flink-monitor/", env!("CARGO_PKG_VERSION"));
 
 /// Limits that keep one slow or misbehaving JobManager from costing more than its share.
 #[derive(Debug, Clone)]
@@ -75,6 +78,9 @@ enum Lane {
 #[derive(Clone)]
 pub struct FlinkClient {
     http: reqwest::Client,
+    /// The lean client for plain-HTTP `GET`s with its one idle connection; None where
+    /// reqwest serves everything (TLS, a proxy).
+    origin: Option<Arc<Origin>>,
     base: Url,
     /// `base` without credentials, for errors and logs.
     display_base: Arc<str>,
@@ -105,8 +111,10 @@ impl FlinkClient {
     pub fn new(http: reqwest::Client, base: Url, settings: ClientSettings) -> Self {
         let display_base = redact_url(&base).into();
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let origin = Origin::for_base(&base, USER_AGENT).map(Arc::new);
         Self {
             http,
+            origin,
             base,
             display_base,
             permits,
@@ -117,12 +125,11 @@ impl FlinkClient {
     /// The shared HTTP client all Flink clients are built on.
     pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         reqwest::Client::builder()
-            .user_agent(concat!("flink-monitor/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(90))
-            // One idle connection per JobManager: the poller's, which the health checks
-            // reuse between polls. A second one, opened when a check and a poll overlap,
-            // is closed after use instead of holding ~25 KB of buffers until the timeout.
+            // reqwest carries only TLS, proxied and stop requests (plain-HTTP reads go
+            // through `Origin`): few, so one idle connection per host is plenty.
             .pool_max_idle_per_host(1)
             .build()
     }
@@ -341,6 +348,55 @@ impl FlinkClient {
         path: &[&str],
         body: Option<serde_json::Value>,
     ) -> Result<Bytes, FlinkError> {
+        let (status, bytes) = match (&self.origin, &method, &body) {
+            (Some(origin), &Method::GET, None) => self.send_lean(origin, &url, path).await?,
+            _ => self.send_reqwest(url, method, path, body).await?,
+        };
+        if (200..300).contains(&status) {
+            return Ok(bytes);
+        }
+        Err(FlinkError::Status {
+            url: self.display_url(path),
+            status,
+            message: error_message(status, &bytes),
+        })
+    }
+
+    async fn send_lean(
+        &self,
+        origin: &Origin,
+        url: &Url,
+        path: &[&str],
+    ) -> Result<(u16, Bytes), FlinkError> {
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        };
+        let limit = self.settings.max_response_bytes;
+        match origin.get(&target, limit).await {
+            Ok(answer) => Ok((answer.status, answer.body)),
+            Err(Http1Error::Connect(reason)) => Err(FlinkError::Connect {
+                url: self.display_url(path),
+                reason,
+            }),
+            Err(Http1Error::Broken(reason)) => Err(FlinkError::Request {
+                url: self.display_url(path),
+                reason,
+            }),
+            Err(Http1Error::TooLarge) => Err(FlinkError::TooLarge {
+                url: self.display_url(path),
+                limit,
+            }),
+        }
+    }
+
+    async fn send_reqwest(
+        &self,
+        url: Url,
+        method: Method,
+        path: &[&str],
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, Bytes), FlinkError> {
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request.json(&body);
@@ -351,14 +407,7 @@ impl FlinkClient {
             .map_err(|e| self.transport_error(path, e))?;
         let status = response.status();
         let bytes = self.read_capped(path, &mut response).await?;
-        if status.is_success() {
-            return Ok(bytes);
-        }
-        Err(FlinkError::Status {
-            url: self.display_url(path),
-            status: status.as_u16(),
-            message: error_message(status, &bytes),
-        })
+        Ok((status.as_u16(), bytes))
     }
 
     /// The base URL with `path` appended segment by segment, each percent-encoded as one
@@ -451,7 +500,7 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Flink's `{"errors": [...]}` summarised; anything else, a bounded excerpt of the body.
-fn error_message(status: StatusCode, body: &[u8]) -> String {
+fn error_message(status: u16, body: &[u8]) -> String {
     const EXCERPT: usize = 300;
     if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
         let summary = parsed.summary();
@@ -462,8 +511,9 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {
-        return status
-            .canonical_reason()
+        return StatusCode::from_u16(status)
+            .ok()
+            .and_then(|status| status.canonical_reason())
             .unwrap_or("no message")
             .to_lowercase();
     }
@@ -497,7 +547,7 @@ mod tests {
     fn flink_error_bodies_are_summarised_to_first_lines() {
         let body = br#"{"errors":["Internal server error.","<Exception on server side:\norg.apache...\n\tat x"]}"#;
         assert_eq!(
-            error_message(StatusCode::INTERNAL_SERVER_ERROR, body),
+            error_message(500, body),
             "Internal server error.; <Exception on server side:"
         );
     }
@@ -505,9 +555,9 @@ mod tests {
     #[test]
     fn non_json_error_bodies_are_bounded() {
         let body = "x".repeat(5000);
-        let message = error_message(StatusCode::BAD_GATEWAY, body.as_bytes());
+        let message = error_message(502, body.as_bytes());
         assert!(message.len() <= 303);
-        assert_eq!(error_message(StatusCode::BAD_GATEWAY, b""), "bad gateway");
+        assert_eq!(error_message(502, b""), "bad gateway");
     }
 
     fn client(base: &str) -> FlinkClient {

@@ -3,6 +3,7 @@
 mod client;
 pub mod dto;
 mod error;
+mod http1;
 mod root_exception;
 
 pub use client::{ClientSettings, FlinkClient, StopRequest};

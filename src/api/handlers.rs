@@ -161,12 +161,15 @@ fn readyz(app: &AppState) -> Result<Response, ApiError> {
 }
 
 fn metrics(app: &AppState) -> Response {
+    let body = app.metrics.encode();
+    // The per-job rows the scrape built are freed by now; without this glibc keeps them.
+    crate::malloc::trim();
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
         )],
-        app.metrics.encode(),
+        body,
     )
         .into_response()
 }

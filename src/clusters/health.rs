@@ -302,9 +302,10 @@ impl HealthChecker {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep_until(round_start) => {}
             }
+            // Boxed, as the poller's poll: a waiting checker keeps no room for a round.
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = self.round(round_start, interval) => {}
+                _ = Box::pin(self.round(round_start, interval)) => {}
             }
             // A round that overran skips to the next start, not a burst to catch up.
             round_start = self

@@ -47,9 +47,11 @@ impl Poller {
                     continue;
                 }
             }
+            // Boxed: a poll's state (the request and its answer) lives on the heap only
+            // while it runs, so 1,000 idle pollers do not each keep room for one.
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                reachable_again = self.poll_once() => {
+                reachable_again = Box::pin(self.poll_once()) => {
                     if let Some(reachable_again) = reachable_again {
                         version.after_poll(reachable_again);
                     }

@@ -2,6 +2,11 @@
 //! method, then malformed parameters) and over odd uuids (empty, `%2F`, invalid UTF-8), so
 //! paths are matched here against the endpoint table's patterns, on their raw, still
 //! percent-encoded segments.
+//!
+//! Matching runs on every request: the patterns are split once, grouped by their number of
+//! segments, so a path is only compared with the few patterns of its own length.
+
+use std::sync::LazyLock;
 
 use percent_encoding::percent_decode_str;
 
@@ -28,14 +33,17 @@ impl<'a> Route<'a> {
     pub fn parse(path: &'a str) -> Result<Self, ApiError> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-        ENDPOINTS
-            .iter()
-            .flat_map(|endpoint| endpoint.patterns().map(move |pattern| (endpoint, pattern)))
-            .find_map(|(endpoint, pattern)| {
-                let Captured { cluster, uuid } = capture(pattern, trimmed)?;
+        // As many as `split('/')` yields, empty segments included.
+        let length = trimmed.bytes().filter(|&b| b == b'/').count() + 1;
+        PATTERNS_BY_LENGTH
+            .get(length)
+            .into_iter()
+            .flatten()
+            .find_map(|split| {
+                let Captured { cluster, uuid } = capture(&split.segments, trimmed)?;
                 Some(Route {
-                    endpoint,
-                    pattern,
+                    endpoint: split.endpoint,
+                    pattern: split.pattern,
                     cluster,
                     uuid,
                 })
@@ -58,6 +66,49 @@ impl<'a> Route<'a> {
     }
 }
 
+/// One segment of a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    Literal(&'static str),
+    Cluster,
+    Uuid,
+}
+
+/// A pattern of the endpoint table, split into its segments.
+#[derive(Debug)]
+struct SplitPattern {
+    endpoint: &'static Endpoint,
+    pattern: &'static str,
+    segments: Vec<Segment>,
+}
+
+/// The table's patterns, at the index of their number of segments, in table order.
+static PATTERNS_BY_LENGTH: LazyLock<Vec<Vec<SplitPattern>>> = LazyLock::new(|| {
+    let mut by_length: Vec<Vec<SplitPattern>> = Vec::new();
+    for endpoint in ENDPOINTS {
+        for pattern in endpoint.patterns() {
+            let segments: Vec<Segment> = pattern
+                .trim_matches('/')
+                .split('/')
+                .map(|segment| match segment {
+                    "{cluster}" => Segment::Cluster,
+                    "{uuid}" => Segment::Uuid,
+                    literal => Segment::Literal(literal),
+                })
+                .collect();
+            if by_length.len() <= segments.len() {
+                by_length.resize_with(segments.len() + 1, Vec::new);
+            }
+            by_length[segments.len()].push(SplitPattern {
+                endpoint,
+                pattern,
+                segments,
+            });
+        }
+    }
+    by_length
+});
+
 /// The raw parameters a path gave for a pattern's `{cluster}` and `{uuid}`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Captured<'a> {
@@ -65,24 +116,20 @@ struct Captured<'a> {
     pub uuid: Option<&'a str>,
 }
 
-/// Matches the segments of a path (slashes trimmed at both ends) against a pattern.
-/// `{cluster}` must not be empty; `{uuid}` may be, to be refused as malformed (4001)
-/// rather than as an unknown path.
-fn capture<'a>(pattern: &str, trimmed_path: &'a str) -> Option<Captured<'a>> {
-    let mut wanted = pattern.trim_matches('/').split('/');
-    let mut given = trimmed_path.split('/');
+/// Matches the segments of a path (slashes trimmed at both ends) against a pattern's, of
+/// which it has as many. `{cluster}` must not be empty; `{uuid}` may be, to be refused as
+/// malformed (4001) rather than as an unknown path.
+fn capture<'a>(pattern: &[Segment], trimmed_path: &'a str) -> Option<Captured<'a>> {
     let mut captured = Captured::default();
-    loop {
-        match (wanted.next(), given.next()) {
-            (None, None) => return Some(captured),
-            (Some("{cluster}"), Some(segment)) if !segment.is_empty() => {
-                captured.cluster = Some(segment)
-            }
-            (Some("{uuid}"), Some(segment)) => captured.uuid = Some(segment),
-            (Some(literal), Some(segment)) if literal == segment => {}
+    for (wanted, given) in pattern.iter().zip(trimmed_path.split('/')) {
+        match wanted {
+            Segment::Cluster if !given.is_empty() => captured.cluster = Some(given),
+            Segment::Uuid => captured.uuid = Some(given),
+            Segment::Literal(literal) if *literal == given => {}
             _ => return None,
         }
     }
+    Some(captured)
 }
 
 /// Percent-decodes a path parameter; it must be non-empty UTF-8 of at most 1024 bytes.
@@ -104,6 +151,8 @@ pub fn decode_param(raw: &str, what: &str) -> Result<String, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::api::endpoints::{Monitoring, Op};
 
@@ -168,6 +217,110 @@ mod tests {
             decode_param(route.uuid.unwrap(), "uuid").unwrap_err().code,
             4001
         );
+    }
+
+    /// The matcher before patterns were grouped by length: every pattern in turn, split per
+    /// request. Grouping must not change which pattern a path reaches, nor its parameters.
+    fn parse_pattern_by_pattern(path: &str) -> Option<(&'static str, Option<&str>, Option<&str>)> {
+        let trimmed = path.strip_prefix('/').unwrap_or(path);
+        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+        ENDPOINTS
+            .iter()
+            .flat_map(Endpoint::patterns)
+            .find_map(|pattern| {
+                let mut wanted = pattern.trim_matches('/').split('/');
+                let mut given = trimmed.split('/');
+                let (mut cluster, mut uuid) = (None, None);
+                loop {
+                    match (wanted.next(), given.next()) {
+                        (None, None) => return Some((pattern, cluster, uuid)),
+                        (Some("{cluster}"), Some(s)) if !s.is_empty() => cluster = Some(s),
+                        (Some("{uuid}"), Some(s)) => uuid = Some(s),
+                        (Some(literal), Some(s)) if literal == s => {}
+                        _ => return None,
+                    }
+                }
+            })
+    }
+
+    /// Paths near every pattern: each pattern's own, then with one segment left out,
+    /// replaced or added (any literal of the table, a parameter, an empty one), each with
+    /// and without a trailing slash and with a doubled leading one.
+    fn paths_near_the_patterns() -> Vec<String> {
+        let patterns: Vec<Vec<&str>> = ENDPOINTS
+            .iter()
+            .flat_map(Endpoint::patterns)
+            .map(|p| {
+                p.trim_matches('/')
+                    .split('/')
+                    .map(|s| match s {
+                        "{uuid}" => "a-job",
+                        "{cluster}" => "ns.flink",
+                        literal => literal,
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut words: BTreeSet<&str> = patterns.iter().flatten().copied().collect();
+        words.insert("");
+        let mut variants: Vec<Vec<&str>> = Vec::new();
+        for segments in &patterns {
+            variants.push(segments.clone());
+            for i in 0..=segments.len() {
+                if i < segments.len() {
+                    let mut fewer = segments.clone();
+                    fewer.remove(i);
+                    variants.push(fewer);
+                }
+                for word in &words {
+                    let mut more = segments.clone();
+                    more.insert(i, word);
+                    variants.push(more);
+                    if i < segments.len() {
+                        let mut other = segments.clone();
+                        other[i] = word;
+                        variants.push(other);
+                    }
+                }
+            }
+        }
+        variants
+            .iter()
+            .flat_map(|segments| {
+                let joined = segments.join("/");
+                [
+                    format!("/{joined}"),
+                    format!("/{joined}/"),
+                    format!("//{joined}"),
+                ]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grouping_by_length_routes_every_path_as_matching_pattern_by_pattern_did() {
+        let paths = paths_near_the_patterns();
+        let mut reached = BTreeSet::new();
+        for path in &paths {
+            let grouped = Route::parse(path).ok();
+            if let Some(route) = grouped {
+                assert!(
+                    route.endpoint.patterns().any(|p| p == route.pattern()),
+                    "{path}: {} is not a pattern of its endpoint",
+                    route.pattern()
+                );
+                reached.insert(route.pattern());
+            }
+            assert_eq!(
+                grouped.map(|r| (r.pattern(), r.cluster, r.uuid)),
+                parse_pattern_by_pattern(path),
+                "{path}"
+            );
+        }
+        // The paths reach every pattern, and some reach none (4004).
+        let all: BTreeSet<&str> = ENDPOINTS.iter().flat_map(Endpoint::patterns).collect();
+        assert_eq!(reached, all);
+        assert!(paths.iter().any(|p| Route::parse(p).is_err()));
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,6 +83,9 @@ pub struct FlinkClient {
     /// reqwest serves everything (TLS, a proxy).
     origin: Option<Arc<Origin>>,
     base: Url,
+    /// The path of `base` without its trailing `/`, for [`Self::target`]; None for a base
+    /// that cannot have a path.
+    base_path: Option<Arc<str>>,
     /// `base` without credentials, for errors and logs.
     display_base: Arc<str>,
     permits: Arc<Semaphore>,
@@ -112,14 +116,20 @@ impl FlinkClient {
         let display_base = redact_url(&base).into();
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let origin = Origin::for_base(&base, USER_AGENT).map(Arc::new);
-        Self {
+        let mut client = Self {
             http,
             origin,
             base,
+            base_path: None,
             display_base,
             permits,
             settings: Arc::new(settings),
-        }
+        };
+        client.base_path = client
+            .url(&[], None)
+            .ok()
+            .map(|url| url.path().trim_end_matches('/').into());
+        client
     }
 
     /// The shared HTTP client all Flink clients are built on.
@@ -316,7 +326,6 @@ impl FlinkClient {
         query: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> Result<Bytes, FlinkError> {
-        let url = self.url(path, query)?;
         // The semaphore is never closed, so acquiring only fails if it were. Waiting is
         // bounded by the caller (the HTTP server's request timeout).
         let _permit = match lane {
@@ -332,7 +341,8 @@ impl FlinkClient {
             ),
         };
         let timeout = self.settings.timeout;
-        match tokio::time::timeout(timeout, self.send_unbounded(url, method, path, body)).await {
+        let send = self.send_unbounded(method, path, query, body);
+        match tokio::time::timeout(timeout, send).await {
             Ok(result) => result,
             Err(_) => Err(FlinkError::Timeout {
                 url: self.display_url(path),
@@ -343,14 +353,20 @@ impl FlinkClient {
 
     async fn send_unbounded(
         &self,
-        url: Url,
         method: Method,
         path: &[&str],
+        query: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> Result<Bytes, FlinkError> {
         let (status, bytes) = match (&self.origin, &method, &body) {
-            (Some(origin), &Method::GET, None) => self.send_lean(origin, &url, path).await?,
-            _ => self.send_reqwest(url, method, path, body).await?,
+            (Some(origin), &Method::GET, None) => {
+                let target = self.target(path, query)?;
+                self.send_lean(origin, &target, path).await?
+            }
+            _ => {
+                let url = self.url(path, query)?;
+                self.send_reqwest(url, method, path, body).await?
+            }
         };
         if (200..300).contains(&status) {
             return Ok(bytes);
@@ -365,15 +381,11 @@ impl FlinkClient {
     async fn send_lean(
         &self,
         origin: &Origin,
-        url: &Url,
+        target: &str,
         path: &[&str],
     ) -> Result<(u16, Bytes), FlinkError> {
-        let target = match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_string(),
-        };
         let limit = self.settings.max_response_bytes;
-        match origin.get(&target, limit).await {
+        match origin.get(target, limit).await {
             Ok(answer) => Ok((answer.status, answer.body)),
             Err(Http1Error::Connect(reason)) => Err(FlinkError::Connect {
                 url: self.display_url(path),
@@ -429,6 +441,46 @@ impl FlinkClient {
         Ok(url)
     }
 
+    /// The path and query of [`Self::url`], as a request's target. Joined directly when
+    /// nothing in it needs the URL parser's escaping (Flink's ids are hex, the health
+    /// checks' query is plain): the health checks make hundreds of these a second.
+    fn target(&self, path: &[&str], query: Option<&str>) -> Result<String, FlinkError> {
+        let plain_segment = |s: &&str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        // What `Url::set_query` would escape: controls, space and `"#<>'`.
+        let plain_query = |q: &str| {
+            q.bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'#' | b'<' | b'>' | b'\''))
+        };
+        if let Some(base) = &self.base_path
+            && path.iter().all(plain_segment)
+            && query.is_none_or(plain_query)
+        {
+            let mut target = String::with_capacity(128);
+            target.push_str(base);
+            for segment in path {
+                target.push('/');
+                target.push_str(segment);
+            }
+            if target.is_empty() {
+                target.push('/');
+            }
+            if let Some(query) = query {
+                target.push('?');
+                target.push_str(query);
+            }
+            return Ok(target);
+        }
+        let url = self.url(path, query)?;
+        Ok(match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        })
+    }
+
     async fn read_capped(
         &self,
         path: &[&str],
@@ -477,9 +529,10 @@ impl FlinkClient {
 }
 
 fn encode_names(names: &[&str]) -> String {
-    let encoded: Vec<String> = names
+    // Borrowed where nothing needs escaping, as for every name the health checks ask for.
+    let encoded: Vec<Cow<'_, str>> = names
         .iter()
-        .map(|n| utf8_percent_encode(n, QUERY_VALUE).to_string())
+        .map(|n| utf8_percent_encode(n, QUERY_VALUE).into())
         .collect();
     encoded.join(",")
 }
@@ -603,6 +656,59 @@ mod tests {
             url("http://jm:8081", &["jobs", "a/b?c#d", "exceptions"], None),
             "http://jm:8081/jobs/a%2Fb%3Fc%23d/exceptions"
         );
+    }
+
+    #[test]
+    fn a_joined_request_target_is_the_one_the_url_gives() {
+        let bases = [
+            "http://jm:8081",
+            "http://jm:8081/",
+            "http://gw.example/flink/team-a/",
+            "http://gw.example/fl%20ink?x=1#f",
+        ];
+        let segments = [
+            "jobs",
+            "0123456789abcdef0123456789abcdef",
+            "a-b_C",
+            "",
+            ".",
+            "..",
+            "a.b",
+            "a b",
+            "a/b",
+            "%41",
+            "ü",
+            "a\tb",
+        ];
+        let queries = [
+            None,
+            Some("get=numRestarts,fullRestarts"),
+            Some("get=0.a%20b.x&agg=sum"),
+            Some("get=a b"),
+            Some("get='x'"),
+            Some("x=<y>#z"),
+        ];
+        for base in bases {
+            let client = client(base);
+            for (first, second) in segments
+                .iter()
+                .flat_map(|a| segments.iter().map(move |b| (a, b)))
+            {
+                for query in queries {
+                    let path = ["jobs", first, second];
+                    let url = client.url(&path, query).unwrap();
+                    let expected = match url.query() {
+                        Some(q) => format!("{}?{q}", url.path()),
+                        None => url.path().to_string(),
+                    };
+                    assert_eq!(
+                        client.target(&path, query).unwrap(),
+                        expected,
+                        "{base} {path:?} {query:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -330,14 +330,17 @@ impl HealthChecker {
                 // Health is Unknown while the cluster cannot be asked; do not pile up errors.
                 return;
             };
+            // One slot for the whole batch: its checks run one after the other, so it has
+            // one in flight, and taking a slot per check would queue behind every other
+            // batch and cost a wake-up per check.
+            // Never closed; if it were, there would be nothing left to check for.
+            let Ok(_permit) = self.permits.acquire().await else {
+                return;
+            };
             for jid in jids {
                 // A job that left the snapshot since the round began is not checked.
                 let Some(job) = snapshot.jobs().iter().find(|j| *j.jid == **jid) else {
                     continue;
-                };
-                // Never closed; if it were, there would be nothing left to check for.
-                let Ok(_permit) = self.permits.acquire().await else {
-                    return;
                 };
                 if let Err(error) = self.check(job).await
                     && matches!(
@@ -580,6 +583,15 @@ mod tests {
     /// JobManager is gone since: nothing listens on port 9, every call fails at once.
     fn checker_of_a_gone_cluster(permits: Arc<Semaphore>) -> (Arc<Cluster>, HealthChecker) {
         let info = crate::clusters::testing::service_cluster("ns", "gone");
+        checker_of(info, &["a", "b", "c"], permits)
+    }
+
+    /// A checker of `info`'s cluster, whose last poll found running jobs with ids `jids`.
+    fn checker_of(
+        info: crate::clusters::ClusterInfo,
+        jids: &[&str],
+        permits: Arc<Semaphore>,
+    ) -> (Arc<Cluster>, HealthChecker) {
         let client = crate::flink::FlinkClient::new(
             crate::flink::FlinkClient::http_client().unwrap(),
             info.url.clone(),
@@ -591,12 +603,13 @@ mod tests {
         };
         let cluster =
             Arc::new(Cluster::new(info, client, Duration::from_secs(1)).with_health(settings));
-        let jobs: Vec<JobOverview> = serde_json::from_value(serde_json::json!([
-            {"jid": "a", "name": "a", "state": "RUNNING", "start-time": 1},
-            {"jid": "b", "name": "b", "state": "RUNNING", "start-time": 1},
-            {"jid": "c", "name": "c", "state": "RUNNING", "start-time": 1},
-        ]))
-        .unwrap();
+        let jobs: Vec<JobOverview> = jids
+            .iter()
+            .map(|jid| {
+                let job = serde_json::json!({"jid": jid, "name": jid, "state": "RUNNING", "start-time": 1});
+                serde_json::from_value(job).unwrap()
+            })
+            .collect();
         cluster.set_status(ClusterStatus {
             snapshot: Some(Arc::new(crate::clusters::JobsSnapshot::new(jobs, 1))),
             polled: true,
@@ -653,6 +666,71 @@ mod tests {
             cluster.health().len(),
             1,
             "the check ran once a slot was free"
+        );
+    }
+
+    /// A JobManager that answers every request `[]` on kept connections and records the
+    /// job ids of the job-metrics requests in the order they came.
+    async fn recording_jobmanager() -> (url::Url, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while socket.read(&mut byte).await.unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                        if !head.ends_with(b"\r\n\r\n") {
+                            continue;
+                        }
+                        let line = String::from_utf8_lossy(&head).to_string();
+                        if let Some(jid) = line
+                            .strip_prefix("GET /jobs/")
+                            .and_then(|rest| rest.split_once("/metrics?"))
+                        {
+                            record.lock().unwrap().push(jid.0.to_string());
+                        }
+                        head.clear();
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]";
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url.parse().unwrap(), seen)
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_one_slot_for_all_its_checks() {
+        let (url, seen) = recording_jobmanager().await;
+        // One slot for two clusters: a batch that gave its slot back after each check
+        // would alternate with the other's.
+        let permits = Arc::new(Semaphore::new(1));
+        let rounds: Vec<_> = [("one", ["a1", "a2", "a3"]), ("two", ["b1", "b2", "b3"])]
+            .into_iter()
+            .map(|(name, jids)| {
+                let mut info = crate::clusters::testing::service_cluster("ns", name);
+                info.url = url.clone();
+                let (_, checker) = checker_of(info, &jids, permits.clone());
+                tokio::spawn(
+                    async move { checker.round(Instant::now(), Duration::from_secs(30)).await },
+                )
+            })
+            .collect();
+        for round in rounds {
+            round.await.unwrap();
+        }
+        let order = seen.lock().unwrap().join(" ");
+        assert!(
+            order == "a1 a2 a3 b1 b2 b3" || order == "b1 b2 b3 a1 a2 a3",
+            "each batch's checks ran together: {order}"
         );
     }
 

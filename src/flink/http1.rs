@@ -277,28 +277,40 @@ fn parse_head(buf: &mut Vec<u8>) -> Result<Option<Head>, Http1Error> {
             buf.drain(..len);
             continue;
         }
+        // Header values compared in place: no allocation per answer on the hot path.
         let header = |name: &str| {
             response
                 .headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
+                .map(|h| h.value.trim_ascii())
+        };
+        let is = |value: Option<&[u8]>, wanted: &str| {
+            value.is_some_and(|v| v.eq_ignore_ascii_case(wanted.as_bytes()))
         };
         let connection = header("connection");
         let keep_alive = match response.version {
-            Some(1) => connection.as_deref() != Some("close"),
-            _ => connection.as_deref() == Some("keep-alive"),
+            Some(1) => !is(connection, "close"),
+            _ => is(connection, "keep-alive"),
         };
+        let chunked = header("transfer-encoding").is_some_and(|te| {
+            te.len() >= b"chunked".len()
+                && te[te.len() - b"chunked".len()..].eq_ignore_ascii_case(b"chunked")
+        });
         let framing = if status == 204 || status == 304 {
             Framing::Length(0)
-        } else if header("transfer-encoding").is_some_and(|te| te.ends_with("chunked")) {
+        } else if chunked {
             Framing::Chunked
         } else if let Some(length) = header("content-length") {
-            let length = length.parse().map_err(|_| {
-                broken(format!(
-                    "the answer's content-length {length:?} is not a number"
-                ))
-            })?;
+            let length = std::str::from_utf8(length)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .ok_or_else(|| {
+                    let shown = String::from_utf8_lossy(length).to_ascii_lowercase();
+                    broken(format!(
+                        "the answer's content-length {shown:?} is not a number"
+                    ))
+                })?;
             Framing::Length(length)
         } else {
             Framing::UntilClose

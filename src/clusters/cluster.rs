@@ -11,7 +11,7 @@ use crate::flink::{FlinkClient, FlinkError, RootException};
 
 use super::cache::TtlCache;
 use super::details::FetchedDetails;
-use super::health::{HealthBook, HealthSettings};
+use super::health_book::{HealthBook, HealthSettings};
 use super::job_metrics::{self, JobMetrics};
 use super::snapshot::JobsSnapshot;
 

@@ -166,6 +166,11 @@ impl RestartHistory {
     }
 }
 
+/// Whether a job in `state` is checked: it runs, or restarts to run again.
+pub fn is_live(state: &str) -> bool {
+    matches!(state, "RUNNING" | "RESTARTING")
+}
+
 /// What is known about a job for judging it.
 #[derive(Debug, Clone, Copy)]
 pub struct Inputs<'a> {
@@ -243,7 +248,7 @@ fn restarts_over_threshold(inputs: &Inputs<'_>, thresholds: &Thresholds) -> bool
 
 /// Only live jobs can stall; a job that never completed one counts from its start.
 fn checkpoints_stalled(inputs: &Inputs<'_>, thresholds: &Thresholds) -> bool {
-    if !matches!(inputs.state, "RUNNING" | "RESTARTING") {
+    if !is_live(inputs.state) {
         return false;
     }
     let Some(checked) = inputs.checked else {

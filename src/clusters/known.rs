@@ -12,9 +12,11 @@ use tokio_util::sync::CancellationToken;
 use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
 
+use super::changes::ClusterChanged;
 use super::cluster::{Cluster, ClusterInfo};
-use super::health::{CHECKS_IN_FLIGHT, HealthChecker, HealthSettings, RoundGrid};
-use super::poller::{ClusterChanged, Poller};
+use super::health::{CHECKS_IN_FLIGHT, HealthChecker, RoundGrid};
+use super::health_book::HealthSettings;
+use super::poller::Poller;
 use super::startup::Startup;
 
 #[derive(Debug, Clone)]

@@ -11,15 +11,10 @@ use crate::flink::FlinkError;
 use crate::metrics::{FlinkErrorLabels, Metrics, Outcome, OutcomeLabels};
 use crate::time::now_ms;
 
+use super::changes::ClusterChanged;
 use super::cluster::{Cluster, ClusterStatus};
 use super::snapshot::JobsSnapshot;
 use super::version::VersionReader;
-
-/// Sent when what a cluster shows changed: its jobs, their states, or its reachability.
-#[derive(Debug, Clone)]
-pub struct ClusterChanged {
-    pub cluster: Arc<str>,
-}
 
 pub(crate) struct Poller {
     pub cluster: Arc<Cluster>,

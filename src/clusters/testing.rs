@@ -1,4 +1,5 @@
-//! Test fixtures: a registry whose clusters show a given snapshot without polling Flink.
+//! Test fixtures: a registry whose clusters show a given snapshot without polling Flink,
+//! and Flink's recorded answers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,16 @@ use crate::flink::{ClientSettings, FlinkClient};
 use crate::metrics::Metrics;
 
 use super::{ClusterInfo, ClusterStatus, JobsSnapshot, KnownClusters, PollSettings};
+
+/// A Flink answer recorded from a real `version` (`tests/fixtures/<version>/<file>`).
+pub fn recorded(version: &str, file: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/tests/fixtures/{version}/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).expect("a recorded answer");
+    serde_json::from_str(&text).expect("recorded JSON")
+}
 
 /// The cluster of Service `namespace/name` (id `namespace.name`) at `http://127.0.0.1:9`,
 /// where nothing listens: its one real poll fails at once.

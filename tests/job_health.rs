@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use support::fake_flink::{FakeFlink, FakeJob, FlinkVersion, now_ms};
+use support::fake_flink::{FakeFlink, FakeJob, FlinkVersion, fixture, now_ms};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
@@ -432,4 +432,94 @@ async fn health_has_the_lookup_errors_of_status_and_is_in_the_openapi_document()
         );
     }
     assert!(doc["components"]["schemas"]["JobHealthView"].is_object());
+}
+
+/// Serves a job's recorded health metrics (`[{"id","value"}]`) from the fake.
+fn recorded_job_metrics(fake: &FakeFlink, version: FlinkVersion, jid: &str, file: &str) {
+    let recorded = fixture(version, file);
+    let pairs: Vec<(String, String)> = recorded
+        .as_array()
+        .expect("a list of metrics")
+        .iter()
+        .map(|m| {
+            let value = m["value"].as_str().expect("a string value");
+            (
+                m["id"].as_str().expect("an id").to_string(),
+                value.to_string(),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (&**k, &**v)).collect();
+    fake.edit(|m| m.set_job_metrics(jid, &pairs));
+}
+
+/// Recorded from the `stall` kind on Flink 2.3 and 1.20: on a fresh TaskManager the first
+/// trigger failed before its checkpoint started ("Not all required tasks are currently
+/// running"), which Flink counts (`failed: 1`) but does not record (`latest.failed: null`),
+/// so there is no time to give. After a cancel the pending checkpoint fails with a time,
+/// while the job metrics keep their last values (1 failed, 1 in progress).
+#[tokio::test]
+async fn a_failure_flink_recorded_shows_its_time_even_after_the_job_ended() {
+    for version in FlinkVersion::ALL {
+        let fake = FakeFlink::empty(version).await;
+        let jid = fake.add_job(FakeJob::new("stall", "RUNNING"));
+        recorded_job_metrics(&fake, version, &jid, "job_stall_health_metrics.json");
+        fake.edit(|m| {
+            m.checkpoints
+                .insert(jid.clone(), fixture(version, "job_stall_checkpoints.json"));
+            m.checkpoint_config.insert(
+                jid.clone(),
+                fixture(version, "job_stall_checkpoints_config.json"),
+            );
+        });
+        let app = start(vec![cluster("a", fake.url())], Thresholds::default());
+        let v = version.as_str();
+        wait_for("the statistics read after the failure", || {
+            job_calls(&fake, &jid, "/checkpoints") >= 1
+        })
+        .await;
+        let running = app
+            .health_until("/job/stall/health/", |r| {
+                r["checkpoints"]["enabled"] == true
+            })
+            .await;
+        let cps = &running["checkpoints"];
+        assert_eq!(cps["failed"], 1, "{v}: {running}");
+        assert_eq!(cps["in-progress"], 1, "{v}: {running}");
+        assert_eq!(
+            cps["last-failure-time"],
+            Value::Null,
+            "{v}: Flink recorded no failure, so there is no time: {running}"
+        );
+
+        let after = fixture(version, "job_stall_canceled_checkpoints.json");
+        let failure = &after["latest"]["failed"];
+        recorded_job_metrics(
+            &fake,
+            version,
+            &jid,
+            "job_stall_canceled_health_metrics.json",
+        );
+        fake.edit(|m| m.checkpoints.insert(jid.clone(), after.clone()));
+        fake.set_state(&jid, "CANCELED");
+        let ended = app
+            .health_until("/job/stall/health/", |r| {
+                r["state"] == "CANCELED" && !r["checkpoints"]["last-failure-time"].is_null()
+            })
+            .await;
+        let cps = &ended["checkpoints"];
+        assert_eq!(
+            cps["last-failure-time"], failure["failure_timestamp"],
+            "{v}: {ended}"
+        );
+        assert_eq!(
+            cps["last-failure-message"], "Checkpoint Coordinator is suspending.",
+            "{v}: {ended}"
+        );
+        assert_eq!(
+            (cps["failed"].clone(), cps["in-progress"].clone()),
+            (json!(2), json!(0)),
+            "{v}: the counts of the statistics, not of the stale metrics: {ended}"
+        );
+    }
 }

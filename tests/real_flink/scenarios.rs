@@ -905,7 +905,7 @@ pub async fn restarting_job(flink: &LocalFlink) {
 
 pub async fn stalled_job(flink: &LocalFlink) {
     let name = unique("stalled");
-    let _job = flink.submit_running(&name, Kind::Stall).await;
+    let job = flink.submit_running(&name, Kind::Stall).await;
     let mut flags = FAST_HEALTH.to_vec();
     flags.extend(["--max-checkpoint-age", "5s"]);
     let m = Monitor::start(flink, &cluster_id("stall", flink), &flags).await;
@@ -932,5 +932,29 @@ pub async fn stalled_job(flink: &LocalFlink) {
         checkpoints["last-completed-time"].is_null(),
         "no completion time",
         &answer,
+    );
+
+    // A cancel fails the checkpoint in progress while Flink's job metrics stand still: the
+    // check after the end shows the failure with the time and message Flink recorded.
+    flink.cancel(&job.jid).await;
+    let ended = m
+        .wait_for("the failed checkpoint of the cancel", &path, |a| {
+            a.response()["state"] == "CANCELED"
+                && !a.response()["checkpoints"]["last-failure-time"].is_null()
+        })
+        .await;
+    let (_, stats) = flink.get(&format!("/jobs/{}/checkpoints", job.jid)).await;
+    let checkpoints = &ended.response()["checkpoints"];
+    let recorded = &stats["latest"]["failed"];
+    m.check(
+        checkpoints["last-failure-time"] == recorded["failure_timestamp"]
+            && checkpoints["last-failure-message"] == recorded["failure_message"],
+        format_args!("the failure Flink recorded: {recorded}"),
+        &ended,
+    );
+    m.check(
+        checkpoints["failed"] == stats["counts"]["failed"] && checkpoints["in-progress"] == 0,
+        format_args!("Flink's final counts: {}", stats["counts"]),
+        &ended,
     );
 }

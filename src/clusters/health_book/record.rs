@@ -116,11 +116,18 @@ impl JobHealthRecord {
     }
 
     /// `/jobs/{jid}/checkpoints` is read only when it would tell something new: the last
-    /// completion time where the metrics lack it (Flink 1.x), or a new failure.
+    /// completion time where the metrics lack it (Flink 1.x), a new failure, or, at the
+    /// check after the job ended, the final counts: Flink stops updating an ended job's
+    /// metrics before its checkpoints end (a cancel fails the pending one, with a time and
+    /// a message, while the metrics still say in progress).
     pub(crate) fn needs_stats(&self, metrics: &HealthMetrics) -> bool {
         let facts = &self.checkpoints;
         if facts.enabled != Some(true) {
             return false;
+        }
+        // Set by `observe_state` when this check is the one after the end.
+        if self.ended_checked {
+            return true;
         }
         let (read_completed, read_failed) = self.stats_read_at.unwrap_or((0, 0));
         let new_completion = metrics.last_completed.is_none()
@@ -222,5 +229,54 @@ mod tests {
         assert!(record.needs_stats(&failing), "a new failure: its message");
         record.checkpoints.enabled = Some(false);
         assert!(!record.needs_stats(&failing));
+    }
+
+    #[test]
+    fn the_check_after_the_end_reads_the_statistics_as_the_metrics_stand_still() {
+        let mut record = JobHealthRecord::new("j");
+        record.checkpoints.enabled = Some(true);
+        record.observe_state("RUNNING");
+        let stale = HealthMetrics {
+            failed: Some(1),
+            in_progress: Some(1),
+            last_completed: Some(None),
+            ..Default::default()
+        };
+        record.apply_metrics(&stale, 1);
+        record.stats_read_at = Some((0, 1));
+        assert!(!record.needs_stats(&stale), "running: nothing new");
+        record.observe_state("CANCELED");
+        assert!(
+            record.needs_stats(&stale),
+            "ended: Flink's metrics of the job stop, its statistics are final"
+        );
+        // Recorded: a cancel failed the pending checkpoint; the metrics still said 1 and 1.
+        let stats = recorded("2.3.0", "job_stall_canceled_checkpoints.json");
+        record.apply_stats(serde_json::from_value(stats).unwrap());
+        let facts = &record.checkpoints;
+        assert_eq!((facts.failed, facts.in_progress), (2, 0));
+        assert_eq!(facts.last_failure_time, Some(1_796_517_351_179));
+        assert_eq!(
+            facts.last_failure_message.as_deref(),
+            Some("Checkpoint Coordinator is suspending.")
+        );
+        record.checkpoints.enabled = Some(false);
+        assert!(
+            !record.needs_stats(&stale),
+            "no checkpoints, nothing to read"
+        );
+    }
+
+    #[test]
+    fn a_failure_flink_counted_but_did_not_record_has_no_time() {
+        for version in ["2.3.0", "1.20.5"] {
+            let mut record = JobHealthRecord::new("j");
+            let stats = recorded(version, "job_stall_checkpoints.json");
+            record.apply_stats(serde_json::from_value(stats).unwrap());
+            let facts = &record.checkpoints;
+            assert_eq!((facts.failed, facts.in_progress), (1, 1), "{version}");
+            assert_eq!(facts.last_failure_time, None, "{version}");
+            assert_eq!(facts.last_failure_message, None, "{version}");
+        }
     }
 }

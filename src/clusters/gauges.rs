@@ -33,11 +33,14 @@ impl std::fmt::Debug for RegistryGauges {
     }
 }
 
-impl Collector for RegistryGauges {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some(registry) = self.registry.upgrade() else {
-            return Ok(());
-        };
+/// Clusters by (source, reachable) and jobs by state, as the registry shows them now.
+struct Tally {
+    clusters: BTreeMap<(&'static str, &'static str), i64>,
+    jobs: BTreeMap<&'static str, i64>,
+}
+
+impl Tally {
+    fn of(registry: &KnownClusters) -> Self {
         let mut clusters: BTreeMap<(&'static str, &'static str), i64> = BTreeMap::new();
         // Every state is present, at 0 when no job is in it, so a series does not vanish.
         let mut jobs: BTreeMap<&'static str, i64> = JOB_STATES
@@ -55,6 +58,16 @@ impl Collector for RegistryGauges {
                 *jobs.entry(state_label(job.state())).or_default() += 1;
             }
         }
+        Self { clusters, jobs }
+    }
+}
+
+impl Collector for RegistryGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(registry) = self.registry.upgrade() else {
+            return Ok(());
+        };
+        let tally = Tally::of(&registry);
         // Series in a stable order (label values sorted), one descriptor per family.
         let mut family = encoder.encode_descriptor(
             "clusters_by_source",
@@ -62,7 +75,7 @@ impl Collector for RegistryGauges {
             None,
             MetricType::Gauge,
         )?;
-        for ((source, reachable), n) in clusters {
+        for ((source, reachable), n) in tally.clusters {
             let labels = ClusterLabels { source, reachable };
             ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
         }
@@ -72,7 +85,7 @@ impl Collector for RegistryGauges {
             None,
             MetricType::Gauge,
         )?;
-        for (state, n) in jobs {
+        for (state, n) in tally.jobs {
             ConstGauge::new(n).encode(family.encode_family(&StateLabels { state })?)?;
         }
         Ok(())

@@ -88,25 +88,43 @@ impl KnownClusters {
         {
             return false;
         }
-        let client = FlinkClient::new(
-            self.http.clone(),
-            info.url.clone(),
-            self.settings.client.clone(),
-        );
         let id = info.id.clone();
-        let cluster =
-            Arc::new(Cluster::new(info, client, self.settings.cache_ttl).with_health(self.health));
-        if let Some(replaced) = clusters.get(&id) {
-            // A new address of a known cluster: its last snapshot stands until the new
-            // address answers (or fails), so nothing reads as "not polled yet" meanwhile.
-            cluster.set_status(replaced.cluster.status().as_ref().clone());
-        }
+        let cluster = self.new_cluster(info, clusters.get(&id).map(|e| &*e.cluster));
         tracing::info!(
             cluster = %id,
             source = cluster.info().source.as_str(),
             url = cluster.display_url(),
             "watching cluster"
         );
+        let stop = self.start_tasks(&cluster);
+        if let Some(old) = clusters.insert(id.clone(), Entry { cluster, stop }) {
+            old.stop.cancel();
+        }
+        self.metrics.clusters.set(clusters.len() as i64);
+        drop(clusters);
+        let _ = self.changes.send(ClusterChanged { cluster: id.into() });
+        true
+    }
+
+    /// The cluster of `info`, with its own client. A new address of a known cluster
+    /// (`replaced`) keeps its last snapshot until the new address answers (or fails), so
+    /// nothing reads as "not polled yet" meanwhile.
+    fn new_cluster(&self, info: ClusterInfo, replaced: Option<&Cluster>) -> Arc<Cluster> {
+        let client = FlinkClient::new(
+            self.http.clone(),
+            info.url.clone(),
+            self.settings.client.clone(),
+        );
+        let cluster = Cluster::new(info, client, self.settings.cache_ttl).with_health(self.health);
+        if let Some(replaced) = replaced {
+            cluster.set_status(replaced.status().as_ref().clone());
+        }
+        Arc::new(cluster)
+    }
+
+    /// Starts the poller of `cluster` and, when checks are on, its health checker; the
+    /// token returned stops both.
+    fn start_tasks(&self, cluster: &Arc<Cluster>) -> CancellationToken {
         let stop = self.shutdown.child_token();
         let poller = Poller {
             cluster: cluster.clone(),
@@ -127,13 +145,7 @@ impl KnownClusters {
             };
             tokio::spawn(checker.run(stop.clone()));
         }
-        if let Some(old) = clusters.insert(id.clone(), Entry { cluster, stop }) {
-            old.stop.cancel();
-        }
-        self.metrics.clusters.set(clusters.len() as i64);
-        drop(clusters);
-        let _ = self.changes.send(ClusterChanged { cluster: id.into() });
-        true
+        stop
     }
 
     /// Forgets a cluster and stops its poller. Returns whether it was known.

@@ -1,0 +1,204 @@
+//! The first line of each failed or restarting job's last exception, for the jobs table.
+//! Read from Flink once per failure (a new state or a new restart count), not per page
+//! view: the follower looks at a cluster whenever it changes, and reads through the
+//! cluster's cached, coalesced `root_exception`, within its per-cluster limit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::clusters::Cluster;
+use crate::flink::RootException;
+
+use super::UiState;
+
+/// Reads in flight at once, across clusters.
+const READS_IN_FLIGHT: usize = 8;
+/// The longest first line kept, in characters.
+const MAX_LINE_CHARS: usize = 512;
+
+/// The first line of a root exception and when it was thrown (ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ExceptionLine {
+    pub message: String,
+    pub timestamp: Option<i64>,
+}
+
+impl ExceptionLine {
+    /// None when Flink has no exception for the job.
+    pub fn of(root: &RootException) -> Option<Self> {
+        let text = root.root_exception.as_deref()?;
+        let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+        Some(Self {
+            message: line.chars().take(MAX_LINE_CHARS).collect(),
+            timestamp: root.timestamp,
+        })
+    }
+}
+
+/// What a read was for: a job's state and restart count at the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Occasion {
+    state: String,
+    restarts: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    /// None after a failed read: the next look tries again.
+    read_for: Option<Occasion>,
+    line: Option<ExceptionLine>,
+}
+
+/// Per cluster id, per jid.
+pub struct ExceptionBook {
+    clusters: Mutex<HashMap<Arc<str>, HashMap<String, Seen>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Default for ExceptionBook {
+    fn default() -> Self {
+        Self {
+            clusters: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(READS_IN_FLIGHT)),
+        }
+    }
+}
+
+/// A job whose last exception says something: it failed, is failing or restarting, or
+/// restarted before.
+fn worth_reading(state: &str, restarts: Option<i64>) -> bool {
+    matches!(state, "FAILED" | "FAILING" | "RESTARTING") || restarts.is_some_and(|n| n > 0)
+}
+
+impl ExceptionBook {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, HashMap<String, Seen>>> {
+        self.clusters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The first line of the job's last exception, if one was read.
+    pub fn line(&self, cluster: &str, jid: &str) -> Option<ExceptionLine> {
+        self.lock().get(cluster)?.get(jid)?.line.clone()
+    }
+
+    pub fn forget(&self, cluster: &str) {
+        self.lock().remove(cluster);
+    }
+
+    /// Starts a read for each job of the cluster's last poll whose exception is not known
+    /// for its current state and restart count; forgets jobs that left the poll.
+    pub fn look_at(&self, state: &Arc<UiState>, cluster: &Arc<Cluster>) {
+        let status = cluster.status();
+        let Some(snapshot) = status.snapshot.as_ref() else {
+            return;
+        };
+        let mut to_read = Vec::new();
+        {
+            let mut clusters = self.lock();
+            let seen = clusters.entry(cluster.id().into()).or_default();
+            seen.retain(|jid, _| snapshot.jobs().iter().any(|j| &j.jid == jid));
+            if !status.reachable {
+                return;
+            }
+            for job in snapshot.jobs() {
+                let restarts = cluster.health().get(&job.jid).and_then(|r| r.restarts());
+                if !worth_reading(job.state(), restarts) {
+                    continue;
+                }
+                let occasion = Occasion {
+                    state: job.state().to_string(),
+                    restarts,
+                };
+                let entry = seen.entry(job.jid.clone()).or_insert(Seen {
+                    read_for: None,
+                    line: None,
+                });
+                if entry.read_for.as_ref() == Some(&occasion) {
+                    continue;
+                }
+                // Claimed now, so the next look does not start a second read.
+                entry.read_for = Some(occasion);
+                to_read.push(job.jid.clone());
+            }
+        }
+        for jid in to_read {
+            tokio::spawn(read(state.clone(), cluster.clone(), jid));
+        }
+    }
+
+    fn record(&self, cluster: &str, jid: &str, read: Option<Option<ExceptionLine>>) {
+        let mut clusters = self.lock();
+        let Some(seen) = clusters.get_mut(cluster).and_then(|c| c.get_mut(jid)) else {
+            return;
+        };
+        match read {
+            Some(line) => seen.line = line,
+            None => seen.read_for = None,
+        }
+    }
+}
+
+async fn read(state: Arc<UiState>, cluster: Arc<Cluster>, jid: String) {
+    let book = &state.exceptions;
+    // Never closed.
+    let Ok(_permit) = book.permits.clone().acquire_owned().await else {
+        return;
+    };
+    let read = match cluster.root_exception(&jid).await {
+        Ok(root) => Some(ExceptionLine::of(&root)),
+        Err(error) => {
+            tracing::debug!(cluster = cluster.id(), %jid, %error, "reading a job's exception for the page failed");
+            None
+        }
+    };
+    let changed = read.is_some();
+    book.record(cluster.id(), &jid, read);
+    if changed {
+        state.changes.mark(cluster.id());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(text: Option<&str>) -> RootException {
+        RootException {
+            root_exception: text.map(String::from),
+            timestamp: Some(7),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn the_first_non_empty_line_is_kept_bounded() {
+        let line = ExceptionLine::of(&root(Some(
+            "\n  java.lang.RuntimeException: boom </script>\n\tat x.y(Z.java:1)",
+        )));
+        assert_eq!(
+            line,
+            Some(ExceptionLine {
+                message: "java.lang.RuntimeException: boom </script>".into(),
+                timestamp: Some(7)
+            })
+        );
+        let long = "x".repeat(2 * MAX_LINE_CHARS);
+        let line = ExceptionLine::of(&root(Some(&long))).unwrap();
+        assert_eq!(line.message.chars().count(), MAX_LINE_CHARS);
+        assert_eq!(ExceptionLine::of(&root(None)), None);
+        assert_eq!(ExceptionLine::of(&root(Some(" \n "))), None);
+    }
+
+    #[test]
+    fn only_jobs_that_failed_or_restarted_are_read() {
+        assert!(worth_reading("FAILED", None));
+        assert!(worth_reading("RESTARTING", Some(0)));
+        assert!(worth_reading("RUNNING", Some(2)), "restarted before");
+        assert!(!worth_reading("RUNNING", Some(0)));
+        assert!(!worth_reading("RUNNING", None));
+        assert!(!worth_reading("FINISHED", None));
+        assert!(!worth_reading("CANCELED", None));
+    }
+}

@@ -19,20 +19,35 @@ const READS_IN_FLIGHT: usize = 8;
 /// The longest first line kept, in characters.
 const MAX_LINE_CHARS: usize = 512;
 
-/// The first line of a root exception and when it was thrown (ms).
+/// The first line of a root exception, the first line of its deepest cause, and when it
+/// was thrown (ms). Flink's first line is often only "Recovery is suppressed by
+/// NoRestartBackoffTimeStrategy"; the cause says what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ExceptionLine {
     pub message: String,
+    /// The last `Caused by:` line, without that prefix; null when there is none.
+    pub root_cause: Option<String>,
     pub timestamp: Option<i64>,
+}
+
+fn bounded(line: &str) -> String {
+    line.chars().take(MAX_LINE_CHARS).collect()
 }
 
 impl ExceptionLine {
     /// None when Flink has no exception for the job.
     pub fn of(root: &RootException) -> Option<Self> {
         let text = root.root_exception.as_deref()?;
-        let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let first = lines.next()?;
+        let root_cause = lines
+            .filter_map(|l| l.strip_prefix("Caused by:"))
+            .last()
+            .map(|l| bounded(l.trim()));
         Some(Self {
-            message: line.chars().take(MAX_LINE_CHARS).collect(),
+            message: bounded(first),
+            root_cause,
             timestamp: root.timestamp,
         })
     }
@@ -181,8 +196,22 @@ mod tests {
             line,
             Some(ExceptionLine {
                 message: "java.lang.RuntimeException: boom </script>".into(),
+                root_cause: None,
                 timestamp: Some(7)
             })
+        );
+        let caused = ExceptionLine::of(&root(Some(
+            "org.apache.flink.runtime.JobException: Recovery is suppressed by NoRestartBackoffTimeStrategy\n\tat a.b(C.java:1)\nCaused by: java.lang.IllegalStateException: middle\n\tat d.e\nCaused by: java.lang.RuntimeException: flinklab intentional failure at record 50\n\tat f.g",
+        )))
+        .unwrap();
+        assert_eq!(
+            caused.message,
+            "org.apache.flink.runtime.JobException: Recovery is suppressed by NoRestartBackoffTimeStrategy"
+        );
+        assert_eq!(
+            caused.root_cause.as_deref(),
+            Some("java.lang.RuntimeException: flinklab intentional failure at record 50"),
+            "the deepest cause"
         );
         let long = "x".repeat(2 * MAX_LINE_CHARS);
         let line = ExceptionLine::of(&root(Some(&long))).unwrap();

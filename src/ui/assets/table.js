@@ -27,7 +27,7 @@ export function buildRows(clusters) {
   for (const cluster of clusters) {
     const label = clusterLabel(cluster);
     for (const job of cluster.jobs) {
-      const exception = job.exception ? job.exception.message : "";
+      const exception = job.exception ? `${job.exception.message}\n${job.exception.rootCause ?? ""}` : "";
       rows.push({
         key: `${cluster.id}/${job.jid}`,
         cluster,
@@ -64,7 +64,7 @@ function sortValue(row, key, now) {
     case "checkpoint": return job.lastCheckpoint ?? -1;
     case "started": return job.startTime;
     case "duration": return jobDuration(job, now) ?? -1;
-    case "exception": return job.exception ? job.exception.message : "";
+    case "exception": return job.exception ? job.exception.rootCause ?? job.exception.message : "";
     default: return "";
   }
 }
@@ -146,9 +146,11 @@ export class JobsTable {
       setText(r.cells.restarts, job.restarts ?? "–");
       this.times(r, row, now);
       const exception = job.exception;
-      setText(r.cells.exception, exception ? exception.message : "");
-      setAttr(r.cells.exception, "title",
-        exception ? exception.message + (exception.timestamp ? `\n${absolute(exception.timestamp)}` : "") : "");
+      setText(r.cells.exception, exception ? exception.rootCause ?? exception.message : "");
+      setAttr(r.cells.exception, "title", exception
+        ? [exception.message, exception.rootCause && `caused by ${exception.rootCause}`,
+          exception.timestamp && absolute(exception.timestamp)].filter(Boolean).join("\n")
+        : "");
     });
     for (let i = rows.length; i < this.pool.length; i++) {
       if (this.pool[i].tr.isConnected) this.pool[i].tr.remove();

@@ -43,7 +43,7 @@ impl ExceptionLine {
         let first = lines.next()?;
         let root_cause = lines
             .filter_map(|l| l.strip_prefix("Caused by:"))
-            .last()
+            .next_back()
             .map(|l| bounded(l.trim()));
         Some(Self {
             message: bounded(first),

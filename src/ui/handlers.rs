@@ -224,6 +224,19 @@ pub async fn job(
     json_answer(page, None)
 }
 
+/// The OpenAPI document of these endpoints.
+pub async fn openapi() -> Response {
+    static JSON: std::sync::LazyLock<String> = std::sync::LazyLock::new(super::openapi::json);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        JSON.as_str(),
+    )
+        .into_response()
+}
+
 fn split<T>(result: Result<T, String>) -> (Option<T>, Option<String>) {
     match result {
         Ok(value) => (Some(value), None),

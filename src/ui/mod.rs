@@ -7,6 +7,7 @@
 //! `GET /ui/api/clusters/{cluster}/jobs/{jid}` (one job: details, metrics, root exception,
 //! health). Both read the registry's in-memory state; only the job page's details,
 //! metrics and exception go to Flink, through the same short-TTL cache as the API.
+//! `GET /ui/api/openapi.json` documents them.
 //!
 //! The router is its own: it is merged into the API's app in `runtime.rs`, with its
 //! security headers and compression; [`redirect_browsers`] sends a browser asking for `/`
@@ -110,6 +111,7 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/ui/{asset}", get(assets::asset))
         .route("/ui/api/jobs", get(handlers::jobs))
         .route("/ui/api/clusters/{cluster}/jobs/{jid}", get(handlers::job))
+        .route("/ui/api/openapi.json", get(handlers::openapi))
         .with_state(state)
         .layer(CompressionLayer::new());
     for (name, value) in headers {

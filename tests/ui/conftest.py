@@ -4,8 +4,9 @@ headless Debian Chromium driven by Playwright. Each test gets a fresh browser co
 fails if the page logged a console error, threw, opened a dialog, or sent a request to
 any origin but flink-monitor's.
 
-UI_TEST_MUTATE="asset|old|new" serves the page with `old` replaced by `new` in that asset
-(through the browser, no rebuild): how each test was seen failing against a broken page.
+UI_TEST_MUTATE="asset|old|new" (one per line) serves the page with `old` replaced by `new`
+in that asset (through the browser, no rebuild): how each test was seen failing against a
+broken page (scripts/ui-mutations.sh runs each mutation against the tests it must fail).
 """
 
 from __future__ import annotations
@@ -145,18 +146,21 @@ class Watched:
 
 
 def mutate(context, base: str) -> None:
-    spec = os.environ.get("UI_TEST_MUTATE")
-    if not spec:
-        return
-    asset, old, new = spec.split("|", 2)
+    """UI_TEST_MUTATE: one `asset|old|new` per line, applied as the browser loads the asset."""
+    changes: dict[str, list[tuple[str, str]]] = {}
+    for line in filter(None, os.environ.get("UI_TEST_MUTATE", "").splitlines()):
+        asset, old, new = line.split("|", 2)
+        changes.setdefault(asset, []).append((old, new))
+    for asset, replacements in changes.items():
+        def serve(route, asset=asset, replacements=replacements):
+            answer = route.fetch()
+            text = answer.text()
+            for old, new in replacements:
+                assert old in text, f"UI_TEST_MUTATE: {old!r} is not in {asset}"
+                text = text.replace(old, new)
+            route.fulfill(response=answer, body=text)
 
-    def serve(route):
-        answer = route.fetch()
-        text = answer.text()
-        assert old in text, f"UI_TEST_MUTATE: {old!r} is not in {asset}"
-        route.fulfill(response=answer, body=text.replace(old, new))
-
-    context.route(f"{base}/ui/{asset}", serve)
+        context.route(f"{base}/ui/{asset}", serve)
 
 
 @pytest.fixture

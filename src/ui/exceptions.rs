@@ -220,6 +220,114 @@ mod tests {
         assert_eq!(ExceptionLine::of(&root(Some(" \n "))), None);
     }
 
+    /// A JobManager that answers every request with a root exception, on kept
+    /// connections, and counts the `/exceptions` requests.
+    async fn failing_jobmanager() -> (url::Url, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = reads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while socket.read(&mut byte).await.unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                        if !head.ends_with(b"\r\n\r\n") {
+                            continue;
+                        }
+                        if String::from_utf8_lossy(&head).contains("/exceptions") {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        head.clear();
+                        let body = r#"{"root-exception": "java.lang.Exception: top\n\tat a.b\nCaused by: java.lang.IllegalStateException: boom", "timestamp": 5, "truncated": false}"#;
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url.parse().unwrap(), reads)
+    }
+
+    #[tokio::test]
+    async fn an_exception_is_read_once_per_failure_and_the_cluster_marked_changed() {
+        use crate::clusters::testing::{add_cluster, quiet_registry, service_cluster};
+        let (url, reads) = failing_jobmanager().await;
+        let registry = quiet_registry(crate::flink::ClientSettings::default());
+        let mut info = service_cluster("ns", "flaky");
+        info.url = url;
+        let job = |state: &str| {
+            serde_json::json!([{"jid": "j1", "name": "orders", "state": state, "start-time": 1},
+                {"jid": "j2", "name": "fine", "state": "RUNNING", "start-time": 1}])
+        };
+        add_cluster(&registry, info, job("RESTARTING"), true).await;
+        let state = UiState::new(registry.clone(), std::time::Duration::from_secs(1));
+        let token = state.changes.token();
+        let cluster = registry.get("ns.flaky").unwrap();
+        let line = || state.exceptions.line("ns.flaky", "j1");
+        state.exceptions.look_at(&state, &cluster);
+        state.exceptions.look_at(&state, &cluster);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while line().is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "never read");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let read = line().unwrap();
+        assert_eq!(read.message, "java.lang.Exception: top");
+        assert_eq!(
+            read.root_cause.as_deref(),
+            Some("java.lang.IllegalStateException: boom")
+        );
+        assert_eq!(
+            reads.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one read, not one per look"
+        );
+        assert_eq!(
+            state.exceptions.line("ns.flaky", "j2"),
+            None,
+            "a healthy job is not read"
+        );
+        assert_eq!(
+            state.changes.since(Some(&token)),
+            super::super::changes::Since::Clusters(vec!["ns.flaky".into()]),
+            "the page hears of it"
+        );
+        // Later looks at the same failure read nothing (also once the cluster's 1 s cache of
+        // the answer expired); a new state is a new failure.
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        state.exceptions.look_at(&state, &cluster);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        cluster.set_status(crate::clusters::ClusterStatus {
+            snapshot: Some(Arc::new(crate::clusters::JobsSnapshot::new(
+                serde_json::from_value(job("FAILED")).unwrap(),
+                2,
+            ))),
+            polled: true,
+            reachable: true,
+            last_error: None,
+            flink_version: None,
+        });
+        state.exceptions.look_at(&state, &cluster);
+        while reads.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not read again after FAILED"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     #[test]
     fn only_jobs_that_failed_or_restarted_are_read() {
         assert!(worth_reading("FAILED", None));

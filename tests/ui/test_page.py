@@ -108,6 +108,12 @@ def test_screenshot_of_the_demo_jobs(page, fleet):
     if wanted:
         shutil.copy(shot, ROOT / wanted)
 
+    # Light and dark follow the browser's setting.
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    assert page.evaluate(background) == "rgb(255, 255, 255)"
+    page.emulate_media(color_scheme="dark")
+    assert page.evaluate(background) == "rgb(18, 21, 24)"
+
 
 def test_filters_and_sort_live_in_the_url(page, fleet):
     open_list(page)

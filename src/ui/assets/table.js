@@ -110,8 +110,8 @@ export class JobsTable {
       const reasons = el("span", { class: "reasons" });
       cells.health = el("td", {}, health, " ", reasons);
       cells.restarts = el("td", { class: "num" });
-      cells.checkpoint = el("td");
-      cells.started = el("td");
+      cells.checkpoint = el("td", { class: "nowrap" });
+      cells.started = el("td", { class: "nowrap" });
       cells.duration = el("td", { class: "num" });
       cells.exception = el("td", { class: "exception" });
       const tr = el("tr", {}, Object.values(cells));

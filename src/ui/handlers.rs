@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::api::ApiError;
 use crate::api::health::JobHealthView;
 use crate::api::model::{ClusterView, JobMetricsView, JobStatusView, RootExceptionView};
+use crate::clusters::health_rules::{Checked, Inputs, restarts_within};
 use crate::flink::is_globally_terminal;
 use crate::time::now_ms;
 
@@ -133,6 +134,11 @@ pub struct JobPage<'a> {
     pub flink_ui: FlinkUi,
     pub job: JobRow,
     pub health: JobHealthView,
+    /// Restarts within `--restart-window` (as the Restarting rule counts them); null until
+    /// a health check read the count.
+    pub restarts_in_window: Option<i64>,
+    /// `--restart-window`, in ms.
+    pub restart_window_ms: u64,
     /// As `job/{uuid}/status/` answers it.
     pub status: Option<JobStatusView<'a>>,
     pub status_error: Option<String>,
@@ -174,6 +180,22 @@ pub async fn job(
     let flink_ui = FlinkUi::of(&view.url);
     let row = JobRow::new(&cluster, &status, &job, &state.exceptions, now);
     let health = JobHealthView::new(&job.name, &cluster, &status, &job, now);
+    let settings = *cluster.health().settings();
+    let record = cluster.health().get(&job.jid);
+    let restarts_in_window = record.as_ref().and_then(|r| {
+        let inputs = Inputs {
+            state: job.state(),
+            start_time: job.start_time,
+            reachable: status.reachable,
+            checks_enabled: settings.enabled(),
+            checked: r.checked_at.map(|_| Checked {
+                restarts: &r.restarts,
+                checkpoints: &r.checkpoints,
+            }),
+            now_ms: now,
+        };
+        restarts_within(&inputs, &settings.thresholds)
+    });
     let terminal = is_globally_terminal(job.state());
     let unreachable = |what: &str| {
         format!(
@@ -214,6 +236,8 @@ pub async fn job(
         flink_ui,
         job: row,
         health,
+        restarts_in_window,
+        restart_window_ms: settings.thresholds.restart_window.as_millis() as u64,
         status: status_view,
         status_error,
         metrics,

@@ -285,6 +285,8 @@ async fn a_job_page_names_what_cannot_be_read_from_an_unreachable_cluster() {
         "{error}"
     );
     assert_eq!(page["flinkUi"]["note"], "on flink-monitor's own host");
+    assert_eq!(page["restartsInWindow"], Value::Null, "not checked");
+    assert_eq!(page["restartWindowMs"], 600_000);
 
     let no_cluster = get(&app, "/ui/api/clusters/nope/jobs/j3", &[]).await;
     assert_eq!(no_cluster.status, StatusCode::NOT_FOUND);

@@ -172,6 +172,7 @@ def test_a_job_page_shows_status_metrics_health_and_the_exception(page, fleet):
     expect(view.locator("table.vertices")).to_contain_text("Source: flinklab-datagen")
     expect(view).to_contain_text("Records read (numRecordsRead)")
     expect(view).to_contain_text("Degraded (Failed)")
+    expect(view).to_contain_text("Restarts in the last 10 min")
     expect(view).to_contain_text(fleet.jids["payment-audit"][0])
     expect(view).to_contain_text("Flink version")
     link = view.get_by_role("link", name="Open this job in Flink's web UI")

@@ -90,6 +90,7 @@ export function renderJob(container, page, now, backHref) {
       facts([
         ["Health", `${health.health}${health.reasons.length ? ` (${health.reasons.join(", ")})` : ""}`],
         ["Restarts (numRestarts)", health.restarts ?? "not read yet"],
+        [`Restarts in the last ${span(page.restartWindowMs)}`, page.restartsInWindow ?? "not read yet"],
         ["Checkpointing", checkpoints.enabled
           ? `on, every ${checkpoints["interval-ms"] ? span(checkpoints["interval-ms"]) : "?"}` : "off or not known yet"],
         ["Checkpoints completed / failed / in progress",

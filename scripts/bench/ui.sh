@@ -50,7 +50,7 @@ sleep 10
 latency() { # URL [curl args]: "median p90 bytes" over N requests
   local url=$1; shift
   for _ in $(seq "$N"); do curl -s -o /dev/null -w '%{time_total} %{size_download}\n' "$@" "$url"; done \
-    | sort -n | awk '{t[NR] = $1 * 1000; b = $2} END {printf "%.1f %.1f %d", t[int((NR + 1) / 2)], t[int(NR * 0.9)], b}'
+    | sort -n | awk '{t[NR] = $1 * 1000; b = $2} END {printf "%.1f %.1f %d\n", t[int((NR + 1) / 2)], t[int(NR * 0.9)], b}'
 }
 for variant in plain gzip; do
   args=(); [ $variant = gzip ] && args=(-H 'Accept-Encoding: gzip')

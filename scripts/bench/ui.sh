@@ -43,8 +43,10 @@ start_bg "$OUT/ui-monitor.log" env FLINK_MONITOR_CLUSTERS="$(cat "$LIST")" "$BIN
   --listen 127.0.0.1:$PORT --poll-interval 5s
 MONITOR=$BG_PID
 wait_http "$BASE/readyz" 120 || die "flink-monitor not ready; see $OUT/ui-monitor.log"
-log "flink-monitor ready with $CLUSTERS clusters x $JOBS jobs (pid $MONITOR); settling 10 s (load $(load_avg))"
-sleep 10
+# Past the first round of health checks (every job's first verdict is a change): steady.
+SETTLE=${BENCH_UI_SETTLE:-40}
+log "flink-monitor ready with $CLUSTERS clusters x $JOBS jobs (pid $MONITOR); settling $SETTLE s (load $(load_avg))"
+sleep "$SETTLE"
 
 # The server side, side by side: the page's full answer and the API's overview of the same jobs.
 latency() { # URL [curl args]: "median p90 bytes" over N requests

@@ -98,7 +98,7 @@ LUA_TESTS = ROOT / "deploy" / "argocd" / "test" / "run.lua"
 SCENARIOS = {
     ALERTS_SCENARIO: {"prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}},
     "stop without token, 3 replicas": {"stop": {"enabled": True}, "replicaCount": 3},
-    "one watched namespace, no stop": {"watchNamespaces": ["flink"]},
+    "one watched namespace, no stop, no web page": {"watchNamespaces": ["flink"], "ui": {"enabled": False}},
     "kubernetes off, static clusters": {
         "kubernetes": "off",
         "clusters": [{"name": "prod", "url": "http://jm.prod:8081"}],
@@ -472,6 +472,8 @@ def check_workload(report: Report, name: str, values: dict, objects: list[dict],
     report.check(value("FLINK_MONITOR_NAMESPACES") == (",".join(values["watchNamespaces"]) or None),
                  f"[{name}] FLINK_MONITOR_NAMESPACES = watchNamespaces")
     report.check(value("FLINK_MONITOR_KUBERNETES") == values["kubernetes"], f"[{name}] FLINK_MONITOR_KUBERNETES")
+    report.check(value("FLINK_MONITOR_UI") == str(values["ui"]["enabled"]).lower(),
+                 f"[{name}] FLINK_MONITOR_UI follows ui.enabled")
     clusters = ",".join(f"{c['name']}={c['url']}" for c in values.get("clusters") or []) or None
     report.check(value("FLINK_MONITOR_CLUSTERS") == clusters, f"[{name}] FLINK_MONITOR_CLUSTERS = clusters")
     for var, field in (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")):
@@ -538,6 +540,8 @@ def check_workload(report: Report, name: str, values: dict, objects: list[dict],
                  and "curl" in notes, f"[{name}] NOTES.txt shows port-forward, the in-cluster URL and curl")
     if values["kubernetes"] != "off":
         report.check("kubectl get fj -A" in notes, f"[{name}] NOTES.txt says `kubectl get fj -A`")
+    report.check(("http://localhost:8080/ui/" in notes) == values["ui"]["enabled"],
+                 f"[{name}] NOTES.txt shows the web page's URL exactly when ui.enabled")
     report.note(f"[{name}] Deployment, Service, env ({len(env)} vars), probes, security settings, selectors "
                 f"and NOTES.txt checked")
 
@@ -1010,6 +1014,8 @@ MUTATIONS = [
      "          note: >-\n            Read the cause", "alert FlinkJobFailed: for, severity", [ALERTS_SCENARIO], False),
     ("ServiceMonitor renaming the job label", "templates/servicemonitor.yaml", "honorLabels: true",
      "honorLabels: false", "honorLabels: true", ["ci/all-on-values.yaml"], False),
+    ("the web page on whatever ui.enabled says", "templates/deployment.yaml", "value: {{ .Values.ui.enabled | quote }}",
+     'value: "true"', "FLINK_MONITOR_UI follows ui.enabled", ["one watched namespace, no stop, no web page"], False),
     ("schema accepting unknown keys", "values.schema.json", '"additionalProperties": false,\n  "properties"',
      '"additionalProperties": true,\n  "properties"', "[unknown top-level key] helm lint reports an error",
      [], True),

@@ -2,8 +2,9 @@
 # scripts/demo.sh - see flink-monitor work against a real Flink on this machine.
 #
 #   scripts/demo.sh          start Flink 2.3.0 on 127.0.0.1:8081 (state in /tmp/flink-monitor-demo),
-#                            submit sample jobs, build flink-monitor (release), print curl lines to
-#                            try, then run flink-monitor in the foreground on 127.0.0.1:8080.
+#                            submit sample jobs, build flink-monitor (release), print the web
+#                            page's URL (http://127.0.0.1:8080/ui/) and curl lines to try, then
+#                            run flink-monitor in the foreground on 127.0.0.1:8080.
 #                            Ctrl-C stops flink-monitor; Flink keeps running.
 #   scripts/demo.sh stop     stop the demo's Flink.
 #
@@ -106,7 +107,10 @@ print_curls() {
 
 ────────────────────────────────────────────────────────────────────────────────
  flink-monitor will serve $api, watching cluster "$CLUSTER" = $URL
- Try these in another terminal (append '| python3 -m json.tool' to pretty-print):
+
+ Open the web page (every job with its state and health, live): $api/ui/
+
+ Or try these in another terminal (append '| python3 -m json.tool' to pretty-print):
 
    curl -s $api/job/$orders/status/
    curl -s $api/job/$orders/statusAndMetrics/

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # scripts/test.sh - THE test command: every test of flink-monitor, the real-Flink ones included.
 #
-#   scripts/test.sh [ARGS...]      runs `cargo test --all-targets ARGS...`, then the Helm
+#   scripts/test.sh [ARGS...]      runs `cargo test --all-targets ARGS...`, then the web
+#                                  page's browser tests (scripts/ui-test.sh), then the Helm
 #                                  chart checks (scripts/chart-check.sh --all)
 #
 # Before that it makes sure that what the real-Flink tests (tests/real_flink.rs) need is there:
-#   - a JDK 11+ with javac (17 preferred), curl, python3 with pip, and for the chart checks
-#     promtool (Debian's prometheus package) and lua5.1: installed with apt-get when
-#     missing and running as root (apt-get update only when something must be installed);
+#   - a JDK 11+ with javac (17 preferred), curl, python3 with pip, for the chart checks
+#     promtool (Debian's prometheus package) and lua5.1, for the browser tests chromium:
+#     installed with apt-get when missing and running as root (apt-get update only when
+#     something must be installed);
 #   - Flink 2.3.0 and 1.20.5, from PyPI into ~/.cache/local-flink (once; ~570 MB).
 # With everything present this preparation takes about a second.
 #
@@ -90,6 +92,8 @@ ensure_tools() {
   # The chart checks: promtool (alert rule unit tests) and Lua 5.1 (the Argo CD health check).
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   command -v lua5.1 >/dev/null 2>&1 || missing+=(lua5.1)
+  # The browser tests (scripts/ui-test.sh): Debian's Chromium, driven by Playwright.
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
@@ -143,6 +147,12 @@ status=0
 cargo test --all-targets "$@" || status=$?
 say "cargo test finished in $(( $(date +%s) - T1 ))s with exit code $status"
 [ "$status" = 0 ] || exit "$status"
+
+# The web page in a real headless Chromium against real Flink 2.3 (tests/ui/).
+say "scripts/ui-test.sh (browser tests)"
+T1=$(date +%s)
+FLINK_MONITOR_BIN="${FLINK_MONITOR_BIN:-$ROOT/target/debug/flink-monitor}" "$ROOT/scripts/ui-test.sh" || exit $?
+say "browser tests finished in $(( $(date +%s) - T1 ))s"
 
 # The API-server simulator the lifecycle scenarios run against keeps its own semantics.
 say "tests/k8s-sim/selftest.py"

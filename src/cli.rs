@@ -190,6 +190,11 @@ pub struct RunArgs {
     #[arg(long, env = "FLINK_MONITOR_JOB_METRICS", default_value_t = true, action = clap::ArgAction::Set,
         num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub job_metrics: bool,
+
+    /// Serve the read-only web page at /ui/ (browsers asking for / are sent there).
+    #[arg(long, env = "FLINK_MONITOR_UI", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub ui: bool,
 }
 
 impl RunArgs {
@@ -327,6 +332,7 @@ mod tests {
         assert!(!args.enable_stop);
         assert!(args.clusters.is_empty());
         assert!(args.mirror_jobs);
+        assert!(args.ui, "the web page is on by default");
         assert!(!args.leader_election);
         assert!(args.namespaces.is_empty());
         assert_eq!(

@@ -20,3 +20,4 @@ pub mod telemetry;
 #[cfg(test)]
 mod testing;
 pub mod time;
+pub mod ui;

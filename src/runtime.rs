@@ -16,6 +16,7 @@ use crate::discovery::{self, DiscoveryConfig};
 use crate::flink::{ClientSettings, FlinkClient};
 use crate::job_series::JobSeries;
 use crate::metrics::Metrics;
+use crate::ui;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -143,8 +144,18 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
         max_in_flight: args.max_concurrent_requests as usize,
         ..ServerLimits::default()
     };
+    let page = args
+        .ui
+        .then(|| ui::UiState::new(registry.clone(), ui::refresh_for(args.poll_interval)));
     let state = Arc::new(AppState::with_limits(registry, metrics, stop_guard, limits));
-    axum::serve(listener, api::router(state))
+    let mut app = api::router(state);
+    if let Some(page) = page {
+        page.follow(shutdown.clone());
+        app = app
+            .merge(ui::router(page))
+            .layer(axum::middleware::from_fn(ui::redirect_browsers));
+    }
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(StartError::Serve)?;

@@ -9,16 +9,17 @@
 #    read_path.sh: status/ and overview/ against /healthz of the same server (simulator);
 # 3. real_flink.sh: read path vs a real Flink 2.3 (wrk) and freshness after a cancel;
 # 4. examples/write_amplification: status writes for 10,000 jobs against a mocked API server;
-# 5. examples/coalescing: Flink calls for 200 concurrent statusAndMetrics requests.
+# 5. examples/coalescing: Flink calls for 200 concurrent statusAndMetrics requests;
+# 6. ui.sh: the web page at 10,000 jobs on 1,000 clusters in headless Chromium.
 # Then prints the table of figures (ours vs peer, ratios, targets). Raw output goes to
 # target/bench/ (results.txt has one RESULT line per measurement).
 # Ports: 18300 (on 127.0.1.1-127.0.4.232), 18301, 18310-18311, 18320-18323, 18330-18333,
-# 18340 (on 127.0.6.x), 18350 (on 127.0.7.1), 18351-18352.
-# BENCH_ONLY="scale read_path real_flink write_amplification coalescing"
+# 18340 (on 127.0.6.x), 18350 (on 127.0.7.1), 18351-18352, 18312.
+# BENCH_ONLY="scale read_path real_flink write_amplification coalescing ui"
 # picks a subset. Needs root for apt-get when wrk is missing.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-ONLY=${BENCH_ONLY:-"scale read_path real_flink write_amplification coalescing"}
+ONLY=${BENCH_ONLY:-"scale read_path real_flink write_amplification coalescing ui"}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 if ! command -v wrk >/dev/null; then
@@ -53,6 +54,10 @@ fi
 if want coalescing; then
   log "coalescing (load $(load_avg))"
   run_example coalescing
+fi
+if want ui; then
+  "$ROOT/scripts/ui-test.sh" --collect-only -q >/dev/null 2>&1 || log "ui.sh: scripts/ui-test.sh could not prepare the browser"
+  "$ROOT/scripts/bench/ui.sh" || log "ui.sh FAILED"
 fi
 echo "# load at end: $(load_avg)" >> "$RESULTS"
 sleep 0.2

@@ -96,6 +96,8 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
             .with_health(args.health_settings()),
     );
     job_series.attach(&registry);
+    // The registry's gauges are computed per scrape (`clusters::gauges`).
+    crate::clusters::gauges::register(&metrics, &registry);
     for cluster in &args.clusters {
         registry.upsert(ClusterInfo::static_cluster(
             &cluster.name,

@@ -146,10 +146,14 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
         ..ServerLimits::default()
     };
     let state = Arc::new(AppState::with_limits(registry, metrics, stop_guard, limits));
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(StartError::Serve)?;
+    api::serve(
+        listener,
+        state,
+        axum::Router::new(),
+        shutdown.cancelled_owned(),
+    )
+    .await
+    .map_err(StartError::Serve)?;
     if let Some(task) = background {
         // The controller releases its Lease on the way out; do not let it hold up exit.
         if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use crate::metrics::{HttpLabels, Metrics};
 
 use super::ServerLimits;
 use super::error::ApiError;
+use super::listener::GuardedConnection;
 use super::registration::{interned, other_spelling};
 
 /// The `route` label of an answer that no route made, or that a route did not make itself:
@@ -98,8 +99,9 @@ async fn count(
 }
 
 /// Wraps every route and the fallback in the server-wide layers, outermost first: the count
-/// of answers, tower's load shedding, in-flight limit and timeout (their errors answered as
-/// the contract's 503 and 504), panics (500), then the checks of the request head.
+/// of answers, the answer to a head refused before hyper read it, tower's load shedding,
+/// in-flight limit and timeout (their errors answered as the contract's 503 and 504), panics
+/// (500), then the checks of the request head.
 pub(super) fn wrap(router: Router, limits: ServerLimits, counts: RequestCounts) -> Router {
     let (max_in_flight, timeout) = (limits.max_in_flight, limits.request_timeout);
     let limited = tower::ServiceBuilder::new()
@@ -120,7 +122,23 @@ pub(super) fn wrap(router: Router, limits: ServerLimits, counts: RequestCounts) 
         .layer(middleware::from_fn_with_state(Arc::new(limits), check_head))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(limited)
+        .layer(middleware::from_fn(answer_refused_heads))
         .layer(middleware::from_fn_with_state(counts, count))
+}
+
+/// The request that stands in for a head the connection's guard refused (`head_guard`) is
+/// answered with that refusal, whatever its route. Every request of a guarded connection
+/// passes here, so the stand-in is known by its place in the connection.
+async fn answer_refused_heads(request: Request, next: Next) -> Response {
+    // Absent when the router is called without a listener (tests).
+    let connection = request.extensions().get::<ConnectInfo<GuardedConnection>>();
+    if let Some(ConnectInfo(connection)) = connection
+        && let Some(refusal) = connection.next_request()
+    {
+        let error = ApiError::refused_request(refusal.status, refusal.why.clone());
+        return RouteLabel::REFUSED.on(error.into_response());
+    }
+    next.run(request).await
 }
 
 /// A panic in a handler: 500 / 5000, never a stack trace.

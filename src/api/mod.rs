@@ -6,8 +6,10 @@ mod enum_view;
 mod envelope;
 mod error;
 mod extract;
+mod head_guard;
 pub mod health;
 mod layers;
+mod listener;
 mod lookup;
 pub mod model;
 mod monitoring;
@@ -119,6 +121,19 @@ pub fn router_with(state: Arc<AppState>, pages: Router) -> Router {
         .with_state(state.clone())
         .merge(pages.method_not_allowed_fallback(|| async { ApiError::method_not_allowed_here() }));
     layers::wrap(router, state.limits.clone(), counts)
+}
+
+/// Serves the API (with `pages` beside it, see [`router_with`]) on `listener` until
+/// `shutdown` completes, then lets the requests in flight finish. Each connection's request
+/// heads are judged before hyper reads them (`head_guard`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    pages: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.limits.clone();
+    listener::serve(listener, router_with(state, pages), &limits, shutdown).await
 }
 
 #[cfg(test)]

@@ -82,10 +82,9 @@ fn completed(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 }
             }
         }
-        let names_a_job = path.contains("{uuid}");
         for (_, operation) in operations(item) {
             if let Some(operation) = operation {
-                common_responses(operation, names_a_job);
+                common_responses(operation, path);
             }
         }
         distinct_operation_ids(item);
@@ -111,17 +110,26 @@ fn error_response(description: &str) -> RefOr<Response> {
     )
 }
 
-/// The answers every path can give, whatever its handler: the server's own limits, a wrong
-/// method, and (where a job name or a query is parsed) a malformed parameter.
-fn common_responses(operation: &mut Operation, names_a_job: bool) {
-    let malformed = ("400", "4001: a malformed job name or query parameter");
+/// The answers every path can give, whatever its handler: the server's own checks of a
+/// request (a body, the size of its head, a wrong method) and limits, and where the path has
+/// parameters, a malformed one.
+fn common_responses(operation: &mut Operation, path: &str) {
+    let malformed = if path.contains("{uuid}") {
+        "4001: a malformed job name or query parameter, or a request body"
+    } else if path.contains("{cluster}") {
+        "4001: a malformed cluster id, or a request body"
+    } else {
+        "4001: a request body (no endpoint takes one)"
+    };
     let always = [
+        ("400", malformed),
         ("405", "4005: the method is not allowed here (see Allow)"),
+        ("414", "4001: the request target is too long"),
+        ("431", "4001: the headers are too large, or too many"),
         ("503", "5000: too many requests at once"),
         ("504", "5000: no answer within the request timeout"),
     ];
-    let parsed = names_a_job.then_some(malformed);
-    for (code, description) in parsed.into_iter().chain(always) {
+    for (code, description) in always {
         operation
             .responses
             .responses
@@ -182,4 +190,25 @@ pub fn json() -> String {
     document()
         .to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_the_server_s_own_answers() {
+        let mut doc = document();
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, operation) in operations(item) {
+                let Some(operation) = operation else { continue };
+                for code in ["200", "400", "405", "414", "431", "503", "504"] {
+                    assert!(
+                        operation.responses.responses.contains_key(code),
+                        "{method} {path} does not document {code}"
+                    );
+                }
+            }
+        }
+    }
 }

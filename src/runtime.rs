@@ -97,6 +97,8 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
             .with_health(args.health_settings()),
     );
     job_series.attach(&registry);
+    // The registry's gauges are computed per scrape (`clusters::gauges`).
+    crate::clusters::gauges::register(&metrics, &registry);
     for cluster in &args.clusters {
         registry.upsert(ClusterInfo::static_cluster(
             &cluster.name,
@@ -147,16 +149,24 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     let page = args
         .ui
         .then(|| ui::UiState::new(registry.clone(), ui::refresh_for(args.poll_interval)));
-    let state = Arc::new(AppState::with_limits(registry, metrics, stop_guard, limits));
-    let mut app = api::router(state);
-    if let Some(page) = page {
-        page.follow(shutdown.clone());
-        app = app
-            .merge(ui::router(page))
-            .layer(axum::middleware::from_fn(ui::redirect_browsers));
+    let state = Arc::new(AppState::with_limits(
+        registry,
+        metrics,
+        stop_guard,
+        limits.clone(),
+    ));
+    let pages = match page {
+        Some(page) => {
+            page.follow(shutdown.clone());
+            ui::router(page)
+        }
+        None => axum::Router::new(),
+    };
+    let mut app = api::router_with(state, pages);
+    if args.ui {
+        app = app.layer(axum::middleware::from_fn(ui::redirect_browsers));
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    api::serve(listener, app, limits, shutdown.cancelled_owned())
         .await
         .map_err(StartError::Serve)?;
     if let Some(task) = background {

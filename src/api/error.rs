@@ -57,6 +57,13 @@ impl ApiError {
         error
     }
 
+    /// A 405 of a route whose `Allow` axum fills in.
+    pub fn method_not_allowed_here() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, 4005, "Method not allowed").with_errors(vec![
+            "this path does not take that method; see Allow".into(),
+        ])
+    }
+
     pub fn bad_parameter(what: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, 4001, "Malformed parameter")
             .with_errors(vec![what.into()])

@@ -1,13 +1,12 @@
-//! The OpenAPI document, generated from the handlers' annotations and the response types.
-//! Every path of the endpoint table is documented; the monitoring ones at the root and
-//! again under `/clusters/{cluster}/`. The stubs below declare what each path answers.
+//! The OpenAPI document: what the routes registered (each handler's `#[utoipa::path]`,
+//! collected by utoipa-axum, the monitoring ones again under `/clusters/{cluster}/`), plus
+//! what every path shares: the `{cluster}` parameter and its 404 under a cluster, and the
+//! answers of the server's own checks (400, 405, 503, 504).
 
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::{Content, Object, Ref, RefOr, Required, Response, ResponseBuilder};
 
-use super::endpoints::ENDPOINTS;
-use super::envelope::Envelope;
 use super::error::ErrorBody;
 use super::health::{CheckpointsView, HealthView, JobHealthView, ReasonView};
 use super::model::{
@@ -15,101 +14,11 @@ use super::model::{
     RootExceptionView, StatusAndMetricsView, VertexView,
 };
 
-#[allow(dead_code)]
-mod paths {
-    use super::*;
-
-    #[utoipa::path(get, path = "/job/{uuid}/status/", tag = "monitoring",
-        params(("uuid" = String, Path, description = "the Flink job name")),
-        responses((status = 200, body = Envelope<JobStatusView>), (status = 404, description = "4006: no job with that name", body = ErrorBody),
-            (status = 409, description = "4007: the name is on several clusters", body = ErrorBody), (status = 502, description = "5005: Flink unreachable", body = ErrorBody)))]
-    pub fn status() {}
-
-    #[utoipa::path(get, path = "/job/{uuid}/statusAndMetrics/", tag = "monitoring",
-        params(("uuid" = String, Path, description = "the Flink job name")),
-        responses((status = 200, body = Envelope<StatusAndMetricsView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
-    pub fn status_and_metrics() {}
-
-    #[utoipa::path(method(get, post), path = "/job/{uuid}/stop/", tag = "monitoring",
-        params(("uuid" = String, Path, description = "the Flink job name"),
-            ("mode" = Option<String>, Query, description = "cancel (default) or savepoint"),
-            ("targetDirectory" = Option<String>, Query, description = "savepoint directory (mode=savepoint)"),
-            ("drain" = Option<bool>, Query, description = "emit MAX_WATERMARK before stopping (mode=savepoint)")),
-        responses((status = 200, body = Envelope<i32>), (status = 401, description = "4010: no credentials", body = ErrorBody),
-            (status = 403, description = "4010: not allowed or stop disabled", body = ErrorBody),
-            (status = 409, description = "4008: job already terminal", body = ErrorBody), (status = 502, body = ErrorBody)))]
-    pub fn stop() {}
-
-    #[utoipa::path(get, path = "/jobs/overview/", tag = "monitoring",
-        responses((status = 200, body = Envelope<OverviewView>)))]
-    pub fn overview() {}
-
-    #[utoipa::path(get, path = "/jobs/{uuid}/exceptions/", tag = "monitoring",
-        params(("uuid" = String, Path, description = "the Flink job name")),
-        responses((status = 200, body = Envelope<RootExceptionView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
-    pub fn exceptions() {}
-
-    #[utoipa::path(get, path = "/job/{uuid}/exceptions/", tag = "monitoring",
-        params(("uuid" = String, Path, description = "the Flink job name")),
-        responses((status = 200, body = Envelope<RootExceptionView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
-    pub fn exceptions_singular() {}
-
-    #[utoipa::path(get, path = "/job/{uuid}/health/", tag = "monitoring",
-        params(("uuid" = String, Path, description = "the Flink job name")),
-        responses((status = 200, description = "the last health check, from memory", body = Envelope<JobHealthView>), (status = 404, description = "4006: no job with that name", body = ErrorBody),
-            (status = 409, description = "4007: the name is on several clusters", body = ErrorBody), (status = 502, description = "5005: Flink unreachable", body = ErrorBody)))]
-    pub fn health() {}
-
-    #[utoipa::path(get, path = "/metainfo/getVersion/", tag = "monitoring",
-        responses((status = 200, description = "flink-monitor's own version", body = Envelope<String>)))]
-    pub fn version() {}
-
-    #[utoipa::path(get, path = "/clusters", tag = "clusters",
-        responses((status = 200, body = Envelope<Vec<ClusterView>>)))]
-    pub fn clusters() {}
-
-    #[utoipa::path(get, path = "/clusters/{cluster}", tag = "clusters",
-        params(("cluster" = String, Path, description = "cluster id")),
-        responses((status = 200, body = Envelope<ClusterView>), (status = 404, description = "4009: no such cluster", body = ErrorBody)))]
-    pub fn cluster() {}
-
-    #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = Envelope<String>)))]
-    pub fn healthz() {}
-
-    #[utoipa::path(get, path = "/readyz", tag = "service",
-        responses((status = 200, body = Envelope<String>), (status = 503, description = "5000: not every cluster polled yet", body = ErrorBody)))]
-    pub fn readyz() {}
-
-    #[utoipa::path(get, path = "/metrics", tag = "service",
-        responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
-    pub fn metrics() {}
-
-    #[utoipa::path(get, path = "/openapi.json", tag = "service",
-        responses((status = 200, description = "this OpenAPI 3 document", content_type = "application/json")))]
-    pub fn openapi() {}
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "flink-monitor monitoring API",
         description = "Job status, metrics and exceptions of every discovered Flink cluster."
-    ),
-    paths(
-        paths::status,
-        paths::status_and_metrics,
-        paths::stop,
-        paths::overview,
-        paths::exceptions,
-        paths::exceptions_singular,
-        paths::health,
-        paths::version,
-        paths::clusters,
-        paths::cluster,
-        paths::healthz,
-        paths::readyz,
-        paths::metrics,
-        paths::openapi
     ),
     components(schemas(
         ErrorBody,
@@ -130,9 +39,24 @@ mod paths {
 )]
 struct ApiDoc;
 
-pub fn document() -> utoipa::openapi::OpenApi {
+/// Where the monitoring routes are served again, for one cluster.
+pub(super) const IN_CLUSTER: &str = "/clusters/{cluster}";
+
+/// What the document starts from: its title and the schemas it names.
+pub(super) fn base() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc
+}
+
+/// The document of every route the API serves.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, doc) = super::routes().split_for_parts();
+    completed(doc)
+}
+
+/// The routes' document, with what their annotations leave out.
+fn completed(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let cluster_param: Parameter = ParameterBuilder::new()
         .name("cluster")
         .parameter_in(ParameterIn::Path)
@@ -144,41 +68,34 @@ pub fn document() -> utoipa::openapi::OpenApi {
             utoipa::openapi::schema::Type::String,
         )))
         .build();
-    let mut scoped = Vec::new();
-    for endpoint in ENDPOINTS {
-        let (Some(in_cluster), Some(item)) =
-            (endpoint.in_cluster, doc.paths.paths.get(endpoint.path))
-        else {
-            continue;
-        };
-        let mut item = item.clone();
-        let params = item.parameters.get_or_insert_with(Vec::new);
-        params.insert(0, cluster_param.clone());
-        for (_, operation) in operations(&mut item) {
-            if let Some(operation) = operation {
-                if let Some(id) = &mut operation.operation_id {
-                    id.push_str("_in_cluster");
-                }
-                in_cluster_responses(operation);
-            }
-        }
-        scoped.push((in_cluster.to_string(), item));
-    }
-    doc.paths.paths.extend(scoped);
-    for endpoint in ENDPOINTS {
-        for pattern in endpoint.patterns() {
-            let Some(item) = doc.paths.paths.get_mut(pattern) else {
-                continue;
-            };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if is_in_cluster(path) {
+            item.parameters
+                .get_or_insert_with(Vec::new)
+                .insert(0, cluster_param.clone());
             for (_, operation) in operations(item) {
                 if let Some(operation) = operation {
-                    common_responses(operation, endpoint.names_a_job());
+                    if let Some(id) = &mut operation.operation_id {
+                        id.push_str("_in_cluster");
+                    }
+                    in_cluster_responses(operation);
                 }
             }
-            distinct_operation_ids(item);
         }
+        for (_, operation) in operations(item) {
+            if let Some(operation) = operation {
+                common_responses(operation, path);
+            }
+        }
+        distinct_operation_ids(item);
     }
     doc
+}
+
+/// A monitoring path served for one cluster (`/clusters/{cluster}` itself is not one).
+pub(super) fn is_in_cluster(path: &str) -> bool {
+    path.strip_prefix(IN_CLUSTER)
+        .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
 }
 
 fn error_response(description: &str) -> RefOr<Response> {
@@ -193,17 +110,26 @@ fn error_response(description: &str) -> RefOr<Response> {
     )
 }
 
-/// The answers every path can give, whatever its handler: the server's own limits, a wrong
-/// method, and (where a job name or a query is parsed) a malformed parameter.
-fn common_responses(operation: &mut Operation, names_a_job: bool) {
-    let malformed = ("400", "4001: a malformed job name or query parameter");
+/// The answers every path can give, whatever its handler: the server's own checks of a
+/// request (a body, the size of its head, a wrong method) and limits, and where the path has
+/// parameters, a malformed one.
+fn common_responses(operation: &mut Operation, path: &str) {
+    let malformed = if path.contains("{uuid}") {
+        "4001: a malformed job name or query parameter, or a request body"
+    } else if path.contains("{cluster}") {
+        "4001: a malformed cluster id, or a request body"
+    } else {
+        "4001: a request body (no endpoint takes one)"
+    };
     let always = [
+        ("400", malformed),
         ("405", "4005: the method is not allowed here (see Allow)"),
+        ("414", "4001: the request target is too long"),
+        ("431", "4001: the headers are too large, or too many"),
         ("503", "5000: too many requests at once"),
         ("504", "5000: no answer within the request timeout"),
     ];
-    let parsed = names_a_job.then_some(malformed);
-    for (code, description) in parsed.into_iter().chain(always) {
+    for (code, description) in always {
         operation
             .responses
             .responses
@@ -264,4 +190,25 @@ pub fn json() -> String {
     document()
         .to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_the_server_s_own_answers() {
+        let mut doc = document();
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, operation) in operations(item) {
+                let Some(operation) = operation else { continue };
+                for code in ["200", "400", "405", "414", "431", "503", "504"] {
+                    assert!(
+                        operation.responses.responses.contains_key(code),
+                        "{method} {path} does not document {code}"
+                    );
+                }
+            }
+        }
+    }
 }

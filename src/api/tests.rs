@@ -179,6 +179,78 @@ async fn beyond_the_concurrency_limit_requests_are_refused_at_once() {
     assert_eq!(status, StatusCode::OK, "the slot is free again");
 }
 
+/// Every documented path, asked in both spellings, is counted under its documented path:
+/// the `route` label does not depend on the trailing slash, and is never a raw path.
+#[tokio::test]
+async fn both_spellings_of_every_path_are_counted_under_the_documented_one() {
+    let registry = quiet_registry(ClientSettings::default());
+    let info = ClusterInfo::static_cluster("alpha", "http://127.0.0.1:9".parse().unwrap());
+    add_cluster(&registry, info, json!([]), true).await;
+    let metrics = Arc::new(Metrics::new());
+    let state = AppState::new(registry, metrics.clone(), StopGuard::Disabled);
+    let app = router(Arc::new(state));
+    let documented: Vec<&str> = super::endpoints::ENDPOINTS
+        .iter()
+        .flat_map(|e| e.patterns())
+        .collect();
+    for pattern in &documented {
+        // A job that is not there: every endpoint answers at once, without Flink.
+        let path = pattern
+            .replace("{uuid}", "no-such-job")
+            .replace("{cluster}", "alpha");
+        let other = match path.strip_suffix('/') {
+            Some(trimmed) => trimmed.to_string(),
+            None => format!("{path}/"),
+        };
+        for path in [&path, &other] {
+            let response = app.clone().oneshot(get(path)).await.unwrap();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            assert_ne!(body["errorCode"], 4004, "{path}: {body}");
+        }
+    }
+    let text = metrics.encode();
+    for pattern in &documented {
+        let counted: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("flink_monitor_http_requests_total{"))
+            .filter(|l| l.contains(&format!("route=\"{pattern}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(counted, 2.0, "{pattern}:\n{text}");
+    }
+}
+
+/// A router merged beside the API (the web page's) is served under the API's layers: its
+/// wrong methods are the contract's 405, and its requests are counted by route.
+#[tokio::test]
+async fn a_merged_router_gets_the_api_s_answers_and_counts() {
+    let metrics = Arc::new(Metrics::new());
+    let registry = quiet_registry(ClientSettings::default());
+    let state = AppState::new(registry, metrics.clone(), StopGuard::Disabled);
+    let pages = axum::Router::new().route("/ui/", axum::routing::get(|| async { "a page" }));
+    let app = super::router_with(Arc::new(state), pages);
+    let page = app.clone().oneshot(get("/ui/")).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let post = Request::post("/ui/").body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(post).await.unwrap();
+    assert_eq!(response.headers()["allow"], "GET,HEAD");
+    let (status, body) = call(&app, Request::post("/ui/").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (status, body["errorCode"].as_i64()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some(4005))
+    );
+    assert_eq!(
+        code(&app, get("/ui/nope")).await,
+        (StatusCode::NOT_FOUND, 4004)
+    );
+    let text = metrics.encode();
+    assert!(
+        text.contains(r#"flink_monitor_http_requests_total{route="/ui/",status="200"} 1"#),
+        "{text}"
+    );
+}
+
 /// Stop in Kubernetes mode through the whole router, against a mocked API server that
 /// authenticates every token as alice and allows her in the namespaces given.
 mod kubernetes_stop {

@@ -1,35 +1,47 @@
 //! The stop endpoint: authenticate, authorize before the lookup, confirm on the job's
 //! cluster, then ask Flink to cancel or to stop with a savepoint.
 
-use axum::http::HeaderMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
 use crate::flink::{StopRequest, is_globally_terminal};
 
 use crate::api::AppState;
-use crate::api::envelope::ok;
-use crate::api::error::ApiError;
-use crate::api::lookup::{Scope, flink_failure, resolve};
+use crate::api::envelope::{Envelope, ok};
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::extract::JobRequest;
+use crate::api::lookup::{flink_failure, resolve};
 
 use super::query::{StopMode, parse_stop_query};
 
-pub(in crate::api) async fn handle(
-    app: &AppState,
-    scope: &Scope,
-    uuid: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
+#[utoipa::path(method(get, post), path = "/job/{uuid}/stop/", tag = "monitoring",
+    params(("uuid" = String, Path, description = "the Flink job name"),
+        ("mode" = Option<String>, Query, description = "cancel (default) or savepoint"),
+        ("targetDirectory" = Option<String>, Query, description = "savepoint directory (mode=savepoint)"),
+        ("drain" = Option<bool>, Query, description = "emit MAX_WATERMARK before stopping (mode=savepoint)")),
+    responses((status = 200, body = Envelope<i32>), (status = 401, description = "4010: no credentials", body = ErrorBody),
+        (status = 403, description = "4010: not allowed or stop disabled", body = ErrorBody),
+        (status = 409, description = "4008: job already terminal", body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub(in crate::api) async fn stop(
+    State(app): State<Arc<AppState>>,
+    JobRequest { name, scope }: JobRequest,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let uuid = name.as_str();
     let refused = |e: &ApiError| tracing::warn!(job = uuid, code = e.code, reason = ?e.errors, "stop refused");
     let caller = app
         .stop_guard
-        .authenticate(headers)
+        .authenticate(&headers)
         .await
         .inspect_err(refused)?;
-    let mode = parse_stop_query(query)?;
+    let mode = parse_stop_query(uri.query())?;
     // Authorized before the lookup: a caller who may stop nothing learns nothing.
     let namespaces = scope
-        .clusters(app)
+        .clusters(&app)
         .iter()
         .map(|c| c.info().namespace.clone())
         .collect();
@@ -38,7 +50,7 @@ pub(in crate::api) async fn handle(
         .authorize(&caller, namespaces)
         .await
         .inspect_err(|e| tracing::warn!(caller = %caller.name, job = uuid, code = e.code, reason = ?e.errors, "stop refused"))?;
-    let (cluster, job) = resolve(app, scope, uuid)?;
+    let (cluster, job) = resolve(&app, &scope, uuid)?;
     app.stop_guard
         .confirm(&caller, &mut permit, cluster.info().namespace.as_deref())
         .await

@@ -2,10 +2,9 @@
 //! and the endpoint itself (`handle`).
 
 mod guard;
-mod handle;
+pub(super) mod handle;
 mod query;
 mod review;
 
 pub use guard::{StopGuard, bearer_token};
-pub(super) use handle::handle;
 pub use review::{DEFAULT_AUDIENCE, KubernetesReviewer};

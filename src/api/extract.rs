@@ -1,0 +1,126 @@
+//! What a request's path names, as extractors: the job (`{uuid}`) and where to look for it
+//! (every cluster at the root, one under `/clusters/{cluster}/`). axum percent-decodes the
+//! parameters; these check them (4001) and look the cluster up (4009), in the contract's
+//! order, before a handler runs.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{FromRequestParts, Path, RawPathParams};
+use axum::http::request::Parts;
+
+use crate::clusters::Cluster;
+
+use super::AppState;
+use super::error::ApiError;
+use super::lookup::Scope;
+
+/// The longest uuid accepted, in bytes after percent-decoding.
+pub const MAX_UUID_BYTES: usize = 1024;
+
+/// A monitoring request about one job: its name and the clusters to look in.
+pub(super) struct JobRequest {
+    pub name: String,
+    pub scope: Scope,
+}
+
+impl FromRequestParts<Arc<AppState>> for JobRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let params = path_params(parts).await?;
+        let name = checked(param(&params, "uuid").unwrap_or_default(), "uuid")?;
+        let scope = scope_of(app, &params)?;
+        Ok(Self { name, scope })
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Scope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        scope_of(app, &path_params(parts).await?)
+    }
+}
+
+/// `/clusters/{cluster}`: the cluster the path names.
+pub(super) struct ClusterPath(pub Arc<Cluster>);
+
+impl FromRequestParts<Arc<AppState>> for ClusterPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        match scope_of(app, &path_params(parts).await?)? {
+            Scope::One(cluster) => Ok(Self(cluster)),
+            Scope::All => Err(ApiError::internal(
+                "the route of a cluster has no {cluster} parameter",
+            )),
+        }
+    }
+}
+
+/// Every cluster, or under `/clusters/{cluster}/` the one named (4001 if malformed, 4009 if
+/// unknown).
+fn scope_of(app: &AppState, params: &RawPathParams) -> Result<Scope, ApiError> {
+    match param(params, "cluster") {
+        None => Ok(Scope::All),
+        Some(raw) => Ok(Scope::One(app.cluster(&checked(raw, "cluster id")?)?)),
+    }
+}
+
+fn param<'a>(params: &'a RawPathParams, name: &str) -> Option<&'a str> {
+    params.iter().find(|(key, _)| *key == name).map(|(_, v)| v)
+}
+
+/// A decoded path parameter: non-empty, at most [`MAX_UUID_BYTES`] bytes.
+fn checked(value: &str, what: &str) -> Result<String, ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::bad_parameter(format!("{what} must not be empty")));
+    }
+    if value.len() > MAX_UUID_BYTES {
+        return Err(ApiError::bad_parameter(format!(
+            "{what} is {} bytes long; at most {MAX_UUID_BYTES} are allowed",
+            value.len()
+        )));
+    }
+    Ok(value.to_string())
+}
+
+/// The path's parameters, percent-decoded. One that is not UTF-8 once decoded is 4001.
+async fn path_params(parts: &mut Parts) -> Result<RawPathParams, ApiError> {
+    match RawPathParams::from_request_parts(parts, &()).await {
+        Ok(params) => Ok(params),
+        Err(RawPathParamsRejection::InvalidUtf8InPathParam(_)) => {
+            let what = not_utf8(parts).await;
+            Err(ApiError::bad_parameter(format!(
+                "{what} is not valid UTF-8 once percent-decoded"
+            )))
+        }
+        Err(other) => Err(ApiError::internal(format!(
+            "failed to read the path parameters: {}",
+            other.body_text()
+        ))),
+    }
+}
+
+/// Which parameter is not UTF-8: `RawPathParams`' rejection does not say, `Path`'s does.
+async fn not_utf8(parts: &mut Parts) -> &'static str {
+    use axum::extract::path::ErrorKind;
+    use axum::extract::rejection::PathRejection;
+    match Path::<Vec<(String, String)>>::from_request_parts(parts, &()).await {
+        Err(PathRejection::FailedToDeserializePathParams(error)) => match error.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key } if key == "cluster" => "cluster id",
+            _ => "uuid",
+        },
+        _ => "uuid",
+    }
+}

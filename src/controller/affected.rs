@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -10,9 +11,10 @@ use tokio::sync::broadcast;
 use crate::clusters::ClusterChanged;
 use crate::crd::FlinkJob;
 
-/// Changes taken together: a poll round of 1,000 clusters is one walk of the FlinkJobs, not
-/// 1,000 walks of 10,000.
+/// Changes taken together: a poll round of 1,000 clusters is a few walks of the FlinkJobs,
+/// not 1,000 walks of 10,000. A change waits at most [`GATHER`] for others to join it.
 const BATCH: usize = 4096;
+const GATHER: Duration = Duration::from_millis(100);
 
 /// FlinkJobs to reconcile now because a cluster's snapshot or reachability changed: those
 /// that may mean it (no `spec.cluster` and in its namespace, or naming it by name or id) or
@@ -22,14 +24,20 @@ pub(super) fn affected_jobs(
     changes: broadcast::Receiver<ClusterChanged>,
     store: Store<FlinkJob>,
 ) -> impl Stream<Item = ObjectRef<FlinkJob>> + Send + 'static {
-    let changes = futures::stream::unfold(changes, |mut rx| async move {
-        match rx.recv().await {
-            Ok(change) => Some((Some(change.cluster), rx)),
-            Err(broadcast::error::RecvError::Lagged(_)) => Some((None, rx)),
-            Err(broadcast::error::RecvError::Closed) => None,
+    let batches = futures::stream::unfold(changes, |mut rx| async move {
+        let first = received(rx.recv().await)?;
+        tokio::time::sleep(GATHER).await;
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(change) => batch.push(Some(change.cluster)),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => batch.push(None),
+                Err(_) => break,
+            }
         }
+        Some((batch, rx))
     });
-    changes.ready_chunks(BATCH).flat_map(move |batch| {
+    batches.flat_map(move |batch| {
         let changed = Changed::of(&batch);
         let refs: Vec<ObjectRef<FlinkJob>> = store
             .state()
@@ -39,6 +47,17 @@ pub(super) fn affected_jobs(
             .collect();
         futures::stream::iter(refs)
     })
+}
+
+/// A change's cluster id; None: changes were missed. None at the end of the stream.
+fn received(
+    result: Result<ClusterChanged, broadcast::error::RecvError>,
+) -> Option<Option<Arc<str>>> {
+    match result {
+        Ok(change) => Some(Some(change.cluster)),
+        Err(broadcast::error::RecvError::Lagged(_)) => Some(None),
+        Err(broadcast::error::RecvError::Closed) => None,
+    }
 }
 
 /// A batch of changed cluster ids, indexed.

@@ -174,6 +174,23 @@ class K8sSim:
             raise SystemExit(f"bench: POST {path}: {code} {body[:300]}")
 
 
+def until_ready(proc, base, what, limit=300):
+    """Waits for /readyz = 200 every 10 ms; returns when it answered (time.time())."""
+    t0 = time.time()
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"bench: {what} exited")
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return time.time()
+        except Exception:
+            pass
+        if time.time() - t0 > limit:
+            raise SystemExit(f"bench: {what} not ready in {limit} s")
+        time.sleep(0.01)
+
+
 def crd_json(binary):
     import yaml  # PyYAML; the simulator takes JSON
 
@@ -231,19 +248,7 @@ def run_one(args, build, binary, n, mirror, clusters):
     samplers = Samplers(base, sim.port)
     t0 = time.time()
     proc = start(cmd, logfile, env)
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench: {name} exited; see {logfile}")
-        try:
-            with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except Exception:
-            pass
-        if time.time() - t0 > 300:
-            raise SystemExit(f"bench: {name} not ready in 300 s")
-        time.sleep(0.01)
-    ready = time.time() - t0
+    ready = until_ready(proc, base, f"{name} (see {logfile})") - t0
     log(f"{name}: ready in {ready:.2f} s (pid {proc.pid}); converging")
     jobs = n * args.jobs
     last_patches, still_since = -1, time.time()
@@ -288,19 +293,7 @@ def run_one(args, build, binary, n, mirror, clusters):
     before_restart = sim.counts()
     r0 = time.time()
     proc = start(cmd, logfile, env)
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench: {name} exited after the restart; see {logfile}")
-        try:
-            with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except Exception:
-            pass
-        if time.time() - r0 > 300:
-            raise SystemExit(f"bench: {name} not ready in 300 s after the restart")
-        time.sleep(0.01)
-    restart_ready = time.time() - r0
+    restart_ready = until_ready(proc, base, f"{name} after the restart (see {logfile})") - r0
     time.sleep(30)
     restart_cpu = proc_ticks(proc.pid) / CLK_TCK
     after_restart = diff(sim.counts(), before_restart)
@@ -350,6 +343,21 @@ ROWS = [
     ("restart: ready / CPU s until 30 s after", lambda r: f"{r['restart_ready_s']} s / {r['restart_cpu_s']} s"),
     ("log lines", lambda r: f"{r['log_lines']}"),
 ]
+
+
+def slopes(results):
+    """Per build: RSS (+after and peak) per 1,000 more FlinkJobs, from its smallest to its largest mirror run."""
+    lines = []
+    for build in dict.fromkeys(r["build"] for r in results):
+        runs = sorted((r for r in results if r["build"] == build and r["mirror"] == "on"), key=lambda r: r["flinkjobs"])
+        if len(runs) < 2:
+            continue
+        a, b = runs[0], runs[-1]
+        per = (b["flinkjobs"] - a["flinkjobs"]) / 1000
+        points = " / ".join(f"{r['flinkjobs']}: {r['rss_after_mib']} (peak {r['rss_peak_mib']})" for r in runs)
+        lines.append(f"RSS of {build} by FlinkJobs, MiB: {points}; per 1,000 more: "
+                     f"{(b['rss_after_mib'] - a['rss_after_mib']) / per:.2f} (peak {(b['rss_peak_mib'] - a['rss_peak_mib']) / per:.2f})")
+    return "\n".join(lines)
 
 
 def table(results):
@@ -411,8 +419,9 @@ def main():
                 build, binary = builds[-1]
                 results.append(run_one(args, build, binary, n, False, clusters))
         print(table(results), flush=True)
+        print(slopes(results), flush=True)
         with open(os.path.join(args.out, "kube-scale.md"), "w") as f:
-            f.write(table(results) + "\n")
+            f.write(table(results) + "\n\n" + slopes(results) + "\n")
     finally:
         stop_all()
 

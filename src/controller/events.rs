@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::Resource as _;
 use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::events::{Event, EventType};
 use tokio::time::Instant;
@@ -183,8 +184,6 @@ impl EventPublisher {
         published
     }
 }
-
-use kube::Resource as _;
 
 /// The Event about `object`: named after it, with a suffix unique to this replica's sends.
 fn to_kube_event(

@@ -8,7 +8,9 @@
 //!   start of its last successful renew, even while a renew hangs; `renew_deadline` is
 //!   shorter than the lease duration, so it stops writing before anyone may take over;
 //! - every write carries the resourceVersion it was decided on, so two replicas racing for
-//!   an expired lease cannot both win: the API server answers the loser 409.
+//!   an expired lease cannot both win: the API server answers the loser 409;
+//! - it publishes until when this replica leads ([`Lead`]): every other write is fenced by
+//!   that instant (`writes::WriteGate`), so none can land after a standby could take over.
 //!
 //! Why not `kube-lease-manager` (0.13.1): its standbys take over when the holder's
 //! `renewTime + duration` is before their own wall clock (clock skew lets them take over

@@ -341,3 +341,82 @@ mod tests {
         );
     }
 }
+
+/// Not a test: the time of a steady mirror pass (every mirror exists) at 1,000 / 5,000 /
+/// 10,000 FlinkJobs, beside the comparison it replaced (every wanted mirror against every
+/// FlinkJob, kept here only to measure it). It asserts no time:
+/// `cargo test --release --lib mirror_pass_times -- --ignored --nocapture`.
+#[cfg(test)]
+mod pass_times {
+    use super::*;
+    use crate::clusters::testing::{add_cluster, quiet_registry, service_cluster};
+    use crate::flink::ClientSettings;
+    use std::time::Instant;
+
+    fn quadratic(registry: &KnownClusters, existing: &[Arc<FlinkJob>]) -> usize {
+        let mut missing = 0;
+        for cluster in registry.list() {
+            let info = cluster.info();
+            let Some(namespace) = &info.namespace else {
+                continue;
+            };
+            let Some(snapshot) = cluster.status().snapshot.clone() else {
+                continue;
+            };
+            for job in snapshot.jobs() {
+                let name = mirror_name(&info.id, &info.name, &job.name);
+                let wanted_id = format!("{namespace}.{}", info.name);
+                let covered = existing.iter().any(|e| {
+                    let same_cluster = match e.spec.cluster.as_deref() {
+                        None | Some("") => true,
+                        Some(c) => c == info.name || c == wanted_id,
+                    };
+                    e.namespace().as_deref() == Some(namespace.as_str())
+                        && (e.name_any() == name || (e.spec.job_name == job.name && same_cluster))
+                });
+                missing += usize::from(!covered);
+            }
+        }
+        missing
+    }
+
+    #[tokio::test]
+    #[ignore = "prints the time of a mirror pass; run with --release"]
+    async fn mirror_pass_times() {
+        for clusters in [100, 500, 1000] {
+            let registry = quiet_registry(ClientSettings::default());
+            for c in 0..clusters {
+                let info = crate::clusters::ClusterInfo {
+                    owner: Some(OwnerRef {
+                        api_version: "v1".into(),
+                        kind: "Service".into(),
+                        name: format!("jm-{c}"),
+                        uid: format!("uid-{c}"),
+                    }),
+                    ..service_cluster(&format!("team-{}", c % 10), &format!("jm-{c}"))
+                };
+                let jobs: Vec<serde_json::Value> = (0..10)
+                    .map(|j| serde_json::json!({"jid": format!("{c:016x}{j:016x}"), "name": format!("jm-{c}-job-{j}"), "state": "RUNNING", "start-time": 1}))
+                    .collect();
+                add_cluster(&registry, info, serde_json::Value::Array(jobs), true).await;
+            }
+            let existing: Vec<Arc<FlinkJob>> = missing_mirrors(&registry, None, &[])
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+            let started = Instant::now();
+            let now_missing = missing_mirrors(&registry, None, &existing).len();
+            let linear = started.elapsed();
+            let started = Instant::now();
+            let before_missing = quadratic(&registry, &existing);
+            let before = started.elapsed();
+            assert_eq!((now_missing, before_missing), (0, 0));
+            println!(
+                "RESULT mirror-pass flinkjobs={} linear_ms={:.2} before_ms={:.1}",
+                existing.len(),
+                linear.as_secs_f64() * 1e3,
+                before.as_secs_f64() * 1e3
+            );
+        }
+    }
+}

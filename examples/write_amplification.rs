@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use flink_monitor::clusters::{KnownClusters, PollSettings};
 use flink_monitor::controller::{
-    Context, EVENT_BURST, EVENTS_PER_SECOND, EventPublisher, ReconcileOutcome, reconcile_inner,
+    Context, Lead, ReconcileOutcome, WriteGate, WriteLimits, reconcile_inner,
 };
 use flink_monitor::crd::{FlinkJob, FlinkJobSpec, FlinkJobStatus};
 use flink_monitor::flink::{ClientSettings, FlinkClient};
@@ -185,16 +185,19 @@ async fn main() -> anyhow::Result<()> {
     let books = Arc::new(ApiServer::default());
     tokio::spawn(serve_api(handle, books.clone()));
     let client = kube::Client::new(service, "default");
-    let (_leading_tx, leading) = watch::channel(true);
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        registry: registry.clone(),
-        requeue_after: POLL_INTERVAL,
-        leading,
-        events: EventPublisher::new(client, EVENT_BURST, EVENTS_PER_SECOND),
-        metrics: Arc::new(Metrics::new()),
-        failures: Default::default(),
-    });
+    // The write gate paces writes for the API server; here the count is measured, not the pace.
+    let unlimited = WriteLimits {
+        qps: 1e9,
+        burst: u32::MAX,
+        in_flight: 1024,
+    };
+    let gate = WriteGate::start(unlimited, watch::channel(Lead::Unfenced).1);
+    let ctx = Arc::new(Context::new(
+        client,
+        registry.clone(),
+        gate,
+        Arc::new(Metrics::new()),
+    ));
 
     let mut jobs: Vec<FlinkJob> = (0..CLUSTERS)
         .flat_map(|c| (0..JOBS_PER_CLUSTER).map(move |j| flink_job(c, j)))

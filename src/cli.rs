@@ -125,6 +125,15 @@ pub struct RunArgs {
     #[arg(long, env = "FLINK_MONITOR_LEASE_RENEW_PERIOD", default_value = "2s", value_parser = parse_positive_duration)]
     pub lease_renew_period: Duration,
 
+    /// Writes to the Kubernetes API per second (status patches, mirror creates, Events),
+    /// on average; every write goes through this one limit.
+    #[arg(long, env = "FLINK_MONITOR_KUBE_API_QPS", default_value_t = crate::controller::writes::DEFAULT_QPS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kube_api_qps: u32,
+
+    /// Writes to the Kubernetes API allowed at once above --kube-api-qps after a quiet spell.
+    #[arg(long, env = "FLINK_MONITOR_KUBE_API_BURST", default_value_t = crate::controller::writes::DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kube_api_burst: u32,
+
     /// How often each JobManager's /jobs/overview is polled (e.g. 500ms, 5s, 1m).
     #[arg(long, env = "FLINK_MONITOR_POLL_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
     pub poll_interval: Duration,
@@ -349,6 +358,33 @@ mod tests {
         );
         assert_eq!(args.stop_token_audiences, ["flink-monitor"]);
         assert!(!args.ignore_rest_url_annotation);
+        assert_eq!((args.kube_api_qps, args.kube_api_burst), (50, 100));
+    }
+
+    #[test]
+    fn the_write_pace_is_set_and_never_zero() {
+        let cli = Cli::try_parse_from([
+            "flink-monitor",
+            "run",
+            "--kube-api-qps",
+            "20",
+            "--kube-api-burst",
+            "40",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!((args.kube_api_qps, args.kube_api_burst), (20, 40));
+        for bad in [
+            ["--kube-api-qps", "0"],
+            ["--kube-api-burst", "0"],
+            ["--kube-api-qps", "fast"],
+        ] {
+            let mut argv = vec!["flink-monitor", "run"];
+            argv.extend(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

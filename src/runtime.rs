@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, KubernetesReviewer, ServerLimits, StopGuard};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
 use crate::clusters::{ClusterInfo, KnownClusters, PollSettings};
 use crate::controller::lease::LeaseConfigError;
-use crate::controller::{self, ControllerConfig, LeaseConfig};
+use crate::controller::{self, ControllerConfig, LeaseConfig, WriteGate, WriteLimits};
 use crate::discovery::{self, DiscoveryConfig};
 use crate::flink::{ClientSettings, FlinkClient};
 use crate::job_series::JobSeries;
@@ -65,9 +66,11 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     if args.leader_election {
         lease_config(&args).validate()?;
     }
-    let kubernetes = match kubernetes_config(args.kubernetes).await? {
+    let kube_config = kubernetes_config(args.kubernetes).await?;
+    let kubernetes = match &kube_config {
         Some(config) => Some(
-            kube::Client::try_from(config).map_err(|e| StartError::KubeClient(e.to_string()))?,
+            kube::Client::try_from(config.clone())
+                .map_err(|e| StartError::KubeClient(e.to_string()))?,
         ),
         None => None,
     };
@@ -112,15 +115,16 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     if kubernetes.is_none() && args.clusters.is_empty() {
         tracing::warn!("no clusters to watch: give --cluster NAME=URL, or run in Kubernetes");
     }
-    let background = kubernetes.map(|client| {
-        start_kubernetes(
-            client,
+    let background = match kube_config {
+        Some(config) => Some(start_kubernetes(
+            controller_client(config)?,
             &args,
             registry.clone(),
             metrics.clone(),
             shutdown.clone(),
-        )
-    });
+        )),
+        None => None,
+    };
 
     let mode = if kubernetes_mode {
         "kubernetes"
@@ -179,6 +183,15 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     Ok(())
 }
 
+/// The client of discovery and the controller. Without kube's own retry of 429, 503 and
+/// 504: every write goes through the write gate, which pauses all writes on a 429 (a retry
+/// per request would turn an API server's "slow down" into a storm), and the reconciles and
+/// watchers retry with their own backoff.
+fn controller_client(mut config: kube::Config) -> Result<kube::Client, StartError> {
+    config.default_retry = false;
+    kube::Client::try_from(config).map_err(|e| StartError::KubeClient(e.to_string()))
+}
+
 /// Discovery feeds the registry; the controller writes FlinkJob status and mirrors.
 fn start_kubernetes(
     client: kube::Client,
@@ -188,6 +201,15 @@ fn start_kubernetes(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let lease = args.leader_election.then(|| lease_config(args));
+    let (lead, leading) = watch::channel(controller::initial_lead(args.leader_election));
+    let gate = WriteGate::start(
+        WriteLimits {
+            qps: f64::from(args.kube_api_qps),
+            burst: args.kube_api_burst,
+            ..WriteLimits::default()
+        },
+        leading,
+    );
     let discovery_config = DiscoveryConfig {
         namespaces: args.watched_namespaces(),
         service_selector: args.service_selector.clone(),
@@ -197,15 +219,18 @@ fn start_kubernetes(
         client.clone(),
         registry.clone(),
         discovery_config,
+        gate.clone(),
         shutdown.clone(),
     ));
     let config = ControllerConfig {
-        requeue_after: args.poll_interval,
+        poll_interval: args.poll_interval,
         mirror: args.mirror_jobs,
         namespaces: args.watched_namespaces(),
         lease,
     };
-    let controller = tokio::spawn(controller::run(client, registry, metrics, config, shutdown));
+    let controller = tokio::spawn(controller::run(
+        client, registry, metrics, config, gate, lead, shutdown,
+    ));
     tokio::spawn(async move {
         let _ = tokio::join!(discovery, controller);
     })

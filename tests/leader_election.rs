@@ -320,3 +320,104 @@ async fn a_leader_whose_renewals_hang_stops_writing_before_its_lease_can_expire(
         standby_first - last_renew
     );
 }
+
+/// Fenced writes (issue 18, item 4): the leader's status PATCHes are slow (the simulator
+/// holds each 5 s, longer than the renew deadline) and then its Lease renewals hang. A write
+/// it started while leading must not land after the other replica took over: no write of the
+/// old leader lands after the new leader's first (the request log has when each write ended,
+/// whose it was, and its answer; a held write lands when it ends, even if its client gave up,
+/// unless its own `timeout` ran out first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_write_of_an_old_leader_lands_after_the_new_leaders_first() {
+    let jobs = [("orders", "RUNNING")];
+    let (flink, sim) = world(&jobs).await;
+    let replicas = start_replicas(&sim);
+    let leader = elected(&sim, &replicas, &jobs).await;
+    let standby = other(&replicas, leader);
+    let jid = flink.jid_of("orders");
+
+    let slow = unix_now();
+    sim.add_faults(json!([
+        {"verb": "patch", "resource": "flinkjobs/status", "user": leader.user, "delay": 5, "count": 10_000},
+    ]))
+    .await;
+    // A change the leader writes while it leads: its PATCH is held at the API server.
+    flink.set_state(&jid, "RESTARTING");
+    eventually(START, "the leader's status write is held", || async {
+        let held = sim.get("/_sim/faults").await["faults"]
+            .as_array()
+            .and_then(|faults| faults.first().cloned())
+            .and_then(|f| f["count"].as_u64())
+            .is_some_and(|left| left < 10_000);
+        held.then_some(())
+    })
+    .await;
+    let hang = unix_now();
+    sim.add_faults(json!([
+        {"verb": "update", "resource": "leases", "user": leader.user, "delay": 60, "count": 10_000},
+    ]))
+    .await;
+    // Keep the job changing, so that whoever leads has something to write.
+    let states = ["RUNNING", "RESTARTING"];
+    let mut i = 0;
+    loop {
+        flink.set_state(&jid, states[i % 2]);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        i += 1;
+        let standby_wrote = !times_of(&sim.writes(hang).await, standby.user).is_empty();
+        // Past the take-over, and long enough for every held write to end.
+        if standby_wrote && unix_now() > hang + 3.0 * LEASE_DURATION.as_secs_f64() + 6.0 {
+            break;
+        }
+        assert!(
+            unix_now() < hang + START.as_secs_f64(),
+            "the standby never took over\n{}",
+            logs(&replicas)
+        );
+    }
+    let writes = sim.writes(slow).await;
+    let landed = |user: &str| -> Vec<f64> {
+        writes
+            .iter()
+            .filter(|w| w["user"] == user)
+            .filter(|w| w["code"].as_u64().is_some_and(|c| (200..300).contains(&c)))
+            .filter_map(|w| w["time"].as_f64())
+            .collect()
+    };
+    let old_leader = landed(leader.user);
+    let new_leader_first = landed(standby.user)
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+    let attempted: Vec<String> = writes
+        .iter()
+        .filter(|w| w["user"] == leader.user)
+        .map(|w| {
+            format!(
+                "{} {} -> {} at {:.2}",
+                w["verb"],
+                w["resource"],
+                w["code"],
+                w["time"].as_f64().unwrap_or_default() - hang
+            )
+        })
+        .collect();
+    let late: Vec<String> = old_leader
+        .iter()
+        .filter(|t| **t > new_leader_first)
+        .map(|t| format!("+{:.2}s", t - new_leader_first))
+        .collect();
+    eprintln!(
+        "fenced writes: the old leader's writes since its PATCHes slowed (times from the hang): {attempted:?}; the new leader's first at {:.2}",
+        new_leader_first - hang
+    );
+    assert!(
+        !attempted.is_empty(),
+        "the old leader attempted no write while slow: the scenario proved nothing\n{}",
+        logs(&replicas)
+    );
+    assert!(
+        late.is_empty(),
+        "writes of the old leader landed after the new leader's first write: {late:?}\n{}",
+        logs(&replicas)
+    );
+}

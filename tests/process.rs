@@ -228,6 +228,18 @@ fn start_up_errors_say_what_failed_and_what_to_do() {
             ],
             "must be shorter than --lease-duration",
         ),
+        (
+            // Fenced writes need room between renewals (issue 18, item 4).
+            vec![
+                "--leader-election".into(),
+                "--lease-renew-deadline".into(),
+                "10s".into(),
+                "--lease-renew-period".into(),
+                "9500ms".into(),
+            ],
+            "a leader needs room for writes between two renewals",
+        ),
+        (vec!["--kube-api-qps".into(), "0".into()], "--kube-api-qps"),
     ];
     for (args, expected) in cases {
         let output = binary()

@@ -1,15 +1,27 @@
 //! Kubernetes Events on state transitions (Normal) and failures (Warning), rate-limited so
-//! a mass change (a JobManager with hundreds of jobs going away) cannot flood the API server.
+//! a mass change (a JobManager with hundreds of jobs going away) cannot flood the API server,
+//! and sent through the write gate like every other write.
 
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use std::hash::Hasher;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event as KubeEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::Resource as _;
+use kube::api::{ObjectMeta, PostParams};
+use kube::runtime::events::{Event, EventType};
 use tokio::time::Instant;
 
 use crate::crd::FlinkJobStatus;
 
 use super::status::{CLUSTER_REACHABLE, FOUND, HEALTHY};
+use super::writes::{Bucket, Fence, Priority, WriteGate, WriteKind};
 
-/// The events a status change deserves. Pure.
+/// The events a status change deserves. Pure. The first sight of a job (no state before) is
+/// not a state change: a fresh install or a new FlinkJob sends no `StateChanged` for every
+/// job it finds; a job found failed is still a Warning.
 pub fn transition_events(previous: Option<&FlinkJobStatus>, next: &FlinkJobStatus) -> Vec<Event> {
     let mut events = Vec::new();
     let old_state = previous.and_then(|p| p.state.as_deref());
@@ -28,7 +40,7 @@ pub fn transition_events(previous: Option<&FlinkJobStatus>, next: &FlinkJobStatu
                 "JobFailed",
                 format!("job failed{was}{cause}"),
             ));
-        } else {
+        } else if old_state.is_some() {
             events.push(event(
                 EventType::Normal,
                 "StateChanged",
@@ -93,58 +105,39 @@ fn event(type_: EventType, reason: &str, note: String) -> Event {
     }
 }
 
-/// Publishes events through kube-runtime's recorder (which folds repeats into series),
-/// behind a token bucket: `burst` at once, then `per_second`.
+const CONTROLLER: &str = "flink-monitor";
+/// Object names are DNS subdomains: at most 253 characters.
+const MAX_NAME: usize = 253;
+
+/// Publishes events as `events.k8s.io/v1` Events, each through the write gate (so it is
+/// paced and fenced like a status write), behind a token bucket that drops what is over
+/// `burst` at once, then `per_second`: an Event is never worth a queue of them.
+///
+/// Not kube-runtime's `Recorder`: its requests cannot carry the lease fence (the API
+/// server's request `timeout`), and its series of repeats matter little for transitions
+/// that are rare by design.
 pub struct EventPublisher {
-    recorder: Recorder,
+    client: kube::Client,
+    gate: WriteGate,
+    instance: String,
     bucket: Mutex<Bucket>,
-}
-
-struct Bucket {
-    tokens: f64,
-    burst: f64,
-    per_second: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
+    sent: AtomicU64,
 }
 
 impl EventPublisher {
-    pub fn new(client: kube::Client, burst: u32, per_second: f64) -> Self {
-        let reporter = Reporter {
-            controller: "flink-monitor".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
+    pub fn new(client: kube::Client, gate: WriteGate, burst: u32, per_second: f64) -> Self {
         Self {
-            recorder: Recorder::new(client, reporter),
-            bucket: Mutex::new(Bucket {
-                tokens: burst as f64,
-                burst: burst as f64,
-                per_second,
-                last: Instant::now(),
-            }),
+            client,
+            gate,
+            instance: std::env::var("POD_NAME").unwrap_or_else(|_| CONTROLLER.into()),
+            bucket: Mutex::new(Bucket::new(burst, per_second, Instant::now())),
+            sent: AtomicU64::new(0),
         }
     }
 
     /// Returns how many events were published; the rest were dropped by the rate limit
     /// or failed (which is logged: an event is never worth failing a reconcile).
-    pub async fn publish(
-        &self,
-        events: &[Event],
-        object: &k8s_openapi::api::core::v1::ObjectReference,
-    ) -> usize {
+    pub async fn publish(&self, events: &[Event], object: &ObjectReference) -> usize {
         let mut published = 0;
         for event in events {
             let allowed = self
@@ -156,7 +149,32 @@ impl EventPublisher {
                 tracing::debug!(reason = %event.reason, "event dropped by the rate limit");
                 continue;
             }
-            match self.recorder.publish(event, object).await {
+            let sequence = self.sent.fetch_add(1, Ordering::Relaxed);
+            let kube_event = to_kube_event(event, object, &self.instance, sequence);
+            let namespace = object.namespace.as_deref().unwrap_or("default");
+            let request = serde_json::to_vec(&kube_event)
+                .map_err(kube::Error::SerdeError)
+                .and_then(|body| {
+                    kube::core::Request::new(KubeEvent::url_path(&(), Some(namespace)))
+                        .create(&PostParams::default(), body)
+                        .map_err(kube::Error::BuildRequest)
+                });
+            let result = match request {
+                Ok(request) => self
+                    .gate
+                    .send::<KubeEvent>(
+                        &self.client,
+                        request,
+                        Priority::Known,
+                        Fence::Leader,
+                        WriteKind::Event,
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            match result {
                 Ok(()) => published += 1,
                 Err(error) => {
                     tracing::warn!(reason = %event.reason, %error, "failed to publish an event")
@@ -164,6 +182,49 @@ impl EventPublisher {
             }
         }
         published
+    }
+}
+
+/// The Event about `object`: named after it, with a suffix unique to this replica's sends.
+fn to_kube_event(
+    event: &Event,
+    object: &ObjectReference,
+    instance: &str,
+    sequence: u64,
+) -> KubeEvent {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(instance.as_bytes());
+    hasher.write_u64(sequence);
+    hasher.write_i128(now.as_nanosecond());
+    let suffix = format!(".{:016x}", hasher.finish());
+    let object_name = object.name.as_deref().unwrap_or("flinkjob");
+    let name: String = object_name
+        .chars()
+        .take(MAX_NAME - suffix.len())
+        .chain(suffix.chars())
+        .collect();
+    KubeEvent {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: object.namespace.clone(),
+            ..ObjectMeta::default()
+        },
+        type_: Some(
+            match event.type_ {
+                EventType::Normal => "Normal",
+                EventType::Warning => "Warning",
+            }
+            .into(),
+        ),
+        reason: Some(event.reason.clone()),
+        note: event.note.clone(),
+        action: Some(event.action.clone()),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(object.clone()),
+        reporting_controller: Some(CONTROLLER.into()),
+        reporting_instance: Some(instance.into()),
+        ..KubeEvent::default()
     }
 }
 

@@ -8,7 +8,9 @@
 //!   start of its last successful renew, even while a renew hangs; `renew_deadline` is
 //!   shorter than the lease duration, so it stops writing before anyone may take over;
 //! - every write carries the resourceVersion it was decided on, so two replicas racing for
-//!   an expired lease cannot both win: the API server answers the loser 409.
+//!   an expired lease cannot both win: the API server answers the loser 409;
+//! - it publishes until when this replica leads ([`Lead`]): every other write is fenced by
+//!   that instant (`writes::WriteGate`), so none can land after a standby could take over.
 //!
 //! Why not `kube-lease-manager` (0.13.1): its standbys take over when the holder's
 //! `renewTime + duration` is before their own wall clock (clock skew lets them take over
@@ -41,6 +43,34 @@ pub struct LeaseConfig {
     pub renew_period: Duration,
 }
 
+/// What this replica may write, as the lease task last published it: every write checks it
+/// and is bounded by its deadline (`writes::WriteGate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lead {
+    /// No leader election: this replica always writes.
+    Unfenced,
+    /// Leading until then: the start of the last successful renew plus the renew deadline,
+    /// before any other replica may take over.
+    Until(Instant),
+    /// Not leading.
+    Standby,
+}
+
+impl Lead {
+    pub fn leading_at(&self, now: Instant) -> bool {
+        match self {
+            Lead::Unfenced => true,
+            Lead::Until(until) => now < *until,
+            Lead::Standby => false,
+        }
+    }
+}
+
+/// The least time a leader has for its writes between two renewals, and the least margin
+/// between the end of its leadership and the earliest take-over (a write's trip to the API
+/// server must fit in it).
+pub const MIN_ROOM: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LeaseConfigError {
     #[error(
@@ -63,6 +93,22 @@ pub enum LeaseConfigError {
         period: Duration,
         deadline: Duration,
     },
+
+    #[error(
+        "--lease-renew-deadline ({deadline:?}) must be at least {MIN_ROOM:?} longer than --lease-renew-period ({period:?}): every write must land before the deadline, so a leader needs room for writes between two renewals"
+    )]
+    NoRoomToWrite {
+        period: Duration,
+        deadline: Duration,
+    },
+
+    #[error(
+        "--lease-duration ({duration:?}) must be at least {MIN_ROOM:?} longer than --lease-renew-deadline ({deadline:?}): a write started just before the deadline needs that margin to reach the API server before another replica may take over"
+    )]
+    NoMargin {
+        deadline: Duration,
+        duration: Duration,
+    },
 }
 
 impl LeaseConfig {
@@ -83,6 +129,18 @@ impl LeaseConfig {
             return Err(LeaseConfigError::Period {
                 period: self.renew_period,
                 deadline: self.renew_deadline,
+            });
+        }
+        if self.renew_deadline - self.renew_period < MIN_ROOM {
+            return Err(LeaseConfigError::NoRoomToWrite {
+                period: self.renew_period,
+                deadline: self.renew_deadline,
+            });
+        }
+        if self.duration - self.renew_deadline < MIN_ROOM {
+            return Err(LeaseConfigError::NoMargin {
+                deadline: self.renew_deadline,
+                duration: self.duration,
             });
         }
         Ok(())
@@ -232,10 +290,6 @@ impl Elector {
         }
     }
 
-    fn leading(&self, now: Instant) -> bool {
-        self.lead_until.is_some_and(|until| now < until)
-    }
-
     /// Reads the lease and writes it if we hold it or may take it.
     async fn attempt(&mut self, api: &Api<Lease>) -> Result<Attempt, LeaseError> {
         self.standby_until = None;
@@ -288,18 +342,25 @@ impl Elector {
     }
 }
 
-/// Keeps trying to hold the lease until shutdown, publishing whether we lead. Releases it
+/// Keeps trying to hold the lease until shutdown, publishing until when we lead. Releases it
 /// on shutdown so another replica takes over at once instead of after the lease expires.
 pub async fn run(
     api: Api<Lease>,
     config: LeaseConfig,
-    leading: watch::Sender<bool>,
+    leading: watch::Sender<Lead>,
     shutdown: CancellationToken,
 ) {
     let mut elector = Elector::new(config);
+    let was_leading = std::sync::atomic::AtomicBool::new(false);
     let publish = |elector: &Elector, reason: &str| {
-        let now_leading = elector.leading(Instant::now());
-        if leading.send_replace(now_leading) != now_leading {
+        let now = Instant::now();
+        let lead = match elector.lead_until {
+            Some(until) if now < until => Lead::Until(until),
+            _ => Lead::Standby,
+        };
+        leading.send_if_modified(|current| std::mem::replace(current, lead) != lead);
+        let now_leading = lead.leading_at(now);
+        if was_leading.swap(now_leading, std::sync::atomic::Ordering::Relaxed) != now_leading {
             tracing::info!(
                 lease = %elector.config.name,
                 identity = %elector.config.identity,
@@ -342,7 +403,9 @@ pub async fn run(
                 .standby_until
                 .unwrap_or(started + elector.config.renew_period),
         );
-        let lead_until = elector.lead_until.filter(|_| *leading.borrow());
+        let lead_until = elector
+            .lead_until
+            .filter(|_| was_leading.load(std::sync::atomic::Ordering::Relaxed));
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep_until(next) => {}
@@ -352,7 +415,7 @@ pub async fn run(
             }
         }
     }
-    leading.send_replace(false);
+    leading.send_replace(Lead::Standby);
     if elector.holds_record {
         if let Err(error) = release(&api, &elector.config).await {
             tracing::warn!(lease = %elector.config.name, %error, "failed to release the lease");
@@ -362,14 +425,19 @@ pub async fn run(
     }
 }
 
-/// Fires each time `leading` turns true: a new leader reconciles everything at once
-/// instead of waiting for each FlinkJob's next requeue.
-pub fn gained(leading: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold(leading, |mut leading| async move {
+/// Fires each time this replica starts leading: a new leader reconciles everything at once
+/// instead of waiting for each FlinkJob's next requeue. (Each renew publishes a later
+/// deadline: that is no gain.)
+pub fn gained(leading: watch::Receiver<Lead>) -> impl Stream<Item = ()> + Send + 'static {
+    let was = leading.borrow().leading_at(Instant::now());
+    futures::stream::unfold((leading, was), |(mut leading, mut was)| async move {
         loop {
             leading.changed().await.ok()?;
-            if *leading.borrow_and_update() {
-                return Some(((), leading));
+            let now = leading.borrow_and_update().leading_at(Instant::now());
+            let gained = now && !was;
+            was = now;
+            if gained {
+                return Some(((), (leading, was)));
             }
         }
     })
@@ -576,6 +644,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("--lease-renew-deadline"), "{message}");
+        // Writes need room between renewals, and a margin before a take-over.
+        assert!(matches!(
+            config(15_000, 10_000, 9_500).validate(),
+            Err(LeaseConfigError::NoRoomToWrite { .. })
+        ));
+        assert!(matches!(
+            config(15_000, 14_500, 2_000).validate(),
+            Err(LeaseConfigError::NoMargin { .. })
+        ));
+        assert_eq!(
+            config(3_000, 2_000, 250).validate(),
+            Ok(()),
+            "the scenarios' lease"
+        );
+        let message = config(15_000, 14_500, 2_000)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("--lease-duration") && message.contains("margin"),
+            "{message}"
+        );
     }
 }
 
@@ -703,17 +793,20 @@ mod deadline_tests {
     /// seen the lease before then, so it cannot expire before then plus its duration).
     async fn leading_elector() -> (
         super::api_tests::Mock,
-        watch::Receiver<bool>,
+        watch::Receiver<Lead>,
         Instant,
         CancellationToken,
     ) {
         let (api, mut handle) = mock_api();
-        let (leading_tx, mut leading) = watch::channel(false);
+        let (leading_tx, mut leading) = watch::channel(Lead::Standby);
         let shutdown = CancellationToken::new();
         tokio::spawn(run(api, config(), leading_tx, shutdown.clone()));
         no_lease_then_created(&mut handle).await;
         let written_at = Instant::now();
-        leading.wait_for(|l| *l).await.unwrap();
+        leading
+            .wait_for(|l| l.leading_at(Instant::now()))
+            .await
+            .unwrap();
         (handle, leading, written_at, shutdown)
     }
 
@@ -723,8 +816,11 @@ mod deadline_tests {
         // The next renew's GET never gets an answer.
         let (request, _never_answered) = handle.next_request().await.unwrap();
         assert_eq!(request.method(), Method::GET);
-        let stopped =
-            tokio::time::timeout(Duration::from_secs(600), leading.wait_for(|l| !*l)).await;
+        let stopped = tokio::time::timeout(
+            Duration::from_secs(600),
+            leading.wait_for(|l| !l.leading_at(Instant::now())),
+        )
+        .await;
         assert!(
             stopped.is_ok(),
             "still leading 10 minutes after the last renew, with a renew hanging"
@@ -752,8 +848,11 @@ mod deadline_tests {
                 }
             })
         };
-        let stopped =
-            tokio::time::timeout(Duration::from_secs(600), leading.wait_for(|l| !*l)).await;
+        let stopped = tokio::time::timeout(
+            Duration::from_secs(600),
+            leading.wait_for(|l| !l.leading_at(Instant::now())),
+        )
+        .await;
         assert!(
             stopped.is_ok(),
             "still leading 10 minutes after the last renew"
@@ -782,7 +881,7 @@ mod standby_tests {
             renew_period: Duration::from_secs(4),
             ..config()
         };
-        let (leading_tx, mut leading) = watch::channel(false);
+        let (leading_tx, mut leading) = watch::channel(Lead::Standby);
         let shutdown = CancellationToken::new();
         tokio::spawn(run(api, config.clone(), leading_tx, shutdown.clone()));
         let mut first_seen = None;
@@ -796,7 +895,10 @@ mod standby_tests {
             first_seen.get_or_insert(Instant::now());
             answer(send, 200, &lease_of_b());
         };
-        leading.wait_for(|l| *l).await.unwrap();
+        leading
+            .wait_for(|l| l.leading_at(Instant::now()))
+            .await
+            .unwrap();
         let waited = taken_at - first_seen.unwrap();
         // Virtual time: exact. Not before the lease can expire, and not a renew period
         // later either: a standby looks again just when it would expire.
@@ -811,17 +913,28 @@ mod gained_tests {
     use futures::StreamExt;
 
     #[tokio::test]
-    async fn gaining_the_lead_fires_once_per_gain() {
-        let (tx, rx) = watch::channel(false);
+    async fn gaining_the_lead_fires_once_per_gain_not_per_renew() {
+        let (tx, rx) = watch::channel(Lead::Standby);
         let mut gains = Box::pin(gained(rx));
-        tx.send_replace(true);
+        let later = |secs| Lead::Until(Instant::now() + Duration::from_secs(secs));
+        let quiet = Duration::from_millis(50);
+        tx.send_replace(later(10));
         assert_eq!(gains.next().await, Some(()));
-        tx.send_replace(false);
-        tx.send_replace(true);
+        // Renewals publish later deadlines: no new gain.
+        for renew in [later(11), later(12)] {
+            tx.send_replace(renew);
+            let fired = tokio::time::timeout(quiet, gains.next()).await;
+            assert!(fired.is_err(), "a renew fired a gain");
+        }
+        tx.send_replace(Lead::Standby);
+        assert!(
+            tokio::time::timeout(quiet, gains.next()).await.is_err(),
+            "a loss"
+        );
+        tx.send_replace(later(13));
         assert_eq!(gains.next().await, Some(()));
-        tx.send_replace(false);
         drop(tx);
-        assert_eq!(gains.next().await, None, "a loss or the end fires nothing");
+        assert_eq!(gains.next().await, None, "the end fires nothing");
     }
 }
 
@@ -840,11 +953,14 @@ mod shutdown_tests {
             renew_period: Duration::from_secs(3600),
             ..config()
         };
-        let (leading_tx, mut leading) = watch::channel(false);
+        let (leading_tx, mut leading) = watch::channel(Lead::Standby);
         let shutdown = CancellationToken::new();
         let elector = tokio::spawn(run(api, config, leading_tx, shutdown.clone()));
         let held = no_lease_then_created(&mut handle).await;
-        leading.wait_for(|l| *l).await.unwrap();
+        leading
+            .wait_for(|l| l.leading_at(Instant::now()))
+            .await
+            .unwrap();
 
         shutdown.cancel();
         let (_, send) = expect(&mut handle, Method::GET, "the release reads the lease").await;
@@ -860,6 +976,10 @@ mod shutdown_tests {
         assert_eq!(released["metadata"]["resourceVersion"], "7");
         answer(send, 200, &released);
         elector.await.unwrap();
-        assert!(!*leading.borrow(), "no longer leading once released");
+        assert_eq!(
+            *leading.borrow(),
+            Lead::Standby,
+            "no longer leading once released"
+        );
     }
 }

@@ -11,16 +11,19 @@ mod mirror_loop;
 mod observe;
 mod reconcile;
 pub mod status;
+mod watch_backoff;
+pub mod writes;
+mod written;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use kube::Api;
-use kube::runtime::controller::{Controller, Error as ControllerError};
+use kube::runtime::controller::{Config as RunnerConfig, Controller, Error as ControllerError};
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::clusters::KnownClusters;
@@ -28,21 +31,29 @@ use crate::crd::FlinkJob;
 use crate::metrics::Metrics;
 
 use affected::affected_jobs;
-use mirror_loop::{MirrorScope, mirror_loop};
+use mirror_loop::{MirrorPace, MirrorScope, mirror_loop};
 
 pub use backoff::Backoff;
 pub use events::{EVENT_BURST, EVENTS_PER_SECOND, EventPublisher, transition_events};
-pub use lease::LeaseConfig;
+pub use lease::{Lead, LeaseConfig};
 pub use observe::{candidate_clusters, observe};
 pub use reconcile::{
-    Context, ReconcileError, ReconcileOutcome, error_policy, reconcile, reconcile_inner,
+    Context, RESYNC, ReconcileError, ReconcileOutcome, error_policy, reconcile, reconcile_inner,
     retry_delay, write_status,
 };
+pub use watch_backoff::WatchBackoff;
+pub use writes::{WriteGate, WriteLimits};
+
+/// Reconciles running at once: each holds at most one write waiting in the gate, so this
+/// bounds what waits in memory (the rest wait as names in the controller's queue).
+const CONCURRENCY: u16 = 64;
+/// How often the write summary is logged while writes happen.
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
-    /// Every FlinkJob is reconciled at least this often (the poll interval).
-    pub requeue_after: Duration,
+    /// The poll interval: a mirror pass that failed is retried this soon.
+    pub poll_interval: Duration,
     pub mirror: bool,
     /// Namespaces to watch; empty: all.
     pub namespaces: Vec<String>,
@@ -68,34 +79,56 @@ pub const LEASE_RBAC: &[(&str, &str, &[&str])] = &[(
     &["get", "create", "update"],
 )];
 
-/// Runs until `shutdown`.
+/// What the lease task publishes before it has run: a replica with leader election starts
+/// as a standby, one without always writes.
+pub fn initial_lead(leader_election: bool) -> Lead {
+    if leader_election {
+        Lead::Standby
+    } else {
+        Lead::Unfenced
+    }
+}
+
+/// The FlinkJob store keeps only what the controller reads: no managedFields (the larger
+/// part of a FlinkJob as served), annotations, labels, owner references or timestamps.
+fn trim(job: &mut FlinkJob) {
+    let meta = &mut job.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.labels = None;
+    meta.owner_references = None;
+    meta.creation_timestamp = None;
+    meta.finalizers = None;
+}
+
+/// Runs until `shutdown`. Every write goes through `gate`; with a lease in `config`, the
+/// lease task publishes through `lead` (the gate's fence).
 pub async fn run(
     client: kube::Client,
     registry: Arc<KnownClusters>,
     metrics: Arc<Metrics>,
     config: ControllerConfig,
+    gate: WriteGate,
+    lead: watch::Sender<Lead>,
     shutdown: CancellationToken,
 ) {
-    let (leading_tx, leading) = watch::channel(config.lease.is_none());
+    let leading = lead.subscribe();
     let mut tasks = Vec::new();
     if let Some(lease) = config.lease.clone() {
         let api = Api::namespaced(client.clone(), &lease.namespace);
-        tasks.push(tokio::spawn(lease::run(
-            api,
-            lease,
-            leading_tx,
-            shutdown.clone(),
-        )));
+        tasks.push(tokio::spawn(lease::run(api, lease, lead, shutdown.clone())));
     }
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        registry: registry.clone(),
-        requeue_after: config.requeue_after,
-        leading: leading.clone(),
-        events: EventPublisher::new(client.clone(), EVENT_BURST, EVENTS_PER_SECOND),
+    tasks.push(tokio::spawn(writes::log_summaries(
+        gate.clone(),
+        SUMMARY_EVERY,
+        shutdown.clone(),
+    )));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        registry.clone(),
+        gate.clone(),
         metrics,
-        failures: Backoff::default(),
-    });
+    ));
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
@@ -106,41 +139,53 @@ pub async fn run(
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        // Our own reflector, so that the mirror loop waits on its own signal: the store's
-        // `wait_until_ready` wakes only one waiter (kube-rs #1243), and the Controller's
-        // runner is already waiting on it.
+        // One reflector for the controller, the mirror loop and the change triggers. The
+        // mirror loop waits on its own signal: the store's `wait_until_ready` wakes only
+        // one waiter (kube-rs #1243), and the Controller's runner is already waiting on it.
         let (store, writer) = reflector::store();
         let (listed_tx, listed) = watch::channel(false);
+        let deleted = Arc::new(Notify::new());
+        let on_delete = deleted.clone();
         let objects = watcher(api, watcher::Config::default().any_semantic())
-            .default_backoff()
+            .backoff(WatchBackoff::default())
+            .modify(trim)
             .reflect(writer)
-            .inspect(move |event| {
-                if matches!(event, Ok(watcher::Event::InitDone)) {
+            .inspect(move |event| match event {
+                Ok(watcher::Event::InitDone) => {
                     listed_tx.send_replace(true);
                 }
+                Ok(watcher::Event::Delete(_)) => on_delete.notify_one(),
+                _ => {}
             })
             .touched_objects()
             // Our own status writes and re-lists of unchanged objects start no reconcile;
-            // spec changes do, and every FlinkJob is requeued each interval anyway.
+            // spec changes do.
             .predicate_filter(predicates::generation, Default::default());
-        let controller = Controller::for_stream(objects, store.clone());
+        let controller = Controller::for_stream(objects, store.clone())
+            .with_config(RunnerConfig::default().concurrency(CONCURRENCY));
         if config.mirror {
             tasks.push(tokio::spawn(mirror_loop(
                 MirrorScope {
                     client: client.clone(),
+                    gate: gate.clone(),
                     registry: registry.clone(),
                     namespace: namespace.clone(),
                     store: store.clone(),
                     listed,
+                    deleted,
                 },
                 leading.clone(),
-                config.requeue_after,
+                MirrorPace {
+                    retry: config.poll_interval,
+                    resync: RESYNC,
+                },
                 shutdown.clone(),
             )));
         }
-        let triggers = affected_jobs(registry.subscribe(), store, registry.clone());
+        let triggers = affected_jobs(registry.subscribe(), store);
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
+        let gained = lease::gained(leading.clone());
         tasks.push(tokio::spawn(async move {
             tracing::info!(
                 namespace = namespace.as_deref().unwrap_or("(all)"),
@@ -148,7 +193,7 @@ pub async fn run(
             );
             controller
                 .reconcile_on(triggers)
-                .reconcile_all_on(lease::gained(ctx.leading.clone()))
+                .reconcile_all_on(gained)
                 .graceful_shutdown_on(shutdown.cancelled_owned())
                 .run(reconcile, error_policy, ctx)
                 .for_each(|result| async move {

@@ -1,13 +1,13 @@
 //! One FlinkJob: observe, compute the status (pure), and write it only when it changed.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
-use tokio::sync::watch;
+use kube::{Resource, ResourceExt};
 
 use crate::clusters::KnownClusters;
 use crate::crd::{FIELD_MANAGER, FlinkJob, FlinkJobStatus};
@@ -19,25 +19,58 @@ use super::backoff::Backoff;
 use super::events::{EventPublisher, transition_events};
 use super::observe::observe;
 use super::status;
+use super::writes::{Fence, Priority, WriteError, WriteGate, WriteKind};
+use super::written::Written;
 
 pub struct Context {
     pub client: kube::Client,
     pub registry: Arc<KnownClusters>,
-    pub requeue_after: Duration,
-    /// Whether this replica may write (always true without leader election).
-    pub leading: watch::Receiver<bool>,
+    /// Every FlinkJob is reconciled again at least this often (with jitter), whatever
+    /// triggers it: a safety net, not the way changes arrive.
+    pub resync: Duration,
+    /// Every write goes through it; it also says whether this replica leads.
+    pub gate: WriteGate,
     pub events: EventPublisher,
     pub metrics: Arc<Metrics>,
     /// Consecutive failed reconciles per FlinkJob, for the retry backoff.
     pub failures: Backoff,
+    /// Statuses written recently, for while the watch has not brought them back yet.
+    pub written: Written,
 }
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        registry: Arc<KnownClusters>,
+        gate: WriteGate,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            events: EventPublisher::new(
+                client.clone(),
+                gate.clone(),
+                super::EVENT_BURST,
+                super::EVENTS_PER_SECOND,
+            ),
+            client,
+            registry,
+            resync: RESYNC,
+            gate,
+            metrics,
+            failures: Backoff::default(),
+            written: Written::default(),
+        }
+    }
+}
+
+/// How often every FlinkJob is reconciled whatever happens (±25% jitter, so that FlinkJobs
+/// reconciled together at start do not come back together).
+pub const RESYNC: Duration = Duration::from_secs(600);
 
 /// Retry delays grow from `RETRY_BASE` to `RETRY_MAX`, each with ±25% jitter so a burst
 /// of failures (an API server restart) does not come back as one burst.
 const RETRY_BASE: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(300);
-/// A status write that takes longer than this is given up and retried.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The delay before retry `attempt` (1-based); `jitter` in [0, 1).
 pub fn retry_delay(attempt: u32, jitter: f64) -> Duration {
@@ -59,8 +92,12 @@ pub enum ReconcileError {
     #[error("FlinkJob {name} has no namespace")]
     MissingNamespace { name: String },
 
-    #[error("writing the status of FlinkJob {namespace}/{name} took longer than {WRITE_TIMEOUT:?}")]
-    WriteTimeout { namespace: String, name: String },
+    #[error("writing the status of FlinkJob {namespace}/{name} took longer than {after:?}")]
+    WriteTimeout {
+        namespace: String,
+        name: String,
+        after: Duration,
+    },
 
     #[error("failed to write the status of FlinkJob {namespace}/{name}: {source}")]
     WriteStatus {
@@ -102,7 +139,7 @@ pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, 
     if result.is_ok() {
         ctx.failures.succeeded(&object_key(&job));
     }
-    result.map(|_| Action::requeue(ctx.requeue_after))
+    result.map(|_| Action::requeue(next_resync(&job, &ctx)))
 }
 
 pub async fn reconcile_inner(
@@ -113,47 +150,71 @@ pub async fn reconcile_inner(
     let namespace = job
         .namespace()
         .ok_or_else(|| ReconcileError::MissingNamespace { name: name.clone() })?;
-    let Some(observed) = observe(&ctx.registry, job).await else {
+    // The watch may not have brought back what we wrote last: that is the status now.
+    let job = match ctx.written.newer_than(job) {
+        Some(status) => {
+            let mut newer = job.clone();
+            newer.status = Some(status);
+            Cow::Owned(newer)
+        }
+        None => Cow::Borrowed(job),
+    };
+    let Some(observed) = observe(&ctx.registry, &job).await else {
         // Not known yet: the cluster's first poll (or discovery) triggers a reconcile.
         return Ok(ReconcileOutcome::NotKnownYet);
     };
+    let previous = job.status.as_ref();
     let next = status::compute(
-        job.status.as_ref(),
+        previous,
         job.metadata.generation,
         &observed,
         Timestamp::now(),
     );
-    if job.status.as_ref() == Some(&next) {
+    if previous == Some(&next) {
         return Ok(ReconcileOutcome::Unchanged);
     }
-    if !*ctx.leading.borrow() {
+    if !ctx.gate.leading() {
         return Ok(ReconcileOutcome::NotLeader);
     }
-    let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &namespace);
-    let written = match tokio::time::timeout(WRITE_TIMEOUT, write_status(&api, &name, &next)).await
-    {
-        Ok(result) => result.map_err(|source| ReconcileError::WriteStatus {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            source,
-        }),
-        Err(_) => Err(ReconcileError::WriteTimeout {
-            namespace: namespace.clone(),
-            name: name.clone(),
-        }),
+    // A job shown before goes ahead of first-time mirrors.
+    let priority = match previous.and_then(|p| p.state.as_ref()) {
+        Some(_) => Priority::Known,
+        None => Priority::New,
     };
+    let written = write_status(ctx, &namespace, &name, &next, priority).await;
     let outcome = if written.is_ok() {
         Outcome::Success
     } else {
         Outcome::Error
     };
-    ctx.metrics
-        .status_patches
-        .get_or_create(&OutcomeLabels { outcome })
-        .inc();
-    written?;
+    if !matches!(written, Err(WriteError::NotLeader)) {
+        ctx.metrics
+            .status_patches
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+    let stored = match written {
+        Ok(stored) => stored,
+        Err(WriteError::NotLeader) => return Ok(ReconcileOutcome::NotLeader),
+        Err(WriteError::TimedOut(after)) => {
+            return Err(ReconcileError::WriteTimeout {
+                namespace,
+                name,
+                after,
+            });
+        }
+        Err(WriteError::Api(source)) => {
+            return Err(ReconcileError::WriteStatus {
+                namespace,
+                name,
+                source,
+            });
+        }
+        Err(WriteError::Closed) => return Ok(ReconcileOutcome::NotLeader),
+    };
+    ctx.written.remember(&stored, next.clone());
     tracing::debug!(%namespace, %name, state = ?next.state, "status written");
-    let events = transition_events(job.status.as_ref(), &next);
+    let events = transition_events(previous, &next);
     if !events.is_empty() {
         let published = ctx.events.publish(&events, &job.object_ref(&())).await;
         ctx.metrics.events.inc_by(published as u64);
@@ -161,24 +222,59 @@ pub async fn reconcile_inner(
     Ok(ReconcileOutcome::Written)
 }
 
-/// Server-side apply of the whole status under our one field manager.
+/// Server-side apply of the whole status under our one field manager, through the write
+/// gate (rate limit, slots in flight, the lease fence). Returns the object as stored.
 pub async fn write_status(
-    api: &Api<FlinkJob>,
+    ctx: &Context,
+    namespace: &str,
     name: &str,
     status: &FlinkJobStatus,
-) -> Result<(), kube::Error> {
+    priority: Priority,
+) -> Result<FlinkJob, WriteError> {
     let patch = serde_json::json!({
         "apiVersion": FlinkJob::api_version(&()),
         "kind": FlinkJob::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map(drop)
+    let request = kube::core::Request::new(FlinkJob::url_path(&(), Some(namespace)))
+        .patch_subresource(
+            "status",
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .map_err(|e| WriteError::Api(kube::Error::BuildRequest(e)))?;
+    ctx.gate
+        .send(
+            &ctx.client,
+            request,
+            priority,
+            Fence::Leader,
+            WriteKind::Status,
+        )
+        .await
+}
+
+/// When to reconcile `job` again if nothing triggers it: at the resync, or sooner when its
+/// status stands only until a restart window is over (see `health::facts`).
+fn next_resync(job: &FlinkJob, ctx: &Context) -> Duration {
+    let resync = ctx.resync.mul_f64(0.75 + 0.5 * jitter());
+    let status = ctx.written.newer_than(job).or_else(|| job.status.clone());
+    let held = status.as_ref().and_then(|status| {
+        let condition = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == status::HEALTHY && c.status == "False")?;
+        let flags = ctx.registry.health_settings().thresholds;
+        let window = super::health::thresholds(&flags, job.spec.health.as_ref())
+            .ok()?
+            .restart_window;
+        let since = condition.last_transition_time.0.as_millisecond();
+        let over = since.saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+        let left = over.saturating_sub(crate::time::now_ms());
+        Some(Duration::from_millis(u64::try_from(left).unwrap_or(0)) + Duration::from_secs(1))
+    });
+    held.map_or(resync, |held| held.min(resync))
 }
 
 /// A failed reconcile (the API server refused or did not answer a write) is retried with

@@ -16,7 +16,7 @@ use crate::crd::{FlinkJob, FlinkJobSpec};
 use crate::flink::ClientSettings;
 use crate::metrics::Metrics;
 
-use super::{Context, EventPublisher, ReconcileOutcome, mirror, reconcile_inner};
+use super::{Context, Lead, ReconcileOutcome, WriteGate, WriteLimits, mirror, reconcile_inner};
 
 use crate::testing::apiserver::{self, Handle as ApiServerHandle};
 
@@ -43,11 +43,13 @@ impl ApiServerVerifier {
     async fn expect_status_apply(&mut self, name: &str) -> Value {
         let (request, body, send) = self.next().await;
         assert_eq!(request.method(), http::Method::PATCH);
-        assert_eq!(
-            request.uri().to_string(),
-            format!(
-                "/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs/{name}/status?&force=true&fieldManager=flink-monitor"
-            )
+        let uri = request.uri().to_string();
+        let expected = format!(
+            "/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs/{name}/status?&force=true&fieldManager=flink-monitor&timeout="
+        );
+        assert!(
+            uri.starts_with(&expected) && uri.ends_with("ms"),
+            "{uri}: the write carries its deadline as the API server's timeout"
         );
         assert_eq!(
             request.headers()["content-type"],
@@ -125,23 +127,20 @@ fn running_jobs() -> Value {
 fn context(
     registry: Arc<KnownClusters>,
     leading: bool,
-) -> (Context, ApiServerVerifier, watch::Sender<bool>) {
+) -> (Context, ApiServerVerifier, watch::Sender<Lead>) {
     let (client, handle) = apiserver::client("default");
-    let (tx, rx) = watch::channel(leading);
-    let ctx = Context {
-        client: client.clone(),
-        registry,
-        requeue_after: Duration::from_secs(5),
-        leading: rx,
-        events: EventPublisher::new(client, 10, 1.0),
-        metrics: Arc::new(Metrics::new()),
-        failures: Default::default(),
-    };
+    let (tx, rx) = watch::channel(if leading {
+        Lead::Unfenced
+    } else {
+        Lead::Standby
+    });
+    let gate = WriteGate::start(WriteLimits::default(), rx);
+    let ctx = Context::new(client, registry, gate, Arc::new(Metrics::new()));
     (ctx, ApiServerVerifier(handle), tx)
 }
 
 #[tokio::test]
-async fn a_new_status_is_applied_once_with_an_event_and_then_left_alone() {
+async fn a_new_status_is_applied_once_without_an_event_and_then_left_alone() {
     let registry = registry_with(running_jobs(), true).await;
     let (ctx, mut api, _leading) = context(registry, true);
     let job = flink_job("orders", "orders-enrichment");
@@ -165,11 +164,9 @@ async fn a_new_status_is_applied_once_with_an_event_and_then_left_alone() {
         .map(|c| c["type"].as_str().unwrap())
         .collect();
     assert_eq!(types, ["Found", "ClusterReachable", "Running", "Healthy"]);
-    let event = api.expect_event().await;
-    assert_eq!(event["type"], "Normal");
-    assert_eq!(event["reason"], "StateChanged");
-    assert_eq!(event["regarding"]["name"], "orders");
     let (first, job, ctx) = reconciler.await.unwrap();
+    // The first sight of a job is no state change: no Event.
+    api.expect_nothing().await;
     assert_eq!(first, ReconcileOutcome::Written);
     assert_eq!(
         ctx.metrics
@@ -196,7 +193,6 @@ async fn an_unreachable_cluster_is_a_condition_and_a_warning_not_a_lost_state() 
     let handle =
         tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job, ctx) });
     let applied = api.expect_status_apply("orders").await;
-    api.expect_event().await;
     let (_, job, ctx) = handle.await.unwrap();
     let job = with_applied_status(job, &applied);
 
@@ -314,15 +310,19 @@ async fn mirrors_are_created_with_an_owner_reference_and_user_jobs_are_left_alon
     users.spec.cluster = Some("orders".into());
     let (store, mut writer) = reflector::store::<FlinkJob>();
     writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(users));
-    let client = ctx.client.clone();
-    let handle =
-        tokio::spawn(async move { mirror::sync(&client, &registry, Some("team-a"), &store).await });
+    let (client, gate) = (ctx.client.clone(), ctx.gate.clone());
+    let handle = tokio::spawn(async move {
+        mirror::sync(&client, &gate, &registry, Some("team-a"), &store).await
+    });
 
     let (request, body, send) = api.next().await;
     assert_eq!(request.method(), http::Method::POST);
-    assert_eq!(
-        request.uri().to_string(),
-        "/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs?&fieldManager=flink-monitor"
+    let uri = request.uri().to_string();
+    assert!(
+        uri.starts_with(
+            "/apis/flinkmonitor.dev/v1alpha1/namespaces/team-a/flinkjobs?&fieldManager=flink-monitor&timeout="
+        ),
+        "{uri}"
     );
     assert_eq!(
         body["spec"],
@@ -350,7 +350,8 @@ async fn mirrors_are_created_with_an_owner_reference_and_user_jobs_are_left_alon
         mirror::mirror_name("team-a.orders", "orders", "orders-enrichment")
     );
     apiserver::answer(send, 201, &body);
-    assert_eq!(handle.await.unwrap(), (1, 0));
+    let outcome = handle.await.unwrap();
+    assert_eq!((outcome.created, outcome.failed), (1, 0));
     api.expect_nothing().await;
 }
 
@@ -411,7 +412,6 @@ async fn refused_writes_are_retried_until_the_truth_is_written() {
         applied["status"]["state"], "CANCELED",
         "the write that succeeds carries the current truth"
     );
-    api.expect_event().await;
     assert!(handle.await.unwrap().is_ok());
     assert!(
         ctx.failures.attempts("team-a/orders") == 0,
@@ -427,7 +427,6 @@ async fn after_a_restart_the_same_truth_causes_no_write() {
     let job = flink_job("orders", "orders-enrichment");
     let handle = tokio::spawn(async move { (reconcile_inner(&job, &ctx).await.unwrap(), job) });
     let applied = api.expect_status_apply("orders").await;
-    api.expect_event().await;
     let (_, job) = handle.await.unwrap();
     let job = with_applied_status(job, &applied);
 
@@ -595,7 +594,6 @@ async fn a_steady_job_costs_no_write_healthy_or_degraded_and_health_changes_are_
     let applied = api.expect_status_apply("orders").await;
     assert_eq!(applied["status"]["health"], "Healthy");
     assert_eq!(applied["status"]["restarts"], 0);
-    api.expect_event().await;
     let job = with_applied_status(handle.await.unwrap().1, &applied);
 
     // Healthy and steady while checks go on: no write.
@@ -635,12 +633,11 @@ async fn spec_health_overrides_the_flags_for_that_flinkjob_only() {
     let (ctx, mut api, _leading) = context(registry, true);
     let ctx = Arc::new(ctx);
 
-    // One restart is under the flags' threshold of 3. (Each FlinkJob here is new: a
-    // StateChanged event each.)
+    // One restart is under the flags' threshold of 3. (Each FlinkJob here is new: no
+    // StateChanged, a JobDegraded when it is Degraded.)
     let handle = spawn_reconcile(flink_job("orders", "orders-enrichment"), ctx.clone());
     let applied = api.expect_status_apply("orders").await;
     assert_eq!(applied["status"]["health"], "Healthy");
-    api.expect_event().await;
     handle.await.unwrap();
 
     // A FlinkJob's own thresholds, and a window that does not parse.
@@ -669,7 +666,6 @@ async fn spec_health_overrides_the_flags_for_that_flinkjob_only() {
         assert_eq!(healthy["reason"], reason);
         let text = healthy["message"].as_str().unwrap();
         assert!(text.contains(message), "{healthy}");
-        api.expect_event().await;
         if health == "Degraded" {
             assert_eq!(api.expect_event().await["reason"], "JobDegraded");
         }

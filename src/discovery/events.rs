@@ -9,7 +9,10 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{ObjectMeta, PostParams};
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
+
+use crate::controller::WriteGate;
+use crate::controller::writes::{Fence, Priority, WriteError, WriteKind};
 
 use super::flinkdeployment;
 use super::mapping::Skipped;
@@ -21,13 +24,16 @@ const MAX_NAME: usize = 253;
 #[derive(Clone)]
 pub(crate) struct SkipEvents {
     client: kube::Client,
+    /// Paced like every other write; not fenced: every replica may send these (each once).
+    gate: WriteGate,
     instance: String,
 }
 
 impl SkipEvents {
-    pub fn new(client: kube::Client) -> Self {
+    pub fn new(client: kube::Client, gate: WriteGate) -> Self {
         Self {
             client,
+            gate,
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| CONTROLLER.into()),
         }
     }
@@ -40,12 +46,15 @@ impl SkipEvents {
         if skipped.is_empty() {
             return;
         }
-        let (client, instance) = (self.client.clone(), self.instance.clone());
+        let (client, gate, instance) = (
+            self.client.clone(),
+            self.gate.clone(),
+            self.instance.clone(),
+        );
         tokio::spawn(async move {
             for skipped in skipped {
                 let event = event(&skipped, &instance);
-                let events: Api<Event> = Api::namespaced(client.clone(), &skipped.namespace);
-                if let Err(error) = create_once(&events, &event).await {
+                if let Err(error) = create_once(&client, &gate, &event).await {
                     tracing::warn!(
                         kind = skipped.kind,
                         namespace = %skipped.namespace,
@@ -62,16 +71,44 @@ impl SkipEvents {
 
 /// Creates `event` unless an Event of that name exists (sent by another replica, or
 /// before a restart). A read first, so a restart does not even try to write.
-async fn create_once(events: &Api<Event>, event: &Event) -> Result<(), kube::Error> {
+async fn create_once(
+    client: &kube::Client,
+    gate: &WriteGate,
+    event: &Event,
+) -> Result<(), WriteError> {
     let name = event.name_any();
-    if events.get_opt(&name).await?.is_some() {
+    let namespace = event.namespace().unwrap_or_default();
+    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    if events
+        .get_opt(&name)
+        .await
+        .map_err(WriteError::Api)?
+        .is_some()
+    {
         tracing::debug!(event = %name, "the Warning Event exists already");
         return Ok(());
     }
-    match events.create(&PostParams::default(), event).await {
+    let request = serde_json::to_vec(event)
+        .map_err(kube::Error::SerdeError)
+        .and_then(|body| {
+            kube::core::Request::new(Event::url_path(&(), Some(&namespace)))
+                .create(&PostParams::default(), body)
+                .map_err(kube::Error::BuildRequest)
+        })
+        .map_err(WriteError::Api)?;
+    match gate
+        .send::<Event>(
+            client,
+            request,
+            Priority::Known,
+            Fence::None,
+            WriteKind::Event,
+        )
+        .await
+    {
         // Another replica created it between the read and the create.
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        other => other.map(|_| ()),
+        Err(error) if error.code() == Some(409) => Ok(()),
+        other => other.map(drop),
     }
 }
 
@@ -160,7 +197,8 @@ mod tests {
     #[tokio::test]
     async fn a_refused_annotation_gets_a_warning_event_on_the_object_without_the_password() {
         let (client, mut api) = crate::testing::apiserver::client("default");
-        SkipEvents::new(client).publish(vec![skipped("http://admin:pw-s3cret@jm:8081/?x=1#frag")]);
+        SkipEvents::new(client, WriteGate::unfenced())
+            .publish(vec![skipped("http://admin:pw-s3cret@jm:8081/?x=1#frag")]);
         let (request, send) = api.next_request().await.expect("a look for the Event");
         assert_eq!(request.method(), "GET");
         let name = request
@@ -197,7 +235,7 @@ mod tests {
     #[tokio::test]
     async fn an_event_that_exists_already_is_not_sent_again() {
         let (client, mut api) = crate::testing::apiserver::client("default");
-        let events = SkipEvents::new(client);
+        let events = SkipEvents::new(client, WriteGate::unfenced());
         let problem = skipped("http://jm:8081/?x=1");
         events.publish(vec![problem.clone()]);
         let (request, send) = api.next_request().await.expect("a look for the Event");

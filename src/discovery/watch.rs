@@ -13,6 +13,7 @@ use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
 
 use crate::clusters::{ClusterInfo, KnownClusters};
+use crate::controller::{WatchBackoff, WriteGate};
 
 use super::DiscoveryConfig;
 use super::apply::{self, Changes};
@@ -344,7 +345,7 @@ where
         + 'static,
 {
     watch_resource(api, config)
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .map(move |r| r.map(|event| event.modify(trim)))
 }
 
@@ -370,6 +371,7 @@ pub async fn run(
     client: Client,
     registry: Arc<KnownClusters>,
     config: DiscoveryConfig,
+    gate: WriteGate,
     shutdown: CancellationToken,
 ) {
     let scopes = scopes(&config);
@@ -382,7 +384,7 @@ pub async fn run(
     let mut discovery = Discovery::new(&scopes).with_options(MappingOptions {
         ignore_rest_url_annotation: config.ignore_rest_url_annotation,
     });
-    let events = SkipEvents::new(client.clone());
+    let events = SkipEvents::new(client.clone(), gate);
     let mut batches =
         updates(&client, &scopes, config.service_selector.as_deref()).ready_chunks(BATCH);
     loop {

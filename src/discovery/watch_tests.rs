@@ -441,7 +441,13 @@ async fn a_watch_round_against_a_mocked_api_server() {
         service_selector: Some("team=data".into()),
         ..DiscoveryConfig::default()
     };
-    let discovery = tokio::spawn(run(client, registry.clone(), config, shutdown.clone()));
+    let discovery = tokio::spawn(run(
+        client,
+        registry.clone(),
+        config,
+        crate::controller::WriteGate::unfenced(),
+        shutdown.clone(),
+    ));
 
     // The list makes the cluster, although FlinkDeployments answer 404.
     eventually("the listed cluster", || {

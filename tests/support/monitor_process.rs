@@ -30,7 +30,11 @@ impl MonitorProcess {
             .append(true)
             .open(&log)
             .expect("open the monitor's log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_flink-monitor"))
+        // SCENARIO_BIN runs a scenario against another build (e.g. to see it fail on the
+        // previous release); by default, this crate's binary.
+        let binary = std::env::var("SCENARIO_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_flink-monitor").to_string());
+        let child = Command::new(binary)
             .args(["run", "--kubernetes", "on", "--log-format", "plain"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--poll-interval", "1s", "--health-interval", "1s"])

@@ -178,6 +178,21 @@ impl Sim {
         .await
     }
 
+    /// A Flink JobManager Service like [`Self::create_flink_service`] whose selector also
+    /// names it, so that several in one namespace are separate clusters.
+    pub async fn create_own_flink_service(&self, namespace: &str, name: &str, url: &str) -> Value {
+        let mut service = flink_service(namespace, name, url);
+        service["spec"]["selector"]["cluster"] = name.into();
+        self.create(&format!("/api/v1/namespaces/{namespace}/services"), service)
+            .await
+    }
+
+    /// The simulator's request counts by `"verb resource"`, since start or reset.
+    pub async fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        let log = self.get("/_sim/requests?since=1e18").await;
+        serde_json::from_value(log["counts"].clone()).unwrap_or_default()
+    }
+
     pub async fn set_service_url(&self, namespace: &str, name: &str, url: &str) {
         self.merge_patch(
             &format!("/api/v1/namespaces/{namespace}/services/{name}"),

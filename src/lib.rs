@@ -21,3 +21,7 @@ pub mod telemetry;
 mod testing;
 pub mod time;
 pub mod ui;
+
+/// How flink-monitor names itself to the servers it asks (`User-Agent`), so that their
+/// access and audit logs say who asked.
+pub const USER_AGENT: &str = concat!("flink-monitor/", env!("CARGO_PKG_VERSION"));

@@ -289,13 +289,22 @@ fn read_token(path: &Path) -> Result<String, StartError> {
     Ok(token.to_string())
 }
 
+/// Every request to the API server says who sent it (audit logs; kube sets no User-Agent).
+fn named(mut config: kube::Config) -> kube::Config {
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(crate::USER_AGENT),
+    ));
+    config
+}
+
 /// The Kubernetes configuration to use, or None to run standalone.
 async fn kubernetes_config(mode: KubernetesMode) -> Result<Option<kube::Config>, StartError> {
     if mode == KubernetesMode::Off {
         return Ok(None);
     }
     match kube::Config::infer().await {
-        Ok(config) => Ok(Some(config)),
+        Ok(config) => Ok(Some(named(config))),
         Err(error) if mode == KubernetesMode::On => {
             Err(StartError::NoKubernetes(error.to_string()))
         }

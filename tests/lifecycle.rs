@@ -141,7 +141,7 @@ async fn assert_no_writes(
 
 /// Fresh install: the CRD, a Flink Service with two jobs, no FlinkJobs. Within poll
 /// interval + 2 s of ready, a mirror with status exists for every job, and no Warning was
-/// sent while every cluster answers.
+/// sent while every cluster answers. Every request of the binary carries its User-Agent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_install_mirrors_every_job_soon_after_ready() {
     let (flink, sim) = world(&[("orders", "RUNNING"), ("billing", "RUNNING")]).await;
@@ -174,6 +174,30 @@ async fn fresh_install_mirrors_every_job_soon_after_ready() {
     );
     let warned = warnings(&sim.events().await);
     assert!(warned.is_empty(), "warnings: {warned:?}");
+    // Audit logs say who asked: every watch and write of the binary names it (the test's
+    // own requests are lists and gets).
+    let requests = sim.requests(0.0).await;
+    let writes = sim.writes(0.0).await;
+    let binarys: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["verb"] == "watch")
+        .chain(&writes)
+        .collect();
+    assert!(
+        binarys.iter().any(|r| r["verb"] == "watch") && !writes.is_empty(),
+        "no watch or write in the log:\n{}",
+        describe(&requests)
+    );
+    for request in binarys {
+        assert_eq!(
+            request["userAgent"],
+            flink_monitor::USER_AGENT,
+            "{} {} {}",
+            request["method"],
+            request["path"],
+            request["query"]
+        );
+    }
     drop(flink);
 }
 

@@ -133,6 +133,19 @@ async fn elected<'r>(sim: &Sim, replicas: &'r [Replica], jobs: &[(&str, &str)]) 
     leader
 }
 
+/// One RUNNING job `orders` and two replicas, one of them leading (its index).
+async fn orders_with_a_leader() -> (FakeFlink, Sim, Vec<Replica>, usize) {
+    let jobs = [("orders", "RUNNING")];
+    let (flink, sim) = world(&jobs).await;
+    let replicas = start_replicas(&sim);
+    let leader = elected(&sim, &replicas, &jobs).await.identity;
+    let leading = replicas
+        .iter()
+        .position(|r| r.identity == leader)
+        .expect("the leader is a replica");
+    (flink, sim, replicas, leading)
+}
+
 fn other<'r>(replicas: &'r [Replica], one: &Replica) -> &'r Replica {
     replicas
         .iter()
@@ -240,11 +253,8 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_is_killed() {
 /// then takes over and writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_renewals_hang_stops_writing_before_its_lease_can_expire() {
-    let jobs = [("orders", "RUNNING")];
-    let (flink, sim) = world(&jobs).await;
-    let replicas = start_replicas(&sim);
-    let leader = elected(&sim, &replicas, &jobs).await;
-    let standby = other(&replicas, leader);
+    let (flink, sim, replicas, leading) = orders_with_a_leader().await;
+    let (leader, standby) = (&replicas[leading], &replicas[1 - leading]);
 
     let hang = unix_now();
     sim.add_faults(json!([{
@@ -329,11 +339,8 @@ async fn a_leader_whose_renewals_hang_stops_writing_before_its_lease_can_expire(
 /// unless its own `timeout` ran out first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_write_of_an_old_leader_lands_after_the_new_leaders_first() {
-    let jobs = [("orders", "RUNNING")];
-    let (flink, sim) = world(&jobs).await;
-    let replicas = start_replicas(&sim);
-    let leader = elected(&sim, &replicas, &jobs).await;
-    let standby = other(&replicas, leader);
+    let (flink, sim, replicas, leading) = orders_with_a_leader().await;
+    let (leader, standby) = (&replicas[leading], &replicas[1 - leading]);
     let jid = flink.jid_of("orders");
 
     let slow = unix_now();

@@ -262,14 +262,7 @@ fn start_up_errors_say_what_failed_and_what_to_do() {
 
 /// The first (here: the only) cluster as `/clusters` shows it.
 async fn first_cluster(http: &reqwest::Client, base: &str) -> serde_json::Value {
-    let clusters: serde_json::Value = http
-        .get(format!("{base}/clusters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let clusters = support::http::get_json(http, &format!("{base}/clusters")).await;
     clusters["response"][0].clone()
 }
 

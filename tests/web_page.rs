@@ -38,6 +38,15 @@ async fn monitor(extra: &[&str], log: &str) -> MonitorBinary {
     .await
 }
 
+/// `GET url` as a browser asks (HTML first).
+async fn as_browser(http: &reqwest::Client, url: &str) -> reqwest::Response {
+    http.get(url)
+        .header(ACCEPT, BROWSER_ACCEPT)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -63,12 +72,7 @@ async fn the_binary_serves_the_page_and_sends_browsers_there() {
             .unwrap()
             .starts_with("default-src 'self'")
     );
-    let browser = http
-        .get(&monitor.base)
-        .header(ACCEPT, BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+    let browser = as_browser(&http, &monitor.base).await;
     assert_eq!(browser.status(), StatusCode::SEE_OTHER);
     assert_eq!(browser.headers()[LOCATION], "/ui/");
     // API clients at the root and the API's paths are as before.
@@ -76,21 +80,9 @@ async fn the_binary_serves_the_page_and_sends_browsers_there() {
     assert_eq!(client_at_root.status(), StatusCode::NOT_FOUND);
     let body: serde_json::Value = client_at_root.json().await.unwrap();
     assert_eq!(body["errorCode"], 4004);
-    let overview = http
-        .get(format!("{}/jobs/overview/", monitor.base))
-        .header(ACCEPT, BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+    let overview = as_browser(&http, &format!("{}/jobs/overview/", monitor.base)).await;
     assert_eq!(overview.status(), StatusCode::OK);
-    let jobs: serde_json::Value = http
-        .get(format!("{}/ui/api/jobs", monitor.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs = support::http::get_json(&http, &format!("{}/ui/api/jobs", monitor.base)).await;
     assert_eq!(jobs["response"]["clusters"], serde_json::json!([]));
 }
 
@@ -108,11 +100,6 @@ async fn ui_false_leaves_only_the_api() {
         let body: serde_json::Value = answer.json().await.unwrap();
         assert_eq!(body["errorCode"], 4004, "{path}");
     }
-    let browser = http
-        .get(&monitor.base)
-        .header(ACCEPT, BROWSER_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+    let browser = as_browser(&http, &monitor.base).await;
     assert_eq!(browser.status(), StatusCode::NOT_FOUND, "no redirect");
 }

@@ -332,12 +332,9 @@ impl ClusterView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clusters::testing::overview_jobs as jobs;
 
     fn job(v: serde_json::Value) -> JobOverview {
-        serde_json::from_value(v).unwrap()
-    }
-
-    fn jobs(v: serde_json::Value) -> Vec<JobOverview> {
         serde_json::from_value(v).unwrap()
     }
 

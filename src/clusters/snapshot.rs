@@ -99,10 +99,7 @@ impl JobsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn jobs(v: serde_json::Value) -> Vec<JobOverview> {
-        serde_json::from_value(v).unwrap()
-    }
+    use crate::clusters::testing::overview_jobs as jobs;
 
     #[test]
     fn finds_by_exact_name_with_the_choice_rule() {

@@ -11,6 +11,11 @@ use crate::metrics::Metrics;
 
 use super::{ClusterInfo, ClusterStatus, JobsSnapshot, KnownClusters, PollSettings};
 
+/// Jobs as `/jobs/overview` lists them, from their JSON.
+pub fn overview_jobs(json: serde_json::Value) -> Vec<crate::flink::dto::JobOverview> {
+    serde_json::from_value(json).expect("jobs as /jobs/overview lists them")
+}
+
 /// A Flink answer recorded from a real `version` (`tests/fixtures/<version>/<file>`).
 pub fn recorded(version: &str, file: &str) -> serde_json::Value {
     let path = format!(

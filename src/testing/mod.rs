@@ -1,3 +1,4 @@
 //! Test-only helpers shared by the unit tests of several modules.
 
 pub mod apiserver;
+pub mod jobmanager;

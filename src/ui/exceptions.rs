@@ -220,42 +220,19 @@ mod tests {
         assert_eq!(ExceptionLine::of(&root(Some(" \n "))), None);
     }
 
-    /// A JobManager that answers every request with a root exception, on kept
-    /// connections, and counts the `/exceptions` requests.
+    /// A JobManager that answers every request with a root exception and counts the
+    /// `/exceptions` requests.
     async fn failing_jobmanager() -> (url::Url, Arc<std::sync::atomic::AtomicUsize>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = reads.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let counter = counter.clone();
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while socket.read(&mut byte).await.unwrap_or(0) == 1 {
-                        head.push(byte[0]);
-                        if !head.ends_with(b"\r\n\r\n") {
-                            continue;
-                        }
-                        if String::from_utf8_lossy(&head).contains("/exceptions") {
-                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        }
-                        head.clear();
-                        let body = r#"{"root-exception": "java.lang.Exception: top\n\tat a.b\nCaused by: java.lang.IllegalStateException: boom", "timestamp": 5, "truncated": false}"#;
-                        let answer = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                        if socket.write_all(answer.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+        let url = crate::testing::jobmanager::scripted(move |head| {
+            if head.contains("/exceptions") {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
-        });
-        (url.parse().unwrap(), reads)
+            r#"{"root-exception": "java.lang.Exception: top\n\tat a.b\nCaused by: java.lang.IllegalStateException: boom", "timestamp": 5, "truncated": false}"#.to_string()
+        })
+        .await;
+        (url, reads)
     }
 
     #[tokio::test]

@@ -229,42 +229,22 @@ mod tests {
         );
     }
 
-    /// A JobManager that answers every request `[]` on kept connections and records the
-    /// job ids of the job-metrics requests in the order they came.
+    /// A JobManager that answers every request `[]` and records the job ids of the
+    /// job-metrics requests in the order they came.
     async fn recording_jobmanager() -> (url::Url, Arc<std::sync::Mutex<Vec<String>>>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let record = record.clone();
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while socket.read(&mut byte).await.unwrap_or(0) == 1 {
-                        head.push(byte[0]);
-                        if !head.ends_with(b"\r\n\r\n") {
-                            continue;
-                        }
-                        let line = String::from_utf8_lossy(&head).to_string();
-                        if let Some(jid) = line
-                            .strip_prefix("GET /jobs/")
-                            .and_then(|rest| rest.split_once("/metrics?"))
-                        {
-                            record.lock().unwrap().push(jid.0.to_string());
-                        }
-                        head.clear();
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]";
-                        if socket.write_all(answer).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+        let url = crate::testing::jobmanager::scripted(move |head| {
+            if let Some((jid, _)) = head
+                .strip_prefix("GET /jobs/")
+                .and_then(|rest| rest.split_once("/metrics?"))
+            {
+                record.lock().unwrap().push(jid.to_string());
             }
-        });
-        (url.parse().unwrap(), seen)
+            "[]".to_string()
+        })
+        .await;
+        (url, seen)
     }
 
     #[tokio::test]

@@ -2,8 +2,9 @@
 # scripts/test.sh - THE test command: every test of flink-monitor, the real-Flink ones included.
 #
 #   scripts/test.sh [ARGS...]      runs `cargo test --all-targets ARGS...`, then the web
-#                                  page's browser tests (scripts/ui-test.sh), then the Helm
-#                                  chart checks (scripts/chart-check.sh --all)
+#                                  page's browser tests (scripts/ui-test.sh), the API-server
+#                                  simulator's self-test (tests/k8s-sim/selftest.py), then
+#                                  the Helm chart checks (scripts/chart-check.sh --all)
 #
 # Before that it makes sure that what the real-Flink tests (tests/real_flink.rs) need is there:
 #   - a JDK 11+ with javac (17 preferred), curl, python3 with pip, for the chart checks

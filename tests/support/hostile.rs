@@ -560,7 +560,11 @@ impl Monitor {
             let log =
                 std::env::temp_dir().join(format!("fm-hostile-{}-{port}.log", std::process::id()));
             let file = std::fs::File::create(&log).expect("create the monitor's log");
-            let mut command = Command::new(env!("CARGO_BIN_EXE_flink-monitor"));
+            // SCENARIO_BIN runs the cases against another build (e.g. to see them fail on
+            // an earlier one), as for the simulator scenarios.
+            let binary = std::env::var("SCENARIO_BIN")
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_flink-monitor").to_string());
+            let mut command = Command::new(binary);
             command
                 .args(["run", "--kubernetes", "off", "--log-format", "plain"])
                 .args(["--listen", &format!("127.0.0.1:{port}")])

@@ -810,3 +810,62 @@ async fn an_http_1_0_answer_without_a_length_is_read_to_the_close_or_refused() {
     case.expect_next_poll_correct().await;
     case.finish(false).await;
 }
+
+// Beyond the list: an answer that never starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_run_of_informational_answers_fails_the_call() {
+    let case = Case::start().await;
+    case.jm.misbehave(hostile::overview, |_, _| {
+        // As fast as the client reads: neither the size of one head nor a slow peer.
+        vec![Step::Endless(b"HTTP/1.1 102 Processing\r\n\r\n".to_vec())]
+    });
+    case.expect_poll_failure().await;
+    case.expect_next_poll_correct().await;
+    case.finish(false).await;
+}
+
+// Beyond the list: the stop's connection, kept, must not feed a later poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_answer_after_the_stop_never_shows_as_a_poll() {
+    let case = Case::start().await;
+    case.jm.misbehave(hostile::cancel, |_, answer| {
+        let forged = Answer {
+            status: 200,
+            body: forged_overview(),
+        };
+        vec![
+            Step::Send(answer.framed()),
+            Step::Pause(Duration::from_millis(5)),
+            Step::Send(forged.framed()),
+        ]
+    });
+    let (status, body) = case
+        .monitor
+        .api()
+        .get("/clusters/hostile/job/orders/stop/")
+        .await;
+    assert_eq!(status, 200, "the stop Flink accepted: {body}");
+    // The stop asks for a poll at once; let a few more follow.
+    let polls_before = case
+        .jm
+        .requests()
+        .iter()
+        .filter(|r| hostile::overview(r))
+        .count();
+    let deadline = Instant::now() + PATIENCE;
+    while case
+        .jm
+        .requests()
+        .iter()
+        .filter(|r| hostile::overview(r))
+        .count()
+        < polls_before + 5
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the polls stopped after the stop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    case.finish(false).await;
+}

@@ -61,6 +61,8 @@ pub enum Step {
         byte: u8,
         count: usize,
     },
+    /// Writes these bytes again and again until the client goes away.
+    Endless(Vec<u8>),
     Pause(Duration),
     /// Writes the bytes one at a time, `every` apart.
     Drip {
@@ -377,6 +379,11 @@ async fn perform(stream: &mut TcpStream, step: Step) -> bool {
             }
             true
         }
+        Step::Endless(pattern) => {
+            let piece = pattern.repeat((PIECE / pattern.len().max(1)).max(1));
+            while stream.write_all(&piece).await.is_ok() {}
+            false
+        }
         Step::Pause(pause) => {
             tokio::time::sleep(pause).await;
             true
@@ -563,7 +570,9 @@ impl Monitor {
             // SCENARIO_BIN runs the cases against another build (e.g. to see them fail on
             // an earlier one), as for the simulator scenarios.
             let binary = std::env::var("SCENARIO_BIN")
-                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_flink-monitor").to_string());
+                .ok()
+                .filter(|bin| !bin.is_empty())
+                .unwrap_or_else(|| env!("CARGO_BIN_EXE_flink-monitor").to_string());
             let mut command = Command::new(binary);
             command
                 .args(["run", "--kubernetes", "off", "--log-format", "plain"])

@@ -120,6 +120,13 @@ impl Case {
                     "the poll error does not name the JobManager {}: {view}",
                     self.jm.url()
                 );
+                // The overview of all clusters says which one its jobs may be stale for.
+                let (_, overview) = self.monitor.api().get("/jobs/overview/").await;
+                let messages = overview["messages"].to_string();
+                assert!(
+                    messages.contains(&format!("cluster {HOSTILE} is unreachable")),
+                    "jobs/overview/ names the unreachable cluster: {overview}"
+                );
                 return error;
             }
             assert!(

@@ -98,6 +98,11 @@ LUA_TESTS = ROOT / "deploy" / "argocd" / "test" / "run.lua"
 SCENARIOS = {
     ALERTS_SCENARIO: {"prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}},
     "stop without token, 3 replicas": {"stop": {"enabled": True}, "replicaCount": 3},
+    "TLS JobManagers: a CA only": {"flinkTls": {"existingSecret": "flink-ca", "keys": {"cert": "", "key": ""}}},
+    "TLS JobManagers: CA and client certificate, stop token": {
+        "flinkTls": {"existingSecret": "flink-rest-tls"},
+        "stop": {"enabled": True, "tokenSecret": {"name": "stop-token"}},
+    },
     "one watched namespace, no stop, no web page": {"watchNamespaces": ["flink"], "ui": {"enabled": False}},
     "kubernetes off, static clusters": {
         "kubernetes": "off",
@@ -456,7 +461,8 @@ def check_workload(report: Report, name: str, values: dict, objects: list[dict],
     missing_flags = {v for v in known_env if v.startswith("FLINK_MONITOR_")} - set(env) - {
         "FLINK_MONITOR_CLUSTERS", "FLINK_MONITOR_NAMESPACES", "FLINK_MONITOR_SERVICE_SELECTOR",
         "FLINK_MONITOR_ENABLE_STOP", "FLINK_MONITOR_STOP_TOKEN_FILE", "FLINK_MONITOR_LEADER_ELECTION",
-        "FLINK_MONITOR_MAX_CHECKPOINT_AGE"}
+        "FLINK_MONITOR_MAX_CHECKPOINT_AGE", "FLINK_MONITOR_FLINK_CA_FILE", "FLINK_MONITOR_FLINK_CLIENT_CERT",
+        "FLINK_MONITOR_FLINK_CLIENT_KEY"}
     report.check(not missing_flags, f"[{name}] every always-set FLINK_MONITOR_* variable is set",
                  ", ".join(sorted(missing_flags)))
 
@@ -496,7 +502,30 @@ def check_workload(report: Report, name: str, values: dict, objects: list[dict],
                   and {"key": values["stop"]["tokenSecret"]["key"], "path": file} in secret.get("items", []))
         report.check(ok, f"[{name}] stop token: Secret {token_secret} mounted read-only at {token_file}")
     else:
-        report.check(token_file is None and not spec.get("volumes"), f"[{name}] no stop token file or volume")
+        report.check(token_file is None and "stop-token" not in {v["name"] for v in spec.get("volumes", [])},
+                     f"[{name}] no stop token file or volume")
+
+    # TLS toward JobManagers: each file a variable points at is an item of the Secret, in a
+    # read-only directory mount (never subPath: the files must follow the Secret's rotation).
+    tls = values.get("flinkTls", {})
+    tls_secret, tls_keys = tls.get("existingSecret", ""), tls.get("keys", {})
+    tls_files = {"FLINK_MONITOR_FLINK_CA_FILE": tls_keys.get("ca") if tls_secret else None,
+                 "FLINK_MONITOR_FLINK_CLIENT_CERT": tls_keys.get("cert") if tls_secret else None,
+                 "FLINK_MONITOR_FLINK_CLIENT_KEY": tls_keys.get("key") if tls_secret and tls_keys.get("cert") else None}
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for var, key in tls_files.items():
+        path = value(var)
+        if not key:
+            report.check(path is None, f"[{name}] {var} unset without flinkTls.existingSecret and its key")
+            continue
+        mounts = [m for m in container.get("volumeMounts", []) if path and path.startswith(m["mountPath"] + "/")]
+        ok = False
+        if mounts:
+            secret = volumes.get(mounts[0]["name"], {}).get("secret", {})
+            file = path[len(mounts[0]["mountPath"]) + 1:]
+            ok = (secret.get("secretName") == tls_secret and mounts[0].get("readOnly") is True
+                  and "subPath" not in mounts[0] and {"key": key, "path": file} in secret.get("items", []))
+        report.check(ok, f"[{name}] {var}: key {key} of Secret {tls_secret} mounted read-only at {path}")
 
     # Probes and hardening.
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
@@ -1016,6 +1045,13 @@ MUTATIONS = [
      "honorLabels: false", "honorLabels: true", ["ci/all-on-values.yaml"], False),
     ("the web page on whatever ui.enabled says", "templates/deployment.yaml", "value: {{ .Values.ui.enabled | quote }}",
      'value: "true"', "FLINK_MONITOR_UI follows ui.enabled", ["one watched namespace, no stop, no web page"], False),
+    ("the TLS Secret's client key mounted under another name", "templates/deployment.yaml",
+     "                path: tls.key", "                path: client.key",
+     "FLINK_MONITOR_FLINK_CLIENT_KEY: key", ["TLS JobManagers: CA and client certificate, stop token"], False),
+    ("the TLS Secret mounted with subPath (never rotated)", "templates/deployment.yaml",
+     "            - name: flink-tls\n              mountPath: {{ $tlsDir }}\n",
+     "            - name: flink-tls\n              mountPath: {{ $tlsDir }}/ca.crt\n              subPath: ca.crt\n",
+     "FLINK_MONITOR_FLINK_CA_FILE: key", ["TLS JobManagers: a CA only"], False),
     ("schema accepting unknown keys", "values.schema.json", '"additionalProperties": false,\n  "properties"',
      '"additionalProperties": true,\n  "properties"', "[unknown top-level key] helm lint reports an error",
      [], True),

@@ -7,7 +7,8 @@
 #                                  the Helm chart checks (scripts/chart-check.sh --all)
 #
 # Before that it makes sure that what the real-Flink tests (tests/real_flink.rs) need is there:
-#   - a JDK 11+ with javac (17 preferred), curl, python3 with pip, for the chart checks
+#   - a JDK 11+ with javac (17 preferred, its keytool for tests/flink_tls.rs), curl, openssl,
+#     python3 with pip, for the chart checks
 #     promtool (Debian's prometheus package) and lua5.1, for the browser tests chromium:
 #     installed with apt-get when missing and running as root (apt-get update only when
 #     something must be installed);
@@ -87,6 +88,8 @@ ensure_tools() {
   command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
   command -v flock >/dev/null 2>&1 || missing+=(util-linux)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  # tests/flink_tls.rs: local-flink.sh tls-certs exports PEM files with openssl.
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
     missing+=(python3-pip)
   fi
@@ -98,7 +101,7 @@ ensure_tools() {
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
-  say "curl, flock, python3 with pip, promtool, lua5.1: ok"
+  say "curl, flock, python3 with pip, openssl, promtool, lua5.1: ok"
 }
 
 ensure_cargo() {

@@ -161,6 +161,22 @@ pub struct RunArgs {
     #[arg(long, env = "FLINK_MONITOR_MAX_RESPONSE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_response_bytes: usize,
 
+    /// PEM file of CA certificates trusted for https:// JobManagers, in addition to the
+    /// built-in roots (Flink with `security.ssl.rest.enabled` and a private CA). Read
+    /// again when it changes.
+    #[arg(long, env = "FLINK_MONITOR_FLINK_CA_FILE")]
+    pub flink_ca_file: Option<PathBuf>,
+
+    /// PEM file of the client certificate (leaf first) for JobManagers that require one
+    /// (`security.ssl.rest.authentication-enabled`); needs --flink-client-key. Read again
+    /// when it changes.
+    #[arg(long, env = "FLINK_MONITOR_FLINK_CLIENT_CERT")]
+    pub flink_client_cert: Option<PathBuf>,
+
+    /// PEM file of the private key of --flink-client-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "FLINK_MONITOR_FLINK_CLIENT_KEY")]
+    pub flink_client_key: Option<PathBuf>,
+
     /// Calls in flight to one JobManager at once.
     #[arg(long, env = "FLINK_MONITOR_CLUSTER_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub cluster_concurrency: u16,

@@ -14,7 +14,7 @@ use crate::clusters::{ClusterInfo, KnownClusters, PollSettings};
 use crate::controller::lease::LeaseConfigError;
 use crate::controller::{self, ControllerConfig, LeaseConfig, WriteGate, WriteLimits};
 use crate::discovery::{self, DiscoveryConfig};
-use crate::flink::{ClientSettings, FlinkClient};
+use crate::flink::{ClientSettings, TLS_RELOAD_EVERY, TlsError, TlsFiles, TlsReloader};
 use crate::job_series::JobSeries;
 use crate::metrics::Metrics;
 use crate::ui;
@@ -36,8 +36,8 @@ pub enum StartError {
     #[error("--stop-token-file needs --enable-stop")]
     TokenWithoutStop,
 
-    #[error("failed to build the HTTP client for Flink: {0}")]
-    HttpClient(#[source] reqwest::Error),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
 
     #[error(
         "--kubernetes on, but no Kubernetes credentials were found (in-cluster or KUBECONFIG): {0}"
@@ -85,7 +85,12 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
             .register_collector(Box::new(job_series.clone()));
     }
     let metrics = Arc::new(metrics);
-    let http = FlinkClient::http_client().map_err(StartError::HttpClient)?;
+    let tls = TlsReloader::start(tls_files(&args))?;
+    let http = tls.client();
+    if tls.watches_files() {
+        // Mounted Secrets rotate in place: new connections take the new files.
+        tokio::spawn(tls.run(TLS_RELOAD_EVERY, shutdown.clone()));
+    }
     let settings = PollSettings {
         poll_interval: args.poll_interval,
         cache_ttl: args.cache_ttl,
@@ -234,6 +239,15 @@ fn start_kubernetes(
     tokio::spawn(async move {
         let _ = tokio::join!(discovery, controller);
     })
+}
+
+/// The TLS files for secured JobManagers from the flags.
+fn tls_files(args: &RunArgs) -> TlsFiles {
+    TlsFiles {
+        ca_file: args.flink_ca_file.clone(),
+        client_cert: args.flink_client_cert.clone(),
+        client_key: args.flink_client_key.clone(),
+    }
 }
 
 /// Leader election settings from the flags.

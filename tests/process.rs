@@ -180,6 +180,10 @@ async fn no_secret_reaches_the_log_or_the_api() {
     }
 }
 
+fn tls_fixture(name: &str) -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/").to_string() + name
+}
+
 #[test]
 fn start_up_errors_say_what_failed_and_what_to_do() {
     let empty = std::env::temp_dir().join(format!("fm-empty-token-{}", std::process::id()));
@@ -240,6 +244,28 @@ fn start_up_errors_say_what_failed_and_what_to_do() {
             "a leader needs room for writes between two renewals",
         ),
         (vec!["--kube-api-qps".into(), "0".into()], "--kube-api-qps"),
+        // TLS files for secured JobManagers: the flag and the file are named.
+        (
+            vec!["--flink-ca-file".into(), "/nonexistent/ca.crt".into()],
+            "cannot read --flink-ca-file /nonexistent/ca.crt",
+        ),
+        (
+            vec!["--flink-ca-file".into(), tls_fixture("client.key")],
+            "holds no certificate",
+        ),
+        (
+            vec!["--flink-client-key".into(), tls_fixture("client.key")],
+            "--flink-client-key needs --flink-client-cert",
+        ),
+        (
+            vec![
+                "--flink-client-cert".into(),
+                tls_fixture("client.crt"),
+                "--flink-client-key".into(),
+                tls_fixture("other.key"),
+            ],
+            "the private key is not the one the certificate was issued for",
+        ),
     ];
     for (args, expected) in cases {
         let output = binary()

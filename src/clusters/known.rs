@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::flink::{ClientSettings, FlinkClient};
+use crate::flink::{ClientSettings, FlinkClient, HttpsClient};
 use crate::metrics::Metrics;
 
 use super::changes::ClusterChanged;
@@ -33,7 +33,7 @@ struct Entry {
 
 pub struct KnownClusters {
     settings: PollSettings,
-    http: reqwest::Client,
+    http: HttpsClient,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     changes: broadcast::Sender<ClusterChanged>,
@@ -49,7 +49,7 @@ pub struct KnownClusters {
 impl KnownClusters {
     pub fn new(
         settings: PollSettings,
-        http: reqwest::Client,
+        http: impl Into<HttpsClient>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Self {
@@ -57,7 +57,7 @@ impl KnownClusters {
         let health_origin = tokio::time::Instant::now() + settings.poll_interval / 2;
         Self {
             settings,
-            http,
+            http: http.into(),
             metrics,
             shutdown,
             changes,

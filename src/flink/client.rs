@@ -14,6 +14,7 @@ use super::dto::{
     JobExceptions, JobsOverview, MetricValue, TriggerResponse,
 };
 use super::http1::{Http1Error, Origin};
+use super::tls::{self, HttpsClient};
 
 /// Characters escaped in a `?get=` list; `,` separates names and stays as it is.
 const QUERY_VALUE: &AsciiSet = &CONTROLS
@@ -78,7 +79,8 @@ enum Lane {
 /// pool and the concurrency limit.
 #[derive(Clone)]
 pub struct FlinkClient {
-    http: reqwest::Client,
+    /// Reloaded when the TLS files change: take [`HttpsClient::current`] per call.
+    http: HttpsClient,
     /// The lean client for plain-HTTP `GET`s with its one idle connection; None where
     /// reqwest serves everything (TLS, a proxy).
     origin: Option<Arc<Origin>>,
@@ -112,12 +114,12 @@ pub fn redact_url(url: &Url) -> String {
 impl FlinkClient {
     /// `http` is shared between clusters so that they share one connection pool and TLS
     /// configuration.
-    pub fn new(http: reqwest::Client, base: Url, settings: ClientSettings) -> Self {
+    pub fn new(http: impl Into<HttpsClient>, base: Url, settings: ClientSettings) -> Self {
         let display_base = redact_url(&base).into();
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let origin = Origin::for_base(&base, USER_AGENT).map(Arc::new);
         let mut client = Self {
-            http,
+            http: http.into(),
             origin,
             base,
             base_path: None,
@@ -134,6 +136,11 @@ impl FlinkClient {
 
     /// The shared HTTP client all Flink clients are built on.
     pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+        Self::http_client_builder().build()
+    }
+
+    /// The settings of [`Self::http_client`], for `tls` to add its files to.
+    pub(super) fn http_client_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(3))
@@ -141,7 +148,6 @@ impl FlinkClient {
             // reqwest carries only TLS, proxied and stop requests (plain-HTTP reads go
             // through `Origin`): few, so one idle connection per host is plenty.
             .pool_max_idle_per_host(1)
-            .build()
     }
 
     pub fn display_base(&self) -> &str {
@@ -409,14 +415,14 @@ impl FlinkClient {
         path: &[&str],
         body: Option<serde_json::Value>,
     ) -> Result<(u16, Bytes), FlinkError> {
-        let mut request = self.http.request(method, url);
+        let mut request = self.http.current().request(method, url);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let mut response = request
             .send()
             .await
-            .map_err(|e| self.transport_error(path, e))?;
+            .map_err(|e| tls::explain(self.transport_error(path, e)))?;
         let status = response.status();
         let bytes = self.read_capped(path, &mut response).await?;
         Ok((status.as_u16(), bytes))

@@ -5,10 +5,12 @@ pub mod dto;
 mod error;
 mod http1;
 mod root_exception;
+mod tls;
 
 pub use client::{ClientSettings, FlinkClient, StopRequest};
 pub use error::FlinkError;
 pub use root_exception::RootException;
+pub use tls::{HttpsClient, RELOAD_EVERY as TLS_RELOAD_EVERY, TlsError, TlsFiles, TlsReloader};
 
 /// Flink's job states that end a job for good (`JobStatus#isGloballyTerminalState`).
 pub fn is_globally_terminal(state: &str) -> bool {

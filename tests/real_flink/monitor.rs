@@ -128,6 +128,12 @@ impl Monitor {
         )
     }
 
+    /// The monitor's whole log.
+    #[allow(dead_code)] // for flink_tls.rs
+    pub fn log_text(&self) -> String {
+        self.binary.log_text()
+    }
+
     pub async fn request(&self, method: Method, path: &str) -> Answer {
         let url = format!("{}{path}", self.base);
         let result = self.http.request(method.clone(), &url).send().await;

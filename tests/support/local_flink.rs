@@ -79,6 +79,8 @@ pub struct LocalFlink {
     pub url: String,
     pub state: PathBuf,
     slots: u16,
+    /// More `local-flink.sh start` arguments (e.g. `--tls DIR`), given on every start.
+    start_args: Vec<String>,
     /// Held for the life of the cluster; the lock is the port lease.
     _lease: File,
     /// Closing it makes the watchdog stop the cluster.
@@ -89,6 +91,11 @@ pub struct LocalFlink {
 impl LocalFlink {
     /// Starts a cluster of `version` on a free leased port, or explains why it could not.
     pub fn start(version: &'static str, slots: u16) -> Result<Self, String> {
+        Self::start_with(version, slots, &[])
+    }
+
+    /// As [`Self::start`], with more `local-flink.sh start` arguments.
+    pub fn start_with(version: &'static str, slots: u16, args: &[&str]) -> Result<Self, String> {
         std::fs::create_dir_all(run_dir())
             .map_err(|e| format!("cannot create {}: {e}", run_dir().display()))?;
         let (port, lease) = lease_port()?;
@@ -100,6 +107,7 @@ impl LocalFlink {
             url: String::new(),
             state,
             slots,
+            start_args: args.iter().map(|a| a.to_string()).collect(),
             _lease: lease,
             watchdog: Mutex::new(Some(watchdog)),
             http: http_client(),
@@ -111,17 +119,20 @@ impl LocalFlink {
     /// (Re)starts this cluster on its port; answers its URL.
     pub fn start_again(&self) -> Result<String, String> {
         let started = Instant::now();
-        let url = self.script(&[
+        let (port, slots) = (self.port.to_string(), self.slots.to_string());
+        let mut args = vec![
             "start",
             "--port",
-            &self.port.to_string(),
+            &port,
             "--version",
             self.version,
             "--slots",
-            &self.slots.to_string(),
+            &slots,
             "--timeout",
             "240",
-        ])?;
+        ];
+        args.extend(self.start_args.iter().map(String::as_str));
+        let url = self.script(&args)?;
         eprintln!(
             "real_flink: Flink {} ready at {url} in {:.1}s (logs: {})",
             self.version,

@@ -230,9 +230,26 @@ pub fn desired_with<'a>(
 ) -> Desired {
     let mut out = Desired::default();
     let services: Vec<&Service> = services.into_iter().collect();
+    let superseded_names = add_deployments(deployments, options, &mut out);
+    let superseded = superseded_selectors(&services, &superseded_names);
+    let groups = best_per_pods(services, options, &superseded, &mut out.skipped);
+    add_services(groups, &mut out);
+    out.skipped
+        .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+    out
+}
 
-    // A FlinkDeployment `X` makes Flink create the Service `X-rest`: show the cluster once,
-    // as the FlinkDeployment, and drop every Service selecting the same pods as `X-rest`.
+/// Services of one namespace selecting the same pods: one cluster.
+type SamePods<'a> = (&'a str, &'a BTreeMap<String, String>);
+
+/// Adds each FlinkDeployment's cluster (or why it was skipped) to `out`. A FlinkDeployment
+/// `X` makes Flink create the Service `X-rest`: the cluster is shown once, as the
+/// FlinkDeployment; returns those Services' (namespace, name).
+fn add_deployments<'a>(
+    deployments: impl IntoIterator<Item = &'a FlinkDeployment>,
+    options: MappingOptions,
+    out: &mut Desired,
+) -> BTreeSet<(&'a str, String)> {
     let mut superseded_names = BTreeSet::new();
     for deployment in deployments {
         let (Some(namespace), Some(name)) = (
@@ -268,8 +285,16 @@ pub fn desired_with<'a>(
             }),
         }
     }
+    superseded_names
+}
 
-    let superseded_selectors: BTreeSet<(&str, &BTreeMap<String, String>)> = services
+/// The pods of the FlinkDeployments' `X-rest` Services: every Service selecting them is
+/// the FlinkDeployment's cluster, already shown.
+fn superseded_selectors<'a>(
+    services: &[&'a Service],
+    superseded_names: &BTreeSet<(&str, String)>,
+) -> BTreeSet<SamePods<'a>> {
+    services
         .iter()
         .filter_map(|service| {
             let namespace = service.metadata.namespace.as_deref()?;
@@ -279,22 +304,30 @@ pub fn desired_with<'a>(
                 .contains(&(namespace, name.to_string()))
                 .then_some((namespace, selector))
         })
-        .collect();
+        .collect()
+}
 
-    // Services selecting the same pods are one cluster (the standalone manifests' two
-    // Services, for one): keep the best endpoint, then the first name.
-    let mut groups: BTreeMap<(&str, &BTreeMap<String, String>), Candidate> = BTreeMap::new();
+/// Services selecting the same pods are one cluster (the standalone manifests' two
+/// Services, for one): keeps the best endpoint, then the first name. Unusable JobManager
+/// Services go to `skipped`.
+fn best_per_pods<'a>(
+    services: Vec<&'a Service>,
+    options: MappingOptions,
+    superseded: &BTreeSet<SamePods<'a>>,
+    skipped: &mut Vec<Skipped>,
+) -> BTreeMap<SamePods<'a>, Candidate<'a>> {
+    let mut groups: BTreeMap<SamePods<'a>, Candidate<'a>> = BTreeMap::new();
     for service in services {
         let candidate = match service_candidate(service, options) {
             None => continue,
-            Some(Err(skipped)) => {
-                out.skipped.push(skipped);
+            Some(Err(problem)) => {
+                skipped.push(problem);
                 continue;
             }
             Some(Ok(candidate)) => candidate,
         };
         let key = (candidate.namespace, candidate.selector);
-        if superseded_selectors.contains(&key) {
+        if superseded.contains(&key) {
             continue;
         }
         match groups.entry(key) {
@@ -308,7 +341,11 @@ pub fn desired_with<'a>(
             }
         }
     }
+    groups
+}
 
+/// Adds one cluster per group of Services, unless a FlinkDeployment took its id.
+fn add_services(groups: BTreeMap<SamePods<'_>, Candidate<'_>>, out: &mut Desired) {
     for candidate in groups.into_values() {
         let id = cluster_id(candidate.namespace, candidate.name);
         if out.clusters.contains_key(&id) {
@@ -331,9 +368,6 @@ pub fn desired_with<'a>(
         };
         out.clusters.insert(id, info);
     }
-    out.skipped
-        .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
-    out
 }
 
 /// None: not a Flink JobManager REST Service. Some(Err): one, but unusable.

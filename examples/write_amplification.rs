@@ -197,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
         registry.clone(),
         gate,
         Arc::new(Metrics::new()),
+        "flink-monitor".into(),
     ));
 
     let mut jobs: Vec<FlinkJob> = (0..CLUSTERS)

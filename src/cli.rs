@@ -1,4 +1,8 @@
 //! Command line. Every flag of `run` can also be set with a `FLINK_MONITOR_*` variable.
+//!
+//! Only parsing: `runtime::settings` turns the flags into the settings of each part. The
+//! defaults are the command line's own (they are what `--help` and the README show); the
+//! settings tests check that they agree with the parts' defaults.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,9 +10,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
-
-use crate::clusters::health::HealthSettings;
-use crate::clusters::health_rules::{RestartHistory, Thresholds};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -127,11 +128,11 @@ pub struct RunArgs {
 
     /// Writes to the Kubernetes API per second (status patches, mirror creates, Events),
     /// on average; every write goes through this one limit.
-    #[arg(long, env = "FLINK_MONITOR_KUBE_API_QPS", default_value_t = crate::controller::writes::DEFAULT_QPS, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "FLINK_MONITOR_KUBE_API_QPS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub kube_api_qps: u32,
 
     /// Writes to the Kubernetes API allowed at once above --kube-api-qps after a quiet spell.
-    #[arg(long, env = "FLINK_MONITOR_KUBE_API_BURST", default_value_t = crate::controller::writes::DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "FLINK_MONITOR_KUBE_API_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub kube_api_burst: u32,
 
     /// How often each JobManager's /jobs/overview is polled (e.g. 500ms, 5s, 1m).
@@ -150,7 +151,12 @@ pub struct RunArgs {
     /// made for (comma-separated; checked by the TokenReview). Callers get one with
     /// `kubectl create token SA --audience flink-monitor`. An empty value accepts tokens
     /// for the API server itself, which flink-monitor could then replay: avoid.
-    #[arg(long, env = "FLINK_MONITOR_STOP_TOKEN_AUDIENCES", value_delimiter = ',', default_value = crate::api::DEFAULT_AUDIENCE)]
+    #[arg(
+        long,
+        env = "FLINK_MONITOR_STOP_TOKEN_AUDIENCES",
+        value_delimiter = ',',
+        default_value = "flink-monitor"
+    )]
     pub stop_token_audiences: Vec<String>,
 
     /// Budget for one call to Flink, connection and body included.
@@ -222,26 +228,16 @@ pub struct RunArgs {
     pub ui: bool,
 }
 
-impl RunArgs {
-    /// The health checks and thresholds the flags ask for.
-    pub fn health_settings(&self) -> HealthSettings {
-        HealthSettings {
-            interval: self.health_interval,
-            thresholds: Thresholds {
-                restart_threshold: self.restart_threshold,
-                restart_window: self.restart_window,
-                max_checkpoint_age: self.max_checkpoint_age,
-            },
-        }
-    }
-}
+/// The longest `--restart-window`: what the health checks keep of a job's restarts
+/// (`clusters::health_rules::RestartHistory::KEEP`; the settings tests hold them equal).
+pub const MAX_RESTART_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 fn parse_restart_window(value: &str) -> Result<Duration, String> {
     let window = parse_positive_duration(value)?;
-    if window > RestartHistory::KEEP {
+    if window > MAX_RESTART_WINDOW {
         return Err(format!(
             "at most {} of restarts are kept; give a shorter window",
-            humantime::format_duration(RestartHistory::KEEP)
+            humantime::format_duration(MAX_RESTART_WINDOW)
         ));
     }
     Ok(window)
@@ -319,19 +315,6 @@ fn parse_namespace(value: &str) -> Result<String, String> {
         Err(format!(
             "{name:?} is not a namespace name (lowercase letters, digits and '-', at most 63)"
         ))
-    }
-}
-
-impl RunArgs {
-    /// The namespaces to watch, each once, in order of first mention; empty: all. Discovery
-    /// and the controller both take this list, so they always watch the same namespaces.
-    pub fn watched_namespaces(&self) -> Vec<String> {
-        let mut seen = std::collections::BTreeSet::new();
-        self.namespaces
-            .iter()
-            .filter(|n| !n.is_empty() && seen.insert(n.as_str()))
-            .cloned()
-            .collect()
     }
 }
 
@@ -477,9 +460,15 @@ mod tests {
         let Command::Run(args) = cli.command else {
             panic!("not run")
         };
-        let health = args.health_settings();
-        assert_eq!(health.interval, Duration::from_secs(30));
-        assert_eq!(health.thresholds, Thresholds::default());
+        assert_eq!(args.health_interval, Duration::from_secs(30));
+        assert_eq!(
+            (
+                args.restart_threshold,
+                args.restart_window,
+                args.max_checkpoint_age
+            ),
+            (3, Duration::from_secs(600), None)
+        );
         assert!(args.job_metrics);
         let cli = Cli::try_parse_from([
             "flink-monitor",
@@ -494,7 +483,7 @@ mod tests {
         let Command::Run(args) = cli.command else {
             panic!("not run")
         };
-        assert!(!args.health_settings().enabled());
+        assert!(args.health_interval.is_zero());
         assert_eq!(args.max_checkpoint_age, Some(Duration::from_secs(300)));
         assert!(!args.job_metrics);
         for bad in [
@@ -519,17 +508,21 @@ mod tests {
     }
 
     #[test]
-    fn namespaces_are_trimmed_and_each_watched_once() {
+    fn namespaces_are_trimmed() {
         let parse = |list: &str| {
             let cli = Cli::try_parse_from(["flink-monitor", "run", "--namespaces", list])?;
             let Command::Run(args) = cli.command else {
                 panic!("not run")
             };
-            Ok::<_, clap::Error>(args.watched_namespaces())
+            Ok::<_, clap::Error>(args.namespaces)
         };
         assert_eq!(parse("a, b").unwrap(), ["a", "b"]);
-        assert_eq!(parse("b,a,b, a").unwrap(), ["b", "a"]);
-        assert!(parse("").unwrap().is_empty(), "empty: all namespaces");
+        assert_eq!(
+            parse("b,a, b").unwrap(),
+            ["b", "a", "b"],
+            "runtime drops repeats"
+        );
+        assert_eq!(parse("").unwrap(), [""], "empty: all namespaces");
         let error = parse("a,Team B").unwrap_err().to_string();
         assert!(
             error.contains("\"Team B\" is not a namespace name"),

@@ -49,10 +49,6 @@ pub struct FlinkErrorLabels {
     pub kind: &'static str,
 }
 
-/// Every `kind` of `reconcile_errors` (what `controller::ReconcileError::kind` answers),
-/// listed at 0 from the start.
-pub const RECONCILE_ERROR_KINDS: [&str; 3] = ["missing_namespace", "write_timeout", "write_status"];
-
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileErrorLabels {
     /// `ReconcileError::kind()`.
@@ -177,9 +173,6 @@ impl Metrics {
             let _ = polls.get_or_create(&labels);
             let _ = status_patches.get_or_create(&labels);
         }
-        for kind in RECONCILE_ERROR_KINDS {
-            let _ = reconcile_errors.get_or_create(&ReconcileErrorLabels { kind });
-        }
         Self {
             registry: RwLock::new(registry),
             status_patches,
@@ -191,6 +184,16 @@ impl Metrics {
             poll_duration,
             http_requests,
             clusters,
+        }
+    }
+
+    /// Lists every `kind` of `reconcile_errors` at 0 (`controller::ReconcileError`'s kinds),
+    /// so an alert on them has a series before the first error.
+    pub fn list_reconcile_error_kinds(&self, kinds: &[&'static str]) {
+        for &kind in kinds {
+            let _ = self
+                .reconcile_errors
+                .get_or_create(&ReconcileErrorLabels { kind });
         }
     }
 

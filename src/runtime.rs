@@ -1,23 +1,31 @@
 //! Wires the parts together for `flink-monitor run`.
 
+mod settings;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use strum::VariantNames;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState, KubernetesReviewer, ServerLimits, StopGuard};
-use std::time::Duration;
-
+use crate::api::{self, AppState, KubernetesReviewer, StopGuard};
 use crate::cli::{KubernetesMode, RunArgs, check_unique_names};
-use crate::clusters::{ClusterInfo, KnownClusters, PollSettings};
+use crate::clusters::{ClusterInfo, KnownClusters};
 use crate::controller::lease::LeaseConfigError;
-use crate::controller::{self, ControllerConfig, LeaseConfig, WriteGate, WriteLimits};
-use crate::discovery::{self, DiscoveryConfig};
-use crate::flink::{ClientSettings, TLS_RELOAD_EVERY, TlsError, TlsFiles, TlsReloader};
+use crate::controller::{self, ReconcileError, WriteGate};
+use crate::discovery;
+use crate::flink::{TLS_RELOAD_EVERY, TlsError, TlsReloader};
 use crate::job_series::JobSeries;
 use crate::metrics::Metrics;
 use crate::ui;
+
+pub use settings::Environment;
+use settings::{
+    controller_config, discovery_config, health_settings, lease_config, poll_settings,
+    server_limits, write_limits,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -60,11 +68,16 @@ pub enum StartError {
     Serve(#[source] std::io::Error),
 }
 
-/// Runs until `shutdown` is cancelled, then drains in-flight requests and returns.
-pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), StartError> {
+/// Runs until `shutdown` is cancelled, then drains in-flight requests and returns. `env`
+/// is what start-up read from the environment (`Environment::read`).
+pub async fn run(
+    args: RunArgs,
+    env: Environment,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
     check_unique_names(&args.clusters).map_err(StartError::Clusters)?;
     if args.leader_election {
-        lease_config(&args).validate()?;
+        lease_config(&args, &env).validate()?;
     }
     let kube_config = kubernetes_config(args.kubernetes).await?;
     let kubernetes = match &kube_config {
@@ -78,6 +91,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
     let stop_guard = stop_guard(&args, kubernetes.as_ref())?;
 
     let mut metrics = Metrics::new();
+    metrics.list_reconcile_error_kinds(ReconcileError::VARIANTS);
     let job_series = JobSeries::new();
     if args.job_metrics {
         metrics
@@ -85,24 +99,20 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
             .register_collector(Box::new(job_series.clone()));
     }
     let metrics = Arc::new(metrics);
-    let tls = TlsReloader::start(tls_files(&args))?;
+    let tls = TlsReloader::start(settings::tls_files(&args))?;
     let http = tls.client();
     if tls.watches_files() {
         // Mounted Secrets rotate in place: new connections take the new files.
         tokio::spawn(tls.run(TLS_RELOAD_EVERY, shutdown.clone()));
     }
-    let settings = PollSettings {
-        poll_interval: args.poll_interval,
-        cache_ttl: args.cache_ttl,
-        client: ClientSettings {
-            timeout: args.request_timeout,
-            max_response_bytes: args.max_response_bytes,
-            concurrency: args.cluster_concurrency.into(),
-        },
-    };
     let registry = Arc::new(
-        KnownClusters::new(settings, http, metrics.clone(), shutdown.clone())
-            .with_health(args.health_settings()),
+        KnownClusters::new(
+            poll_settings(&args),
+            http,
+            metrics.clone(),
+            shutdown.clone(),
+        )
+        .with_health(health_settings(&args)),
     );
     job_series.attach(&registry);
     // The registry's gauges are computed per scrape (`clusters::gauges`).
@@ -124,6 +134,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
         Some(config) => Some(start_kubernetes(
             controller_client(config)?,
             &args,
+            &env,
             registry.clone(),
             metrics.clone(),
             shutdown.clone(),
@@ -150,11 +161,7 @@ pub async fn run(args: RunArgs, shutdown: CancellationToken) -> Result<(), Start
         mode,
         "serving the monitoring API"
     );
-    let limits = ServerLimits {
-        request_timeout: args.http_request_timeout,
-        max_in_flight: args.max_concurrent_requests as usize,
-        ..ServerLimits::default()
-    };
+    let limits = server_limits(&args);
     let page = args
         .ui
         .then(|| ui::UiState::new(registry.clone(), ui::refresh_for(args.poll_interval)));
@@ -201,38 +208,21 @@ fn controller_client(mut config: kube::Config) -> Result<kube::Client, StartErro
 fn start_kubernetes(
     client: kube::Client,
     args: &RunArgs,
+    env: &Environment,
     registry: Arc<KnownClusters>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let lease = args.leader_election.then(|| lease_config(args));
     let (lead, leading) = watch::channel(controller::initial_lead(args.leader_election));
-    let gate = WriteGate::start(
-        WriteLimits {
-            qps: f64::from(args.kube_api_qps),
-            burst: args.kube_api_burst,
-            ..WriteLimits::default()
-        },
-        leading,
-    );
-    let discovery_config = DiscoveryConfig {
-        namespaces: args.watched_namespaces(),
-        service_selector: args.service_selector.clone(),
-        ignore_rest_url_annotation: args.ignore_rest_url_annotation,
-    };
+    let gate = WriteGate::start(write_limits(args), leading);
     let discovery = tokio::spawn(discovery::run(
         client.clone(),
         registry.clone(),
-        discovery_config,
+        discovery_config(args, env),
         gate.clone(),
         shutdown.clone(),
     ));
-    let config = ControllerConfig {
-        poll_interval: args.poll_interval,
-        mirror: args.mirror_jobs,
-        namespaces: args.watched_namespaces(),
-        lease,
-    };
+    let config = controller_config(args, env);
     let controller = tokio::spawn(controller::run(
         client, registry, metrics, config, gate, lead, shutdown,
     ));
@@ -241,36 +231,8 @@ fn start_kubernetes(
     })
 }
 
-/// The TLS files for secured JobManagers from the flags.
-fn tls_files(args: &RunArgs) -> TlsFiles {
-    TlsFiles {
-        ca_file: args.flink_ca_file.clone(),
-        client_cert: args.flink_client_cert.clone(),
-        client_key: args.flink_client_key.clone(),
-    }
-}
-
-/// Leader election settings from the flags.
-fn lease_config(args: &RunArgs) -> LeaseConfig {
-    LeaseConfig {
-        name: args.lease_name.clone(),
-        namespace: args.lease_namespace.clone(),
-        identity: pod_identity(),
-        duration: args.lease_duration,
-        renew_deadline: args.lease_renew_deadline,
-        renew_period: args.lease_renew_period,
-    }
-}
-
 /// How long background work may take to stop after the HTTP server has drained.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-
-/// This replica's name in the Lease: the pod name, else the host name.
-fn pod_identity() -> String {
-    std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| format!("flink-monitor-{}", std::process::id()))
-}
 
 /// Stop is off by default. With --enable-stop: a token file if given; in Kubernetes mode
 /// TokenReview + SubjectAccessReview; standalone without a token file, open.

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use support::fake_flink::{FakeFlink, FakeJob, FlinkVersion, fixture, now_ms};
+use support::wait;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
@@ -99,27 +100,24 @@ impl TestApp {
 
     /// Waits until `path` answers 200 with a response for which `done` holds.
     async fn health_until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        let what = format!("{path} to satisfy the test");
+        wait::until_ok(PATIENCE, Duration::from_millis(50), &what, || async {
             let (status, body) = self.json(path).await;
             if status == StatusCode::OK && done(&body["response"]) {
-                return body["response"].clone();
+                Ok(body["response"].clone())
+            } else {
+                Err(format!("{status}: {body}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "{path} never satisfied the test; last answer {status}: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 }
 
 async fn wait_for(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait::until(PATIENCE, Duration::from_millis(20), what, || async {
+        condition().then_some(())
+    })
+    .await
 }
 
 fn checkpointing(fake: &FakeFlink, jid: &str, interval_ms: i64) {
@@ -375,11 +373,13 @@ async fn restart_loops_and_stalled_checkpoints_are_degraded_in_the_api_and_in_me
 
     // A job that leaves the snapshot leaves /metrics and the API.
     fake.edit(|m| m.jobs.retain(|j| j["jid"] != looping.as_str()));
-    let deadline = Instant::now() + PATIENCE;
-    while app.metrics().await.contains(r#"job="loop""#) {
-        assert!(Instant::now() < deadline, "the gone job's series stayed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait::until(
+        PATIENCE,
+        Duration::from_millis(50),
+        "the gone job's series to leave",
+        || async { (!app.metrics().await.contains(r#"job="loop""#)).then_some(()) },
+    )
+    .await;
     let (status, _) = app.json("/job/loop/health/").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -409,16 +409,15 @@ async fn health_has_the_lookup_errors_of_status_and_is_in_the_openapi_document()
     );
 
     b.stop().await;
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    let body = wait::until_ok(PATIENCE, Duration::from_millis(50), "a 502", || async {
         let (status, body) = app.json("/clusters/b/job/twin/health/").await;
-        if status == StatusCode::BAD_GATEWAY {
-            assert_eq!(body["errorCode"], 5005);
-            break;
+        match status {
+            StatusCode::BAD_GATEWAY => Ok(body),
+            other => Err(format!("{other}: {body}")),
         }
-        assert!(Instant::now() < deadline, "never 5005: {status} {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(body["errorCode"], 5005);
 
     let (_, doc) = app.json("/openapi.json").await;
     for path in [

@@ -28,7 +28,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::events::v1::Event;
@@ -48,6 +48,7 @@ use flink_monitor::discovery::REST_URL_ANNOTATION;
 mod support;
 use support::local_flink::{Kind, LocalFlink, http_client, run_dir};
 use support::monitor_binary::MonitorBinary;
+use support::wait;
 
 const FLINK_VERSION: &str = "2.3.0";
 
@@ -527,17 +528,12 @@ impl Env {
         what: &str,
         mut probe: impl AsyncFnMut() -> Result<T, String>,
     ) -> T {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            match probe().await {
-                Ok(value) => return value,
-                Err(seen) if Instant::now() >= deadline => panic!(
-                    "{what}: not seen within {PATIENCE:?}\nlast seen:\n{seen}\n{}",
-                    self.context()
-                ),
-                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-            }
-        }
+        wait::until_ok(PATIENCE, Duration::from_millis(500), what, async || {
+            probe()
+                .await
+                .map_err(|seen| format!("\n{seen}\n{}", self.context()))
+        })
+        .await
     }
 
     /// The JobManager Service of the test: selects `app=flink, component=jobmanager`, port
@@ -797,15 +793,14 @@ impl TempNamespace {
         // Established does not promise that every API server already serves the new kind:
         // wait until FlinkJobs can be listed here.
         let jobs: Api<FlinkJob> = Api::namespaced(client.clone(), &guard.name);
-        let deadline = Instant::now() + PATIENCE;
-        while let Err(e) = jobs.list(&ListParams::default().limit(1)).await {
-            assert!(
-                Instant::now() < deadline,
-                "FlinkJobs cannot be listed in {} within {PATIENCE:?}: {e}",
-                guard.name
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        let what = format!("FlinkJobs to be listed in {}", guard.name);
+        wait::until_ok(PATIENCE, Duration::from_millis(500), &what, || async {
+            jobs.list(&ListParams::default().limit(1))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await;
         guard
     }
 }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use support::fake_flink::{FakeFlink, FakeJob, FlinkVersion};
 use support::monitor_process::MonitorProcess;
 use support::sim::{Sim, eventually, unix_now};
+use support::wait;
 
 const NAMESPACE: &str = "team-a";
 const SERVICE: &str = "analytics";
@@ -230,9 +231,7 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_is_killed() {
     eventually(
         bound,
         "the other replica writes the next change",
-        || async {
-            (state_of_job(&sim, "billing").await.as_deref() == Some("CANCELED")).then_some(())
-        },
+        async || (state_of_job(&sim, "billing").await.as_deref() == Some("CANCELED")).then_some(()),
     )
     .await;
     let taken_over = unix_now() - killed;
@@ -266,21 +265,24 @@ async fn a_leader_whose_renewals_hang_stops_writing_before_its_lease_can_expire(
     let jid = flink.jid_of("orders");
     let states = ["RESTARTING", "RUNNING"];
     let mut i = 0;
-    let last = loop {
-        let state = states[i % 2];
-        flink.set_state(&jid, state);
-        tokio::time::sleep(POLL_INTERVAL + Duration::from_millis(300)).await;
-        i += 1;
-        let standby_wrote = !times_of(&sim.writes(hang).await, standby.user).is_empty();
-        if standby_wrote && unix_now() > hang + 3.0 * LEASE_DURATION.as_secs_f64() {
-            break state;
-        }
-        assert!(
-            unix_now() < hang + START.as_secs_f64(),
-            "the standby never took over\n{}",
-            logs(&replicas)
-        );
-    };
+    let last = wait::until_ok(
+        START,
+        Duration::ZERO,
+        "the standby to take over",
+        async || {
+            let state = states[i % 2];
+            flink.set_state(&jid, state);
+            tokio::time::sleep(POLL_INTERVAL + Duration::from_millis(300)).await;
+            i += 1;
+            let standby_wrote = !times_of(&sim.writes(hang).await, standby.user).is_empty();
+            if standby_wrote && unix_now() > hang + 3.0 * LEASE_DURATION.as_secs_f64() {
+                Ok(state)
+            } else {
+                Err(logs(&replicas))
+            }
+        },
+    )
+    .await;
     eventually(START, "the latest change is written", || async {
         (state_of_job(&sim, "orders").await.as_deref() == Some(last)).then_some(())
     })
@@ -367,21 +369,24 @@ async fn no_write_of_an_old_leader_lands_after_the_new_leaders_first() {
     // Keep the job changing, so that whoever leads has something to write.
     let states = ["RUNNING", "RESTARTING"];
     let mut i = 0;
-    loop {
-        flink.set_state(&jid, states[i % 2]);
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        i += 1;
-        let standby_wrote = !times_of(&sim.writes(hang).await, standby.user).is_empty();
-        // Past the take-over, and long enough for every held write to end.
-        if standby_wrote && unix_now() > hang + 3.0 * LEASE_DURATION.as_secs_f64() + 6.0 {
-            break;
-        }
-        assert!(
-            unix_now() < hang + START.as_secs_f64(),
-            "the standby never took over\n{}",
-            logs(&replicas)
-        );
-    }
+    wait::until_ok(
+        START,
+        Duration::ZERO,
+        "the standby to take over",
+        async || {
+            flink.set_state(&jid, states[i % 2]);
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            i += 1;
+            let standby_wrote = !times_of(&sim.writes(hang).await, standby.user).is_empty();
+            // Past the take-over, and long enough for every held write to end.
+            if standby_wrote && unix_now() > hang + 3.0 * LEASE_DURATION.as_secs_f64() + 6.0 {
+                Ok(())
+            } else {
+                Err(logs(&replicas))
+            }
+        },
+    )
+    .await;
     let writes = sim.writes(slow).await;
     let landed = |user: &str| -> Vec<f64> {
         writes

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use support::fake_flink::{FakeFlink, FakeJob, Fault, FlinkVersion, now_ms};
 use support::monitor_process::MonitorProcess;
 use support::sim::{Sim, eventually, unix_now};
+use support::wait;
 
 const NAMESPACE: &str = "team-a";
 const SERVICE: &str = "analytics";
@@ -73,27 +74,25 @@ async fn world(jobs: &[(&str, &str)]) -> (FakeFlink, Sim) {
 /// Waits until every FlinkJob has a status, there are `count` of them, and none was
 /// written for `quiet`: the world has settled.
 async fn settled(sim: &Sim, count: usize, quiet: Duration, monitor: &MonitorProcess) {
-    let deadline = Instant::now() + START;
-    loop {
+    wait::until_ok(START, Duration::from_millis(200), "settled", || async {
         let jobs = sim.flinkjobs().await;
         let since = unix_now() - quiet.as_secs_f64();
         if jobs.len() == count
             && jobs.iter().all(|j| state_of(j).is_some())
             && sim.writes(since).await.is_empty()
         {
-            return;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "not settled: {} FlinkJobs {:?}\nlog:\n{}",
+        Err(format!(
+            "{} FlinkJobs {:?}\nlog:\n{}",
             jobs.len(),
             jobs.iter()
                 .map(|j| (job_name(j), state_of(j)))
                 .collect::<Vec<_>>(),
             monitor.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        ))
+    })
+    .await
 }
 
 /// One RUNNING job `orders`, watched by a monitor (`name` in its log's name) that has
@@ -212,19 +211,14 @@ async fn readiness_waits_for_discovery_and_first_polls_and_then_holds() {
     let monitor = MonitorProcess::start(&sim, "readiness", &[]);
 
     let mut saw_unready = false;
-    let deadline = Instant::now() + START;
-    loop {
+    wait::until_ok(START, Duration::from_millis(25), "ready", async || {
         if monitor.ready().await {
-            break;
+            return Ok(());
         }
         saw_unready |= monitor.status_of("/readyz").await == 503;
-        assert!(
-            Instant::now() < deadline,
-            "never ready; log:\n{}",
-            monitor.log()
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        Err(format!("log:\n{}", monitor.log()))
+    })
+    .await;
     assert!(saw_unready, "/readyz was never 503 while lists failed");
     let clusters = monitor.get_json("/clusters").await;
     let ours = format!("{NAMESPACE}.{SERVICE}");

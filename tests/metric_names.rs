@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::fake_flink::{ClosedPort, FakeFlink, FakeJob, FlinkVersion, now_ms};
 
@@ -25,6 +25,7 @@ const SUFFIXES: &[&str] = &[
 ];
 
 use support::monitor_binary::free_port;
+use support::wait;
 
 /// `flink_monitor_*` names in the chart's rule and dashboard files.
 fn chart_names(root: &Path) -> BTreeSet<String> {
@@ -128,7 +129,7 @@ async fn every_metric_name_the_chart_and_design_use_is_exported() {
     // A cluster that never answers, so that the poll error series exist too.
     let dead = ClosedPort::new();
     let dead_cluster = format!("dead={}", dead.url());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flink-monitor"))
+    let child = Command::new(env!("CARGO_BIN_EXE_flink-monitor"))
         .args(["run", "--kubernetes", "off", "--listen", &listen])
         .args(["--cluster", &cluster, "--cluster", &dead_cluster])
         .args(["--poll-interval", "200ms"])
@@ -139,27 +140,29 @@ async fn every_metric_name_the_chart_and_design_use_is_exported() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start flink-monitor");
+    let monitor = KilledOnDrop(child);
 
     // Wait for a health check to show in the per-job series.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let text = loop {
-        let text = match reqwest::get(format!("http://{listen}/metrics")).await {
-            Ok(response) => response.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if text.contains("flink_monitor_job_last_checkpoint_age_seconds{")
-            && text.contains("flink_monitor_poll_errors_total{")
-        {
-            break text;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no per-job series within 30 s; last /metrics:\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let text = wait::until_ok(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        "the per-job series in /metrics",
+        || async {
+            let text = match reqwest::get(format!("http://{listen}/metrics")).await {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains("flink_monitor_job_last_checkpoint_age_seconds{")
+                && text.contains("flink_monitor_poll_errors_total{")
+            {
+                Ok(text)
+            } else {
+                Err(format!("/metrics:\n{text}"))
+            }
+        },
+    )
+    .await;
+    drop(monitor);
 
     let names = exported(&text);
     let mut wanted: BTreeSet<String> = JOB_FAMILIES.iter().map(|s| s.to_string()).collect();
@@ -175,5 +178,15 @@ async fn every_metric_name_the_chart_and_design_use_is_exported() {
             text.contains(&format!("{family}{{cluster=\"a\",job=\"orders\"")),
             "{family} has no series for the running job:\n{text}"
         );
+    }
+}
+
+/// The binary, killed when the test ends whether it passed or not.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

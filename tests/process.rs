@@ -11,6 +11,7 @@ use support::fake_flink::{FakeFlink, FakeJob, FlinkVersion, Recorded};
 use tokio_util::sync::CancellationToken;
 
 use support::monitor_binary::free_port;
+use support::wait;
 
 fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_flink-monitor"));
@@ -43,19 +44,17 @@ fn start(args: &[&str]) -> (Child, String) {
 }
 
 async fn wait_ready(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(response) = reqwest::get(format!("{base}/readyz")).await
-            && response.status() == 200
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "flink-monitor at {base} not ready in time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("flink-monitor at {base} to be ready");
+    wait::until(
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        &what,
+        || async {
+            let response = reqwest::get(format!("{base}/readyz")).await.ok()?;
+            (response.status() == 200).then_some(())
+        },
+    )
+    .await
 }
 
 fn terminate(child: &Child) {
@@ -106,16 +105,20 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_promptly() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["response"]["jid"], jid.as_str());
 
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if signalled.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            panic!("flink-monitor did not exit within 5 s of SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exit = wait::until(
+        Duration::from_secs(5).saturating_sub(signalled.elapsed()),
+        Duration::from_millis(20),
+        "flink-monitor to exit within 5 s of SIGTERM",
+        || {
+            let exited = child.try_wait().unwrap();
+            if exited.is_none() && signalled.elapsed() > Duration::from_secs(5) {
+                // The last look: no monitor outlives a failed test.
+                let _ = child.kill();
+            }
+            std::future::ready(exited)
+        },
+    )
+    .await;
     assert!(exit.success(), "exit status {exit:?}");
     let log = stderr_of(&mut child);
     assert!(

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use support::fake_flink::{FakeFlink, FakeJob, FlinkVersion};
 use support::monitor_process::MonitorProcess;
 use support::sim::{Sim, eventually, unix_now};
+use support::wait;
 
 const CLUSTERS: usize = 50;
 const JOBS: usize = 10;
@@ -122,39 +123,42 @@ fn since(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
 
 /// Every job mirrored with its state and health, and nothing written for `quiet`.
 async fn converged(sim: &Sim, monitor: &MonitorProcess, quiet: Duration) {
-    let deadline = Instant::now() + CONVERGE;
-    loop {
-        let jobs = sim.flinkjobs().await;
-        let complete = jobs.len() == CLUSTERS * JOBS
-            && jobs
-                .iter()
-                .all(|j| j["status"]["state"].is_string() && j["status"]["health"].is_string());
-        if complete
-            && sim
-                .writes(unix_now() - quiet.as_secs_f64())
-                .await
-                .is_empty()
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not converged in {CONVERGE:?}: {} FlinkJobs, {} with a state, {} with health; one without: {}\nlog (end):\n{}",
-            jobs.len(),
-            jobs.iter()
-                .filter(|j| j["status"]["state"].is_string())
-                .count(),
-            jobs.iter()
-                .filter(|j| j["status"]["health"].is_string())
-                .count(),
-            jobs.iter()
-                .find(|j| !j["status"]["health"].is_string())
-                .map(|j| j["status"].to_string())
-                .unwrap_or_default(),
-            tail(&monitor.log())
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait::until_ok(
+        CONVERGE,
+        Duration::from_millis(500),
+        "converged",
+        || async {
+            let jobs = sim.flinkjobs().await;
+            let complete = jobs.len() == CLUSTERS * JOBS
+                && jobs
+                    .iter()
+                    .all(|j| j["status"]["state"].is_string() && j["status"]["health"].is_string());
+            if complete
+                && sim
+                    .writes(unix_now() - quiet.as_secs_f64())
+                    .await
+                    .is_empty()
+            {
+                return Ok(());
+            }
+            Err(format!(
+                "{} FlinkJobs, {} with a state, {} with health; one without: {}\nlog (end):\n{}",
+                jobs.len(),
+                jobs.iter()
+                    .filter(|j| j["status"]["state"].is_string())
+                    .count(),
+                jobs.iter()
+                    .filter(|j| j["status"]["health"].is_string())
+                    .count(),
+                jobs.iter()
+                    .find(|j| !j["status"]["health"].is_string())
+                    .map(|j| j["status"].to_string())
+                    .unwrap_or_default(),
+                tail(&monitor.log())
+            ))
+        },
+    )
+    .await
 }
 
 fn tail(log: &str) -> String {

@@ -125,11 +125,18 @@ pub struct EventPublisher {
 }
 
 impl EventPublisher {
-    pub fn new(client: kube::Client, gate: WriteGate, burst: u32, per_second: f64) -> Self {
+    /// `instance`: this replica's name on its Events (the pod name).
+    pub fn new(
+        client: kube::Client,
+        gate: WriteGate,
+        instance: String,
+        burst: u32,
+        per_second: f64,
+    ) -> Self {
         Self {
             client,
             gate,
-            instance: std::env::var("POD_NAME").unwrap_or_else(|_| CONTROLLER.into()),
+            instance,
             bucket: Mutex::new(Bucket::new(burst, per_second, Instant::now())),
             sent: AtomicU64::new(0),
         }

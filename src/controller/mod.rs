@@ -59,6 +59,8 @@ pub struct ControllerConfig {
     pub namespaces: Vec<String>,
     /// Some: run leader election with this lease (several replicas).
     pub lease: Option<LeaseConfig>,
+    /// This replica's name on the Events the controller sends (the pod name).
+    pub instance: String,
 }
 
 /// The (apiGroup, resource, verbs) the controller needs, for the chart's RBAC check.
@@ -128,6 +130,7 @@ pub async fn run(
         registry.clone(),
         gate.clone(),
         metrics,
+        config.instance.clone(),
     ));
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]

@@ -11,9 +11,7 @@ use kube::{Resource, ResourceExt};
 
 use crate::clusters::KnownClusters;
 use crate::crd::{FIELD_MANAGER, FlinkJob, FlinkJobStatus};
-use crate::metrics::{
-    Metrics, Outcome, OutcomeLabels, RECONCILE_ERROR_KINDS, ReconcileErrorLabels,
-};
+use crate::metrics::{Metrics, Outcome, OutcomeLabels, ReconcileErrorLabels};
 
 use super::backoff::Backoff;
 use super::events::{EventPublisher, transition_events};
@@ -44,11 +42,13 @@ impl Context {
         registry: Arc<KnownClusters>,
         gate: WriteGate,
         metrics: Arc<Metrics>,
+        instance: String,
     ) -> Self {
         Self {
             events: EventPublisher::new(
                 client.clone(),
                 gate.clone(),
+                instance,
                 super::EVENT_BURST,
                 super::EVENTS_PER_SECOND,
             ),
@@ -87,7 +87,10 @@ fn jitter() -> f64 {
     (bits % 10_000) as f64 / 10_000.0
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Each variant's name in snake case is its `kind` label (`kind()`), and `VARIANTS`
+/// (`strum::VariantNames`) lists them all: the metric's label values come from here alone.
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
 pub enum ReconcileError {
     #[error("FlinkJob {name} has no namespace")]
     MissingNamespace { name: String },
@@ -109,13 +112,9 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
-    /// The `kind` label of `reconcile_errors`: one of [`RECONCILE_ERROR_KINDS`].
+    /// The `kind` label of `reconcile_errors`: one of `ReconcileError::VARIANTS`.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::MissingNamespace { .. } => RECONCILE_ERROR_KINDS[0],
-            Self::WriteTimeout { .. } => RECONCILE_ERROR_KINDS[1],
-            Self::WriteStatus { .. } => RECONCILE_ERROR_KINDS[2],
-        }
+        self.into()
     }
 }
 

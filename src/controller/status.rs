@@ -88,139 +88,196 @@ pub fn compute(
             exception,
             health,
         } => {
-            let same_job = status.job_id.as_deref() == Some(job.jid.as_str());
-            if !same_job {
-                // Another Flink job now carries the name: what was known is about the old one.
-                status.last_exception = None;
-                status.restarts = None;
-                status.health = None;
-            }
-            status.state = Some(job.state.clone());
-            status.job_id = Some(job.jid.clone());
-            status.cluster = Some(cluster.clone());
-            status.start_time = job.start_time.filter(|t| *t > 0).and_then(rfc3339);
-            status.end_time = job.end_time.filter(|t| *t > 0).and_then(rfc3339);
-            if flink_version.is_some() {
-                status.flink_version = flink_version.clone();
-            }
-            if let Some(exception) = exception.as_ref().and_then(last_exception) {
-                status.last_exception = Some(exception);
-            }
-            conditions.set(
-                FOUND,
-                true,
-                "JobFound",
-                format!("job {} on cluster {cluster}", job.jid),
+            let same_job = found_job(
+                &mut status,
+                cluster,
+                job,
+                flink_version.as_deref(),
+                exception.as_ref(),
             );
-            match unreachable {
-                None => conditions.set(
-                    CLUSTER_REACHABLE,
-                    true,
-                    "Polled",
-                    format!("cluster {cluster} answers"),
-                ),
-                Some(error) => conditions.set(
-                    CLUSTER_REACHABLE,
-                    false,
-                    "ClusterUnreachable",
-                    format!("cluster {cluster}: {error}; showing the last known state"),
-                ),
-            }
-            let running = job.state == "RUNNING";
-            conditions.set(
-                RUNNING,
-                running,
-                &pascal(&job.state),
-                format!("the job is {}", job.state),
-            );
-            match health {
-                Some(facts) => {
-                    status.health = Some(facts.health.to_string());
-                    if facts.restarts.is_some() {
-                        status.restarts = facts.restarts;
-                    }
-                    let value = match facts.health {
-                        "Healthy" => "True",
-                        "Degraded" => "False",
-                        _ => "Unknown",
-                    };
-                    conditions.push(HEALTHY, value, &facts.reason, facts.message.clone());
-                }
-                None if same_job => conditions.keep(HEALTHY),
-                None => {}
-            }
+            found_conditions(&mut conditions, cluster, unreachable.as_deref(), job);
+            found_health(&mut status, &mut conditions, health.as_deref(), same_job);
         }
         Observed::NotFound { unreachable, .. } if !unreachable.is_empty() => {
-            let lines: Vec<String> = unreachable
-                .iter()
-                .map(|(id, why)| format!("cluster {id}: {why}"))
-                .collect();
-            conditions.keep_or_unknown(
-                FOUND,
-                "ClusterUnreachable",
-                "the job may be on a cluster that cannot be asked",
-            );
-            conditions.set(
-                CLUSTER_REACHABLE,
-                false,
-                "ClusterUnreachable",
-                lines.join("; "),
-            );
-            conditions.keep_or_unknown(
-                RUNNING,
-                "ClusterUnreachable",
-                "unknown while the cluster cannot be asked",
-            );
-            conditions.keep(HEALTHY);
+            not_found_while_unreachable(&mut conditions, unreachable);
         }
-        Observed::NotFound { clusters, .. } => {
-            conditions.set(
-                FOUND,
-                false,
-                "JobNotFound",
-                format!("no job with that name on {}", clusters.join(", ")),
-            );
-            conditions.set(
-                CLUSTER_REACHABLE,
-                true,
-                "Polled",
-                format!("{} answers", clusters.join(", ")),
-            );
-            conditions.set(
-                RUNNING,
-                false,
-                "JobNotFound",
-                "the job is not listed by flink".to_string(),
-            );
-            status.health = Some("Unknown".into());
-            conditions.push(
-                HEALTHY,
-                "Unknown",
-                "JobNotFound",
-                "the job is not listed by flink".to_string(),
-            );
-        }
-        Observed::NoCluster { message } => {
-            conditions.set(FOUND, false, "ClusterNotFound", message.clone());
-            conditions.set(CLUSTER_REACHABLE, false, "ClusterNotFound", message.clone());
-            conditions.set(RUNNING, false, "ClusterNotFound", message.clone());
-            status.health = Some("Unknown".into());
-            conditions.push(HEALTHY, "Unknown", "ClusterNotFound", message.clone());
-        }
-        Observed::Ambiguous(ids) => {
-            let message = format!(
-                "a job with that name is on clusters {}; set spec.cluster to one of them",
-                ids.join(", ")
-            );
-            conditions.set(FOUND, false, "Ambiguous", message.clone());
-            conditions.keep_or_unknown(CLUSTER_REACHABLE, "Ambiguous", &message);
-            conditions.keep_or_unknown(RUNNING, "Ambiguous", &message);
-            conditions.keep(HEALTHY);
-        }
+        Observed::NotFound { clusters, .. } => not_found(&mut status, &mut conditions, clusters),
+        Observed::NoCluster { message } => no_cluster(&mut status, &mut conditions, message),
+        Observed::Ambiguous(ids) => ambiguous(&mut conditions, ids),
     }
     status.conditions = conditions.new;
     status.observed_generation = generation;
     status
+}
+
+/// The job's own fields, from the snapshot. Returns whether it is the job the status
+/// already described (same Flink job id).
+fn found_job(
+    status: &mut FlinkJobStatus,
+    cluster: &str,
+    job: &JobFacts,
+    flink_version: Option<&str>,
+    exception: Option<&RootException>,
+) -> bool {
+    let same_job = status.job_id.as_deref() == Some(job.jid.as_str());
+    if !same_job {
+        // Another Flink job now carries the name: what was known is about the old one.
+        status.last_exception = None;
+        status.restarts = None;
+        status.health = None;
+    }
+    status.state = Some(job.state.clone());
+    status.job_id = Some(job.jid.clone());
+    status.cluster = Some(cluster.to_string());
+    status.start_time = job.start_time.filter(|t| *t > 0).and_then(rfc3339);
+    status.end_time = job.end_time.filter(|t| *t > 0).and_then(rfc3339);
+    if let Some(version) = flink_version {
+        status.flink_version = Some(version.to_string());
+    }
+    if let Some(exception) = exception.and_then(last_exception) {
+        status.last_exception = Some(exception);
+    }
+    same_job
+}
+
+/// Found, ClusterReachable and Running of a job found in a snapshot.
+fn found_conditions(
+    conditions: &mut Conditions,
+    cluster: &str,
+    unreachable: Option<&str>,
+    job: &JobFacts,
+) {
+    conditions.set(
+        FOUND,
+        true,
+        "JobFound",
+        format!("job {} on cluster {cluster}", job.jid),
+    );
+    match unreachable {
+        None => conditions.set(
+            CLUSTER_REACHABLE,
+            true,
+            "Polled",
+            format!("cluster {cluster} answers"),
+        ),
+        Some(error) => conditions.set(
+            CLUSTER_REACHABLE,
+            false,
+            "ClusterUnreachable",
+            format!("cluster {cluster}: {error}; showing the last known state"),
+        ),
+    }
+    let running = job.state == "RUNNING";
+    conditions.set(
+        RUNNING,
+        running,
+        &pascal(&job.state),
+        format!("the job is {}", job.state),
+    );
+}
+
+/// Health, restarts and the Healthy condition; while not known yet, what was known of the
+/// same job stays.
+fn found_health(
+    status: &mut FlinkJobStatus,
+    conditions: &mut Conditions,
+    health: Option<&HealthFacts>,
+    same_job: bool,
+) {
+    match health {
+        Some(facts) => {
+            status.health = Some(facts.health.to_string());
+            if facts.restarts.is_some() {
+                status.restarts = facts.restarts;
+            }
+            let value = match facts.health {
+                "Healthy" => "True",
+                "Degraded" => "False",
+                _ => "Unknown",
+            };
+            conditions.push(HEALTHY, value, &facts.reason, facts.message.clone());
+        }
+        None if same_job => conditions.keep(HEALTHY),
+        None => {}
+    }
+}
+
+/// In no snapshot, but some candidate clusters could not be asked: it may be there.
+fn not_found_while_unreachable(conditions: &mut Conditions, unreachable: &[(String, String)]) {
+    let lines: Vec<String> = unreachable
+        .iter()
+        .map(|(id, why)| format!("cluster {id}: {why}"))
+        .collect();
+    conditions.keep_or_unknown(
+        FOUND,
+        "ClusterUnreachable",
+        "the job may be on a cluster that cannot be asked",
+    );
+    conditions.set(
+        CLUSTER_REACHABLE,
+        false,
+        "ClusterUnreachable",
+        lines.join("; "),
+    );
+    conditions.keep_or_unknown(
+        RUNNING,
+        "ClusterUnreachable",
+        "unknown while the cluster cannot be asked",
+    );
+    conditions.keep(HEALTHY);
+}
+
+/// Every candidate cluster answered and none lists the job.
+fn not_found(status: &mut FlinkJobStatus, conditions: &mut Conditions, clusters: &[String]) {
+    conditions.set(
+        FOUND,
+        false,
+        "JobNotFound",
+        format!("no job with that name on {}", clusters.join(", ")),
+    );
+    conditions.set(
+        CLUSTER_REACHABLE,
+        true,
+        "Polled",
+        format!("{} answers", clusters.join(", ")),
+    );
+    conditions.set(
+        RUNNING,
+        false,
+        "JobNotFound",
+        "the job is not listed by flink".to_string(),
+    );
+    status.health = Some("Unknown".into());
+    conditions.push(
+        HEALTHY,
+        "Unknown",
+        "JobNotFound",
+        "the job is not listed by flink".to_string(),
+    );
+}
+
+fn no_cluster(status: &mut FlinkJobStatus, conditions: &mut Conditions, message: &str) {
+    conditions.set(FOUND, false, "ClusterNotFound", message.to_string());
+    conditions.set(
+        CLUSTER_REACHABLE,
+        false,
+        "ClusterNotFound",
+        message.to_string(),
+    );
+    conditions.set(RUNNING, false, "ClusterNotFound", message.to_string());
+    status.health = Some("Unknown".into());
+    conditions.push(HEALTHY, "Unknown", "ClusterNotFound", message.to_string());
+}
+
+fn ambiguous(conditions: &mut Conditions, ids: &[String]) {
+    let message = format!(
+        "a job with that name is on clusters {}; set spec.cluster to one of them",
+        ids.join(", ")
+    );
+    conditions.set(FOUND, false, "Ambiguous", message.clone());
+    conditions.keep_or_unknown(CLUSTER_REACHABLE, "Ambiguous", &message);
+    conditions.keep_or_unknown(RUNNING, "Ambiguous", &message);
+    conditions.keep(HEALTHY);
 }
 
 /// Builds the new condition list, keeping `lastTransitionTime` when a status is unchanged.

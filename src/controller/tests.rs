@@ -8,6 +8,7 @@ use axum::http::{self as http, Request, Response};
 use kube::client::Body;
 use kube::runtime::reflector;
 use serde_json::{Value, json};
+use strum::VariantNames;
 use tokio::sync::watch;
 
 use crate::clusters::testing::{add_cluster, quiet_registry, service_cluster};
@@ -135,7 +136,15 @@ fn context(
         Lead::Standby
     });
     let gate = WriteGate::start(WriteLimits::default(), rx);
-    let ctx = Context::new(client, registry, gate, Arc::new(Metrics::new()));
+    let metrics = Metrics::new();
+    metrics.list_reconcile_error_kinds(super::ReconcileError::VARIANTS);
+    let ctx = Context::new(
+        client,
+        registry,
+        gate,
+        Arc::new(metrics),
+        "flink-monitor-0".into(),
+    );
     (ctx, ApiServerVerifier(handle), tx)
 }
 
@@ -363,6 +372,24 @@ fn retry_delays_grow_with_jitter_and_are_capped() {
     assert!(retry_delay(1, 0.0) < retry_delay(1, 0.99));
     assert_eq!(retry_delay(40, 0.5), Duration::from_secs(300));
     assert!(retry_delay(40, 0.99) <= Duration::from_secs(375));
+}
+
+/// The `kind` labels are a contract: the chart's alerts and dashboards may name them.
+#[test]
+fn reconcile_error_kinds_are_the_variants_in_snake_case() {
+    use super::ReconcileError;
+    assert_eq!(
+        ReconcileError::VARIANTS,
+        ["missing_namespace", "write_timeout", "write_status"]
+    );
+    let timeout = ReconcileError::WriteTimeout {
+        namespace: "a".into(),
+        name: "b".into(),
+        after: Duration::from_secs(1),
+    };
+    assert_eq!(timeout.kind(), "write_timeout");
+    let missing = ReconcileError::MissingNamespace { name: "b".into() };
+    assert_eq!(missing.kind(), "missing_namespace");
 }
 
 #[tokio::test]

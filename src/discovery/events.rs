@@ -30,11 +30,12 @@ pub(crate) struct SkipEvents {
 }
 
 impl SkipEvents {
-    pub fn new(client: kube::Client, gate: WriteGate) -> Self {
+    /// `instance`: this replica's name on its Events (the pod name).
+    pub fn new(client: kube::Client, gate: WriteGate, instance: String) -> Self {
         Self {
             client,
             gate,
-            instance: std::env::var("POD_NAME").unwrap_or_else(|_| CONTROLLER.into()),
+            instance,
         }
     }
 
@@ -197,7 +198,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_annotation_gets_a_warning_event_on_the_object_without_the_password() {
         let (client, mut api) = crate::testing::apiserver::client("default");
-        SkipEvents::new(client, WriteGate::unfenced())
+        SkipEvents::new(client, WriteGate::unfenced(), "flink-monitor-0".into())
             .publish(vec![skipped("http://admin:pw-s3cret@jm:8081/?x=1#frag")]);
         let (request, send) = api.next_request().await.expect("a look for the Event");
         assert_eq!(request.method(), "GET");
@@ -221,6 +222,10 @@ mod tests {
         assert_eq!(event["reason"], "InvalidRestUrl");
         assert_eq!(event["reportingController"], "flink-monitor");
         assert_eq!(
+            event["reportingInstance"], "flink-monitor-0",
+            "the name it was given"
+        );
+        assert_eq!(
             event["regarding"],
             serde_json::json!({"apiVersion": "v1", "kind": "Service", "namespace": "analytics",
                 "name": "flink-jobmanager", "uid": "uid-1"})
@@ -235,7 +240,7 @@ mod tests {
     #[tokio::test]
     async fn an_event_that_exists_already_is_not_sent_again() {
         let (client, mut api) = crate::testing::apiserver::client("default");
-        let events = SkipEvents::new(client, WriteGate::unfenced());
+        let events = SkipEvents::new(client, WriteGate::unfenced(), "flink-monitor-0".into());
         let problem = skipped("http://jm:8081/?x=1");
         events.publish(vec![problem.clone()]);
         let (request, send) = api.next_request().await.expect("a look for the Event");

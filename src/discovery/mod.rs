@@ -35,6 +35,8 @@ pub struct DiscoveryConfig {
     pub service_selector: Option<String>,
     /// Never read `flinkmonitor.dev/rest-url` (see `mapping::MappingOptions`).
     pub ignore_rest_url_annotation: bool,
+    /// This replica's name on the Warning Events discovery sends (the pod name).
+    pub instance: String,
 }
 
 /// The permissions discovery needs, as `(api group, resource, verbs)` (`""` is the core

@@ -384,7 +384,7 @@ pub async fn run(
     let mut discovery = Discovery::new(&scopes).with_options(MappingOptions {
         ignore_rest_url_annotation: config.ignore_rest_url_annotation,
     });
-    let events = SkipEvents::new(client.clone(), gate);
+    let events = SkipEvents::new(client.clone(), gate, config.instance.clone());
     let mut batches =
         updates(&client, &scopes, config.service_selector.as_deref()).ready_chunks(BATCH);
     loop {

@@ -1,7 +1,7 @@
 //! The real `flink-monitor` binary, started for one test and asked over HTTP.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::local_flink::{LocalFlink, http_client, run_dir, unique};
 use super::support::monitor_binary::MonitorBinary;
+use super::support::wait;
 
 /// How long a state the contract promises "within a few poll intervals" may take before a
 /// test gives up. A bound for failing, not a timing assertion.
@@ -169,20 +170,14 @@ impl Monitor {
 
     /// Asks until `ok` holds; fails with the last answer after `PATIENCE`.
     pub async fn wait_for(&self, what: &str, path: &str, ok: impl Fn(&Answer) -> bool) -> Answer {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        wait::until_ok(PATIENCE, Duration::from_millis(250), what, || async {
             let answer = self.get(path).await;
-            if ok(&answer) {
-                return answer;
+            match ok(&answer) {
+                true => Ok(answer),
+                false => Err(format!("{answer}\n{}", self.context())),
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "{what}: not seen within {PATIENCE:?}\nlast answer: {answer}\n{}",
-                    self.context()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        })
+        .await
     }
 
     /// Fails the test, showing the answer and where the logs are, unless `ok`.

@@ -587,26 +587,27 @@ pub async fn stop_with_savepoint(flink: &LocalFlink) {
     );
 
     // The trigger id is Flink's: its savepoint completes with a location.
-    let deadline = std::time::Instant::now() + super::monitor::PATIENCE;
-    loop {
-        let (code, body) = flink
-            .get(&format!("/jobs/{}/savepoints/{trigger}", job.jid))
-            .await;
-        if code == 200 && body["status"]["id"] == "COMPLETED" {
-            assert!(
-                body["operation"]["location"].is_string(),
-                "the savepoint of trigger {trigger} failed: {body}\n{}",
-                m.context()
-            );
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the savepoint of trigger {trigger} did not complete: HTTP {code} {body}\n{}",
-            m.context()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let what = format!("the savepoint of trigger {trigger} to complete");
+    let body = super::support::wait::until_ok(
+        super::monitor::PATIENCE,
+        std::time::Duration::from_millis(200),
+        &what,
+        || async {
+            let (code, body) = flink
+                .get(&format!("/jobs/{}/savepoints/{trigger}", job.jid))
+                .await;
+            match code == 200 && body["status"]["id"] == "COMPLETED" {
+                true => Ok(body),
+                false => Err(format!("HTTP {code} {body}\n{}", m.context())),
+            }
+        },
+    )
+    .await;
+    assert!(
+        body["operation"]["location"].is_string(),
+        "the savepoint of trigger {trigger} failed: {body}\n{}",
+        m.context()
+    );
     m.wait_for(
         "the job FINISHED in jobs/overview",
         &format!("/clusters/{}/jobs/overview", m.cluster),

@@ -254,21 +254,19 @@ impl LocalFlink {
 
     /// Waits until Flink itself lists the job in `state`.
     pub async fn wait_state(&self, jid: &str, state: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let job = self.overview_job(jid).await;
-            if let Some(job) = &job
-                && job["state"] == state
-            {
-                return job.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Flink did not list job {jid} as {state} within 90s; last seen: {job:?}; {}",
-                self.describe()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let what = format!("Flink to list job {jid} as {state}");
+        super::wait::until_ok(
+            Duration::from_secs(90),
+            Duration::from_millis(200),
+            &what,
+            || async {
+                match self.overview_job(jid).await {
+                    Some(job) if job["state"] == state => Ok(job),
+                    job => Err(format!("{job:?}; {}", self.describe())),
+                }
+            },
+        )
+        .await
     }
 }
 

@@ -111,7 +111,11 @@ impl MonitorBinary {
         loop {
             let port = free_port();
             let mut monitor = Self::spawn(suite, &args(port), port, log, rust_log, envs);
-            match monitor.wait_until_ok(path).await {
+            let what = format!(
+                "flink-monitor to come up (log: {}; {context})",
+                log.display()
+            );
+            match monitor.wait_until_ok(path, &what).await {
                 Ok(()) => return monitor,
                 Err(why) if why.contains("failed to listen") && attempt < 5 => attempt += 1,
                 Err(why) => panic!(
@@ -122,37 +126,30 @@ impl MonitorBinary {
         }
     }
 
-    /// Waits until `GET <base><path>` answers with a success; an error with the last answer
-    /// when the monitor exits or `UP_WITHIN` runs out.
-    async fn wait_until_ok(&mut self, path: &str) -> Result<(), String> {
+    /// Waits until `GET <base><path>` answers with a success; an error with the log when
+    /// the monitor exits first (the caller may retry another port); fails naming `what` and
+    /// the last answer when `UP_WITHIN` runs out.
+    async fn wait_until_ok(&mut self, path: &str, what: &str) -> Result<(), String> {
         let http = super::local_flink::http_client();
         let url = format!("{}{path}", self.base);
-        let deadline = Instant::now() + UP_WITHIN;
-        loop {
+        super::wait::until_ok(UP_WITHIN, Duration::from_millis(100), what, async || {
             if let Some(status) = self.exited() {
-                return Err(format!(
+                return Ok(Err(format!(
                     "flink-monitor exited ({status}):\n{}",
                     self.log_text()
-                ));
+                )));
             }
-            let answer = match http.get(&url).send().await {
-                Ok(response) if response.status().is_success() => return Ok(()),
+            match http.get(&url).send().await {
+                Ok(response) if response.status().is_success() => Ok(Ok(())),
                 Ok(response) => {
                     let status = response.status();
-                    format!(
-                        "HTTP {status}: {}",
-                        response.text().await.unwrap_or_default()
-                    )
+                    let text = response.text().await.unwrap_or_default();
+                    Err(format!("{url}: HTTP {status}: {text}"))
                 }
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "{url} did not answer with a success within {UP_WITHIN:?}; last answer: {answer}"
-                ));
+                Err(e) => Err(format!("{url}: {e}")),
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 
     pub fn log_text(&self) -> String {

@@ -86,15 +86,13 @@ impl MonitorProcess {
 
     /// Waits for `/readyz` = 200; panics with the log after `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) {
-        let deadline = std::time::Instant::now() + timeout;
-        while !self.ready().await {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "flink-monitor not ready within {timeout:?}; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        super::wait::until_ok(timeout, Duration::from_millis(50), "ready", || async {
+            match self.ready().await {
+                true => Ok(()),
+                false => Err(format!("log:\n{}", self.log())),
+            }
+        })
+        .await
     }
 
     pub fn log(&self) -> String {

@@ -295,10 +295,10 @@ pub fn flink_service(namespace: &str, name: &str, url: &str) -> Value {
 
 /// Waits until `check` gives Some, or panics with `what` after `timeout`. Every 100 ms:
 /// each look is a request to the simulator, and its request log is what scenarios count.
-pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
+pub async fn eventually<T>(
+    timeout: Duration,
+    what: &str,
+    check: impl AsyncFnMut() -> Option<T>,
+) -> T {
     super::wait::until(timeout, Duration::from_millis(100), what, check).await
 }

@@ -1,21 +1,20 @@
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use flink_monitor::cli::{Cli, Command};
-use flink_monitor::{malloc, runtime, telemetry};
+use flink_monitor::{runtime, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    malloc::return_freed_memory();
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => {
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
-            tokio::spawn(malloc::trim_periodically());
             runtime::run(*args, shutdown)
                 .await
                 .map_err(|e| e.to_string())

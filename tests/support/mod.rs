@@ -6,6 +6,8 @@ pub mod api_app;
 #[allow(dead_code)]
 pub mod fake_flink;
 #[allow(dead_code)]
+pub mod hostile;
+#[allow(dead_code)]
 pub mod local_flink;
 #[allow(dead_code)]
 pub mod monitor_binary;

@@ -1,7 +1,6 @@
 //! flink-monitor: discovers Flink JobManagers, polls their REST APIs, mirrors job status
 //! into `FlinkJob` resources and serves the monitoring API.
-// The one exception, in `malloc`, tells glibc's allocator to give memory back.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod cli;
@@ -11,8 +10,6 @@ pub mod crd;
 pub mod discovery;
 pub mod flink;
 pub mod job_series;
-#[allow(unsafe_code)]
-pub mod malloc;
 pub mod metrics;
 pub mod rbac;
 pub mod runtime;

@@ -1,14 +1,14 @@
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use flink_monitor::cli::{Cli, Command, LogFormat};
-use flink_monitor::{malloc, runtime, telemetry};
+use flink_monitor::{runtime, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    malloc::return_freed_memory();
     let cli = Cli::parse();
     telemetry::init(match cli.log_format {
         LogFormat::Plain => telemetry::LogFormat::Plain,
@@ -18,7 +18,6 @@ async fn main() -> ExitCode {
         Command::Run(args) => {
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
-            tokio::spawn(malloc::trim_periodically());
             runtime::run(*args, runtime::Environment::read(), shutdown)
                 .await
                 .map_err(|e| e.to_string())

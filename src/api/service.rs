@@ -44,8 +44,6 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Result<Response, ApiError> 
     responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     let body = app.metrics.encode();
-    // The per-job rows the scrape built are freed by now; without this glibc keeps them.
-    crate::malloc::trim();
     (
         [(
             header::CONTENT_TYPE,

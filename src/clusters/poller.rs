@@ -26,10 +26,30 @@ pub(crate) struct Poller {
 impl Poller {
     pub async fn run(self, cancel: CancellationToken) {
         let mut version = VersionReader::new(self.cluster.client().clone());
-        let mut ticks = tokio::time::interval(self.interval);
+        // The first poll right away (readiness waits for it); the later ones at this
+        // cluster's own phase of the interval, so 1,000 pollers started together do not
+        // keep polling in the same instant (each exchange's buffers live only while it
+        // runs: spread out, few are alive at once).
+        let phase = phase_of(self.cluster.id(), self.interval);
+        let mut ticks = tokio::time::interval_at(
+            tokio::time::Instant::now() + phase,
+            self.interval.max(Duration::from_millis(1)),
+        );
         // A slow poll delays the next one rather than causing a burst to catch up.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut first = true;
         loop {
+            if std::mem::take(&mut first) {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    reachable_again = Box::pin(self.poll_once()) => {
+                        if let Some(reachable_again) = reachable_again {
+                            version.after_poll(reachable_again);
+                        }
+                    }
+                }
+                continue;
+            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = ticks.tick() => {}
@@ -168,5 +188,42 @@ impl Poller {
             last_error: Some(message),
             flink_version: previous.flink_version.clone(),
         }
+    }
+}
+
+/// Where in `interval` a cluster's polls fall: a stable hash of its id, so the pollers of
+/// many clusters spread over the interval, and the same cluster keeps its phase across
+/// restarts.
+pub(crate) fn phase_of(id: &str, interval: Duration) -> Duration {
+    use std::hash::Hasher;
+    let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(id.as_bytes());
+    Duration::from_nanos(hasher.finish() % nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_are_stable_and_spread_over_the_interval() {
+        let interval = Duration::from_secs(10);
+        assert_eq!(phase_of("ns/a", interval), phase_of("ns/a", interval));
+        let mut per_second = [0usize; 10];
+        for i in 0..1000 {
+            let phase = phase_of(&format!("flink-{i}"), interval);
+            assert!(phase < interval);
+            per_second[phase.as_secs() as usize] += 1;
+        }
+        // 100 expected per second of the interval; a poller bunched anywhere would show.
+        assert!(
+            per_second.iter().all(|n| (60..=140).contains(n)),
+            "{per_second:?}"
+        );
+        assert_eq!(phase_of("ns/a", Duration::ZERO), Duration::ZERO);
     }
 }

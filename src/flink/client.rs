@@ -2,7 +2,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -13,8 +13,8 @@ use super::dto::{
     AggregatedMetric, CheckpointConfig, CheckpointStats, DashboardConfig, ErrorBody, JobDetails,
     JobExceptions, JobsOverview, MetricValue, TriggerResponse,
 };
-use super::http1::{Http1Error, Origin};
 use super::tls::{self, HttpsClient};
+use super::transport::{self, Answer, Origin, TransportError};
 
 /// Characters escaped in a `?get=` list; `,` separates names and stays as it is.
 const QUERY_VALUE: &AsciiSet = &CONTROLS
@@ -31,8 +31,6 @@ const QUERY_VALUE: &AsciiSet = &CONTROLS
     .add(b'`')
     .add(b'{')
     .add(b'}');
-
-const USER_AGENT: &str = concat!("flink-monitor/", env!("CARGO_PKG_VERSION"));
 
 /// Limits that keep one slow or misbehaving JobManager from costing more than its share.
 #[derive(Debug, Clone)]
@@ -81,8 +79,8 @@ enum Lane {
 pub struct FlinkClient {
     /// Reloaded when the TLS files change: take [`HttpsClient::current`] per call.
     http: HttpsClient,
-    /// The lean client for plain-HTTP `GET`s with its one idle connection; None where
-    /// reqwest serves everything (TLS, a proxy).
+    /// Plain HTTP framed by hyper over one kept socket; None where reqwest serves every
+    /// call (TLS, a proxy).
     origin: Option<Arc<Origin>>,
     base: Url,
     /// The path of `base` without its trailing `/`, for [`Self::target`]; None for a base
@@ -117,7 +115,7 @@ impl FlinkClient {
     pub fn new(http: impl Into<HttpsClient>, base: Url, settings: ClientSettings) -> Self {
         let display_base = redact_url(&base).into();
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-        let origin = Origin::for_base(&base, USER_AGENT).map(Arc::new);
+        let origin = Origin::for_base(&base).map(Arc::new);
         let mut client = Self {
             http: http.into(),
             origin,
@@ -134,20 +132,10 @@ impl FlinkClient {
         client
     }
 
-    /// The shared HTTP client all Flink clients are built on.
+    /// The shared HTTP client TLS and proxied calls go through (see
+    /// [`transport::http_client`]).
     pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-        Self::http_client_builder().build()
-    }
-
-    /// The settings of [`Self::http_client`], for `tls` to add its files to.
-    pub(super) fn http_client_builder() -> reqwest::ClientBuilder {
-        reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(3))
-            .pool_idle_timeout(Duration::from_secs(90))
-            // reqwest carries only TLS, proxied and stop requests (plain-HTTP reads go
-            // through `Origin`): few, so one idle connection per host is plenty.
-            .pool_max_idle_per_host(1)
+        transport::http_client()
     }
 
     pub fn display_base(&self) -> &str {
@@ -357,6 +345,8 @@ impl FlinkClient {
         }
     }
 
+    /// One exchange under the transport policy; a redirect is an error naming where it
+    /// pointed (never followed), any other non-2xx a [`FlinkError::Status`].
     async fn send_unbounded(
         &self,
         method: Method,
@@ -364,68 +354,50 @@ impl FlinkClient {
         query: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> Result<Bytes, FlinkError> {
-        let (status, bytes) = match (&self.origin, &method, &body) {
-            (Some(origin), &Method::GET, None) => {
+        let limit = self.settings.max_response_bytes;
+        let body = body.map(|body| Bytes::from(body.to_string()));
+        let sent = match &self.origin {
+            Some(origin) => {
                 let target = self.target(path, query)?;
-                self.send_lean(origin, &target, path).await?
+                origin.send(method, &target, body, limit).await
             }
-            _ => {
+            None => {
                 let url = self.url(path, query)?;
-                self.send_reqwest(url, method, path, body).await?
+                transport::send_remote(&self.http.current(), method, url, body, limit).await
             }
         };
+        let Answer {
+            status,
+            location,
+            body,
+        } = sent.map_err(|error| tls::explain(self.transport_error(path, error)))?;
         if (200..300).contains(&status) {
-            return Ok(bytes);
+            return Ok(body);
+        }
+        if let Some(location) = location {
+            return Err(FlinkError::Redirect {
+                url: self.display_url(path),
+                status,
+                location,
+            });
         }
         Err(FlinkError::Status {
             url: self.display_url(path),
             status,
-            message: error_message(status, &bytes),
+            message: error_message(status, &body),
         })
     }
 
-    async fn send_lean(
-        &self,
-        origin: &Origin,
-        target: &str,
-        path: &[&str],
-    ) -> Result<(u16, Bytes), FlinkError> {
-        let limit = self.settings.max_response_bytes;
-        match origin.get(target, limit).await {
-            Ok(answer) => Ok((answer.status, answer.body)),
-            Err(Http1Error::Connect(reason)) => Err(FlinkError::Connect {
-                url: self.display_url(path),
-                reason,
-            }),
-            Err(Http1Error::Broken(reason)) => Err(FlinkError::Request {
-                url: self.display_url(path),
-                reason,
-            }),
-            Err(Http1Error::TooLarge) => Err(FlinkError::TooLarge {
-                url: self.display_url(path),
-                limit,
-            }),
+    fn transport_error(&self, path: &[&str], error: TransportError) -> FlinkError {
+        let url = self.display_url(path);
+        match error {
+            TransportError::Connect(reason) => FlinkError::Connect { url, reason },
+            TransportError::Broken(reason) => FlinkError::Request { url, reason },
+            TransportError::TooLarge => FlinkError::TooLarge {
+                url,
+                limit: self.settings.max_response_bytes,
+            },
         }
-    }
-
-    async fn send_reqwest(
-        &self,
-        url: Url,
-        method: Method,
-        path: &[&str],
-        body: Option<serde_json::Value>,
-    ) -> Result<(u16, Bytes), FlinkError> {
-        let mut request = self.http.current().request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| tls::explain(self.transport_error(path, e)))?;
-        let status = response.status();
-        let bytes = self.read_capped(path, &mut response).await?;
-        Ok((status.as_u16(), bytes))
     }
 
     /// The base URL with `path` appended segment by segment, each percent-encoded as one
@@ -486,52 +458,6 @@ impl FlinkClient {
             None => url.path().to_string(),
         })
     }
-
-    async fn read_capped(
-        &self,
-        path: &[&str],
-        response: &mut reqwest::Response,
-    ) -> Result<Bytes, FlinkError> {
-        let limit = self.settings.max_response_bytes;
-        let too_large = || FlinkError::TooLarge {
-            url: self.display_url(path),
-            limit,
-        };
-        if response
-            .content_length()
-            .is_some_and(|len| len > limit as u64)
-        {
-            return Err(too_large());
-        }
-        let mut buf = BytesMut::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(path, e))?
-        {
-            if buf.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(buf.freeze())
-    }
-
-    fn transport_error(&self, path: &[&str], error: reqwest::Error) -> FlinkError {
-        let url = self.display_url(path);
-        let (connect, timeout) = (error.is_connect(), error.is_timeout());
-        let reason = error_chain(&error.without_url());
-        if connect {
-            FlinkError::Connect { url, reason }
-        } else if timeout {
-            FlinkError::Timeout {
-                url,
-                timeout: self.settings.timeout,
-            }
-        } else {
-            FlinkError::Request { url, reason }
-        }
-    }
 }
 
 fn encode_names(names: &[&str]) -> String {
@@ -541,21 +467,6 @@ fn encode_names(names: &[&str]) -> String {
         .map(|n| utf8_percent_encode(n, QUERY_VALUE).into())
         .collect();
     encoded.join(",")
-}
-
-/// The innermost causes say what really happened ("Connection refused"); reqwest's own
-/// message only says that sending failed.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 /// Flink's `{"errors": [...]}` summarised; anything else, a bounded excerpt of the body.

@@ -20,6 +20,17 @@ pub enum FlinkError {
         message: String,
     },
 
+    /// A 3xx: never followed, for any call (a JobManager must not send a request, or
+    /// its credentials, anywhere else).
+    #[error(
+        "{url} answered HTTP {status} redirecting to {location}; redirects are not followed: point flink-monitor at the JobManager's own URL"
+    )]
+    Redirect {
+        url: String,
+        status: u16,
+        location: String,
+    },
+
     #[error(
         "{url} answered more than {limit} bytes; raise --max-response-bytes if this is expected"
     )]
@@ -45,6 +56,7 @@ impl FlinkError {
             Self::Timeout { .. } => "timeout",
             Self::Request { .. } => "request",
             Self::Status { .. } => "status",
+            Self::Redirect { .. } => "redirect",
             Self::TooLarge { .. } => "too_large",
             Self::Decode { .. } => "decode",
         }

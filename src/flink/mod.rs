@@ -1,11 +1,12 @@
-//! The only code that talks to Flink: a REST client and tolerant DTOs for Flink 1.x and 2.x.
+//! The only code that talks to Flink: a REST client over one transport policy and
+//! tolerant DTOs for Flink 1.x and 2.x.
 
 mod client;
 pub mod dto;
 mod error;
-mod http1;
 mod root_exception;
 mod tls;
+mod transport;
 
 pub use client::{ClientSettings, FlinkClient, StopRequest};
 pub use error::FlinkError;

@@ -16,7 +16,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_util::sync::CancellationToken;
 
 use super::FlinkError;
-use super::client::FlinkClient;
 
 const CA_FLAG: &str = "--flink-ca-file";
 const CERT_FLAG: &str = "--flink-client-cert";
@@ -257,7 +256,7 @@ fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
 /// The shared client with the CA certificates added to the roots and the client
 /// certificate as its identity, after checking both with rustls.
 fn build_client(files: &TlsFiles, contents: &Contents) -> Result<reqwest::Client, TlsError> {
-    let mut builder = FlinkClient::http_client_builder();
+    let mut builder = super::transport::http_client_builder();
     if let (Some(path), Some(pem)) = (&files.ca_file, &contents.ca) {
         for der in ca_certificates(path, pem)? {
             let certificate =

@@ -1,0 +1,105 @@
+//! A byte budget on everything read from a socket during one exchange: head, body, chunk
+//! sizes and extensions, trailers, and whatever else a JobManager sends. Counting the raw
+//! reads bounds all of it whatever the parser buffers, so no part of an answer needs a
+//! limit of its own.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The error a read returns once the budget is spent; found again in hyper's error chain.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer is larger than the limit")]
+pub struct LimitExceeded;
+
+/// `inner` with at most `remaining` bytes left to read.
+#[derive(Debug)]
+pub struct Metered<T> {
+    inner: T,
+    remaining: usize,
+}
+
+impl<T> Metered<T> {
+    pub fn new(inner: T, budget: usize) -> Self {
+        Self {
+            inner,
+            remaining: budget,
+        }
+    }
+
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+/// Whether `error` or one of its causes is [`LimitExceeded`].
+pub fn is_limit_exceeded(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<LimitExceeded>() {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<LimitExceeded>())
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Metered<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        // A read that passes the budget fails; it took at most the reader's buffer
+        // (hyper's, bounded by its `max_buf_size`) from the socket.
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            let read = buf.filled().len() - before;
+            if read > self.remaining {
+                return Poll::Ready(Err(io::Error::other(LimitExceeded)));
+            }
+            self.remaining -= read;
+        }
+        result
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Metered<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}

@@ -328,20 +328,21 @@ def run_one(args, build, binary, n, mirror, clusters):
     return result
 
 
+# Each row: its label, and the cell of one run (`str.format` fields of the result).
 ROWS = [
-    ("ready", lambda r: f"{r['ready_s']} s"),
-    ("converged (all mirrors with status)", lambda r: f"{r['converged_s']} s"),
-    ("RSS: converged / +after / peak", lambda r: f"{r['rss_converged_mib']} / {r['rss_after_mib']} / {r['rss_peak_mib']} MiB"),
-    ("CPU, steady, nothing changing", lambda r: f"{r['cpu_steady_core']} core"),
-    ("/healthz steady: p99 / max", lambda r: f"{r['healthz_p99_ms']} / {r['healthz_max_ms']} ms"),
-    ("/healthz max while converging / restarting", lambda r: f"{r['healthz_converging_max_ms']} / {r['healthz_restart_max_ms']} ms"),
-    ("status patches per new mirror", lambda r: f"{r['patches_per_mirror']} ({r['status_patches']} / {r['mirrors']})"),
-    ("Events sent while converging", lambda r: f"{r['events']}"),
-    ("API connections open at once: max / steady", lambda r: f"{r['api_conns_max']} / {r['api_conns_steady']}"),
-    ("requests per minute, steady (no watches)", lambda r: f"{r['requests_per_min']}"),
-    ("writes steady / across a restart", lambda r: f"{r['writes_steady']} / {r['restart_writes']}"),
-    ("restart: ready / CPU s until 30 s after", lambda r: f"{r['restart_ready_s']} s / {r['restart_cpu_s']} s"),
-    ("log lines", lambda r: f"{r['log_lines']}"),
+    ("ready", "{ready_s} s"),
+    ("converged (all mirrors with status)", "{converged_s} s"),
+    ("RSS: converged / +after / peak", "{rss_converged_mib} / {rss_after_mib} / {rss_peak_mib} MiB"),
+    ("CPU, steady, nothing changing", "{cpu_steady_core} core"),
+    ("/healthz steady: p99 / max", "{healthz_p99_ms} / {healthz_max_ms} ms"),
+    ("/healthz max while converging / restarting", "{healthz_converging_max_ms} / {healthz_restart_max_ms} ms"),
+    ("status patches per new mirror", "{patches_per_mirror} ({status_patches} / {mirrors})"),
+    ("Events sent while converging", "{events}"),
+    ("API connections open at once: max / steady", "{api_conns_max} / {api_conns_steady}"),
+    ("requests per minute, steady (no watches)", "{requests_per_min}"),
+    ("writes steady / across a restart", "{writes_steady} / {restart_writes}"),
+    ("restart: ready / CPU s until 30 s after", "{restart_ready_s} s / {restart_cpu_s} s"),
+    ("log lines", "{log_lines}"),
 ]
 
 
@@ -364,7 +365,7 @@ def table(results):
     cols = [f"{r['build']}, {r['services']} Services{'' if r['mirror'] == 'on' else ', no mirrors'}" for r in results]
     lines = ["| | " + " | ".join(cols) + " |", "| --- |" + " --- |" * len(cols)]
     for label, cell in ROWS:
-        lines.append(f"| {label} | " + " | ".join(cell(r) for r in results) + " |")
+        lines.append(f"| {label} | " + " | ".join(cell.format(**r) for r in results) + " |")
     return "\n".join(lines)
 
 

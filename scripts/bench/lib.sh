@@ -62,3 +62,18 @@ result() { # BENCH key=value...
 }
 
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# The Flink REST simulator (examples/flink_sim, one process): JobManager i on
+# 127.0.1.1+i:18300, control on $SIM_CTL; it writes the NAME=URL list of its JobManagers to
+# $SIM_LIST. Used by the benchmarks at 1,000 clusters.
+SIM_CTL=http://127.0.0.1:18301
+SIM_LIST="$OUT/sim-clusters.txt"
+need_sim_build() { # the release binary and the simulator
+  [ -x "$BIN" ] && [ -x "$EXAMPLES/flink_sim" ] || die "build first: cargo build --release --bin flink-monitor --example flink_sim"
+}
+start_sim() { # LOGFILE CLUSTERS JOBS: until its control answers; sets BG_PID
+  rm -f "$SIM_LIST"
+  start_bg "$1" "$EXAMPLES/flink_sim" --clusters "$2" --jobs "$3" \
+    --first-ip 127.0.1.1 --port 18300 --control 127.0.0.1:18301 --list-file "$SIM_LIST" --max-runtime 900s
+  wait_http "$SIM_CTL/stats" 60 || die "the simulator did not start; see $1"
+}

@@ -32,17 +32,13 @@ HEALTH_SETTLE=${BENCH_HEALTH_SETTLE:-45}
 RUNS=${BENCH_SCALE_RUNS:-"health polling peer"}
 INTERVAL=10
 HEALTH_INTERVAL=30
-SIM_CTL=http://127.0.0.1:18301
-LIST="$OUT/sim-clusters.txt"
-[ -x "$BIN" ] && [ -x "$EXAMPLES/flink_sim" ] || die "build first: cargo build --release --bin flink-monitor --example flink_sim"
+LIST="$SIM_LIST"
+need_sim_build
 # 1,000 listeners in the simulator and 1,000 keep-alive connections in each poller.
 ulimit -n 16384 2>/dev/null || true
 
-rm -f "$LIST"
-start_bg "$OUT/flink_sim.log" "$EXAMPLES/flink_sim" --clusters "$CLUSTERS" --jobs "$JOBS" \
-  --first-ip 127.0.1.1 --port 18300 --control 127.0.0.1:18301 --list-file "$LIST" --max-runtime 900s
+start_sim "$OUT/flink_sim.log" "$CLUSTERS" "$JOBS"
 SIM_PID=$BG_PID
-wait_http "$SIM_CTL/stats" 60 || die "the simulator did not start; see $OUT/flink_sim.log"
 log "simulator up: $CLUSTERS JobManagers x $JOBS jobs (pid $SIM_PID)"
 
 measure() { # NAME PORT SETTLE_S HEALTH_INTERVAL_S CMD...

@@ -27,18 +27,14 @@ N=${BENCH_UI_N:-20}
 WINDOW=${BENCH_UI_WINDOW:-30}
 PORT=18312
 BASE=http://127.0.0.1:$PORT
-SIM_CTL=http://127.0.0.1:18301
-LIST="$OUT/sim-clusters.txt"
+LIST="$SIM_LIST"
 VENV="${UI_TEST_VENV:-$ROOT/target/ui-test-venv}"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-[ -x "$BIN" ] && [ -x "$EXAMPLES/flink_sim" ] || die "build first: cargo build --release --bin flink-monitor --example flink_sim"
+need_sim_build
 [ -x "$VENV/bin/python" ] && [ -x "$CHROMIUM" ] || die "run scripts/ui-test.sh once first (it installs chromium and Playwright)"
 ulimit -n 16384 2>/dev/null || true
 
-rm -f "$LIST"
-start_bg "$OUT/ui-flink_sim.log" "$EXAMPLES/flink_sim" --clusters "$CLUSTERS" --jobs "$JOBS" \
-  --first-ip 127.0.1.1 --port 18300 --control 127.0.0.1:18301 --list-file "$LIST" --max-runtime 900s
-wait_http "$SIM_CTL/stats" 60 || die "the simulator did not start; see $OUT/ui-flink_sim.log"
+start_sim "$OUT/ui-flink_sim.log" "$CLUSTERS" "$JOBS"
 start_bg "$OUT/ui-monitor.log" env FLINK_MONITOR_CLUSTERS="$(cat "$LIST")" "$BIN" run --kubernetes off \
   --listen 127.0.0.1:$PORT --poll-interval 5s
 MONITOR=$BG_PID

@@ -13,7 +13,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use super::monitor_binary::free_port;
+use super::monitor_binary::{free_port, scenario_binary, spawn_logged};
 
 /// A request head larger than this ends the connection (flink-monitor sends small ones).
 const MAX_REQUEST_HEAD: usize = 64 * 1024;
@@ -567,13 +567,7 @@ impl Monitor {
             let log =
                 std::env::temp_dir().join(format!("fm-hostile-{}-{port}.log", std::process::id()));
             let file = std::fs::File::create(&log).expect("create the monitor's log");
-            // SCENARIO_BIN runs the cases against another build (e.g. to see them fail on
-            // an earlier one), as for the simulator scenarios.
-            let binary = std::env::var("SCENARIO_BIN")
-                .ok()
-                .filter(|bin| !bin.is_empty())
-                .unwrap_or_else(|| env!("CARGO_BIN_EXE_flink-monitor").to_string());
-            let mut command = Command::new(binary);
+            let mut command = Command::new(scenario_binary());
             command
                 .args(["run", "--kubernetes", "off", "--log-format", "plain"])
                 .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -603,15 +597,8 @@ impl Monitor {
                     command.env_remove(name);
                 }
             }
-            let child = command
-                .env_remove("KUBECONFIG")
-                .env("RUST_LOG", "info")
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::null())
-                .stdout(file.try_clone().expect("clone the log file"))
-                .stderr(file)
-                .spawn()
-                .expect("start flink-monitor");
+            command.env_remove("KUBECONFIG").env("RUST_LOG", "info");
+            let child = spawn_logged(&mut command, file);
             let mut monitor = Self {
                 child,
                 log,

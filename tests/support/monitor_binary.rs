@@ -14,6 +14,30 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_flink-monitor");
 /// How long the monitor may take to come up (a bound for failing, not a timing assertion).
 const UP_WITHIN: Duration = Duration::from_secs(60);
 
+/// The binary a scenario runs: `SCENARIO_BIN` when set (to see a scenario fail on another
+/// build, e.g. the previous release), else this crate's.
+pub fn scenario_binary() -> String {
+    std::env::var("SCENARIO_BIN")
+        .ok()
+        .filter(|bin| !bin.is_empty())
+        .unwrap_or_else(|| BINARY.to_string())
+}
+
+/// Starts `command` with its output in `log`, in plain lines without colour codes (the log
+/// is read from a file) and nothing on its input.
+pub fn spawn_logged(command: &mut Command, log: File) -> Child {
+    let err = log
+        .try_clone()
+        .unwrap_or_else(|e| panic!("cannot clone a file handle: {e}"));
+    command
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start flink-monitor: {e}"))
+}
+
 /// A port nothing listens on right now (the monitor binds it a moment later; callers retry
 /// a lost race).
 pub fn free_port() -> u16 {

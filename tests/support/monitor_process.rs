@@ -1,12 +1,13 @@
 //! The real `flink-monitor` binary in Kubernetes mode against the simulator, killed on drop.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use super::sim::{KillOnDrop, Sim};
 
 pub use super::monitor_binary::free_port;
+use super::monitor_binary::{scenario_binary, spawn_logged};
 
 pub struct MonitorProcess {
     process: Option<KillOnDrop>,
@@ -30,11 +31,8 @@ impl MonitorProcess {
             .append(true)
             .open(&log)
             .expect("open the monitor's log file");
-        // SCENARIO_BIN runs a scenario against another build (e.g. to see it fail on the
-        // previous release); by default, this crate's binary.
-        let binary = std::env::var("SCENARIO_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_flink-monitor").to_string());
-        let child = Command::new(binary)
+        let mut command = Command::new(scenario_binary());
+        command
             .args(["run", "--kubernetes", "on", "--log-format", "plain"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--poll-interval", "1s", "--health-interval", "1s"])
@@ -44,13 +42,8 @@ impl MonitorProcess {
             .env(
                 "RUST_LOG",
                 std::env::var("SCENARIO_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("clone the log file"))
-            .stderr(file)
-            .spawn()
-            .expect("start flink-monitor");
+            );
+        let child = spawn_logged(&mut command, file);
         Self {
             process: Some(KillOnDrop(child)),
             base: format!("http://127.0.0.1:{port}"),

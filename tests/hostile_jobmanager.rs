@@ -24,8 +24,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use support::hostile::{
-    self, Answer, Api, FORGED_JOB, Memory, Monitor, REQUEST_TIMEOUT, ScriptedJobManager, Step,
-    chunked, forged_overview, head,
+    self, Answer, Api, FORGED_JOB, Memory, Monitor, REQUEST_TIMEOUT, Request, ScriptedJobManager,
+    Step, chunked, forged_overview, head,
 };
 
 const HOSTILE: &str = "hostile";
@@ -337,6 +337,31 @@ fn longest_gap(samples: &[Sample]) -> Duration {
     longest
 }
 
+/// The common course of a case: the hostile JobManager answers every overview poll with
+/// `script`; `during` checks what must hold while it does; then the first poll after it
+/// behaves again must be correct, and the checks every case ends with must pass.
+async fn overview_case(
+    script: impl Fn(&Request, &Answer) -> Vec<Step> + Send + Sync + 'static,
+    reuse_allowed: bool,
+    during: impl AsyncFnOnce(&Case),
+) {
+    let case = Case::start().await;
+    case.jm.misbehave(hostile::overview, script);
+    during(&case).await;
+    case.expect_next_poll_correct().await;
+    case.finish(reuse_allowed).await;
+}
+
+/// A case whose answers only failing the poll is right for.
+async fn overview_poll_fails(
+    script: impl Fn(&Request, &Answer) -> Vec<Step> + Send + Sync + 'static,
+) {
+    overview_case(script, false, async |case| {
+        case.expect_poll_failure().await;
+    })
+    .await;
+}
+
 fn framed(status: u16, headers: &[String], body: &[u8]) -> Vec<u8> {
     let mut out = head(status, headers);
     out.extend_from_slice(body);
@@ -347,91 +372,129 @@ fn json_type() -> String {
     "Content-Type: application/json; charset=UTF-8".into()
 }
 
+/// A 200 with a JSON content type, `headers` and `body`.
+fn json_answer(headers: impl IntoIterator<Item = String>, body: &[u8]) -> Vec<u8> {
+    let headers: Vec<String> = std::iter::once(json_type()).chain(headers).collect();
+    framed(200, &headers, body)
+}
+
+/// A 200 with a JSON content type, `body` and `Content-Length: {sign}{its length}`.
+fn sized_answer(sign: &str, body: &[u8]) -> Vec<Step> {
+    let length = format!("Content-Length: {sign}{}", body.len());
+    vec![Step::Send(json_answer([length], body))]
+}
+
+/// `start`, then 64 MiB of `byte` (far past the limit, never held whole), then `end`.
+fn padded_past_the_limit(start: Vec<u8>, byte: u8, end: Vec<u8>) -> Vec<Step> {
+    vec![
+        Step::Send(start),
+        Step::Repeat {
+            byte,
+            count: 64 * MIB,
+        },
+        Step::Send(end),
+    ]
+}
+
+/// The head of a chunked 200 with a JSON content type.
+fn chunked_head() -> Vec<u8> {
+    head(200, &[json_type(), "Transfer-Encoding: chunked".into()])
+}
+
+/// `answer`, then at once a second answer nobody asked for, with a forged job.
+fn answer_then_forged(answer: &Answer) -> Vec<Step> {
+    let forged = Answer {
+        status: 200,
+        body: forged_overview(),
+    };
+    vec![
+        Step::Send(answer.framed()),
+        Step::Pause(Duration::from_millis(5)),
+        Step::Send(forged.framed()),
+    ]
+}
+
+/// A case whose JobManager answers the calls `matches` picks with a well-framed redirect
+/// (`status`) to `path` on the decoy; answers the case and that Location.
+async fn redirect_case(matches: fn(&Request) -> bool, status: u16, path: &str) -> (Case, String) {
+    let case = Case::start().await;
+    let location = format!("{}{path}", case.decoy.url());
+    case.jm.misbehave(matches, {
+        let location = location.clone();
+        move |_, _| {
+            vec![Step::Send(head(
+                status,
+                &[format!("Location: {location}"), "Content-Length: 0".into()],
+            ))]
+        }
+    });
+    (case, location)
+}
+
+impl Case {
+    /// `GET path` on the monitoring API.
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.monitor.api().get(path).await
+    }
+
+    /// The API's answer to a call the JobManager answered with a redirect to `location`
+    /// (`what` the call, for the message): 502, code 5005, naming the cluster and the
+    /// Location; nothing reached the Location.
+    fn expect_redirect_error(&self, (status, body): &(u16, Value), location: &str, what: &str) {
+        assert_eq!(
+            self.decoy.connections(),
+            0,
+            "the {what} followed the redirect to {location}: {:?}; the API answered {status} \
+             {body}",
+            self.decoy.requests()
+        );
+        assert_eq!(
+            (*status, body["errorCode"].as_i64()),
+            (502, Some(5005)),
+            "a {what} answered with a redirect failed: {body}"
+        );
+        let errors = body["errors"].to_string();
+        assert!(
+            errors.contains(&format!("cluster {HOSTILE}")) && errors.contains(location),
+            "the error names the cluster and the Location: {body}"
+        );
+    }
+}
+
+const STOP_ORDERS: &str = "/clusters/hostile/job/orders/stop/";
+
 // (1)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_unrequested_answer_never_shows_as_the_next_poll() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
-        let forged = Answer {
-            status: 200,
-            body: forged_overview(),
-        };
-        vec![
-            Step::Send(answer.framed()),
-            Step::Pause(Duration::from_millis(5)),
-            Step::Send(forged.framed()),
-        ]
-    });
-    case.expect_hostile_answers(6).await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    overview_case(
+        |_, answer| answer_then_forged(answer),
+        false,
+        async |case| case.expect_hostile_answers(6).await,
+    )
+    .await;
 }
 
 // (2)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_trailer_fails_the_call_within_the_limit() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
-        let mut start = head(200, &[json_type(), "Transfer-Encoding: chunked".into()]);
+    overview_poll_fails(|_, answer| {
+        let mut start = chunked_head();
         start.extend_from_slice(format!("{:x}\r\n", answer.body.len()).as_bytes());
         start.extend_from_slice(&answer.body);
         start.extend_from_slice(b"\r\n0\r\nX-Padding: ");
-        vec![
-            Step::Send(start),
-            Step::Repeat {
-                byte: b'a',
-                count: 64 * MIB,
-            },
-            Step::Send(b"\r\n\r\n".to_vec()),
-        ]
-    });
-    case.expect_poll_failure().await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+        padded_past_the_limit(start, b'a', b"\r\n\r\n".to_vec())
+    })
+    .await;
 }
 
 // (3)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirected_stop_reaches_nobody_and_names_the_location() {
-    let case = Case::start().await;
-    let location = format!("{}/jobs/elsewhere?mode=cancel", case.decoy.url());
-    case.jm.misbehave(hostile::cancel, {
-        let location = location.clone();
-        move |_, _| {
-            vec![Step::Send(head(
-                307,
-                &[format!("Location: {location}"), "Content-Length: 0".into()],
-            ))]
-        }
-    });
-    let (status, body) = case
-        .monitor
-        .api()
-        .get("/clusters/hostile/job/orders/stop/")
-        .await;
-    assert_eq!(
-        case.decoy.connections(),
-        0,
-        "the stop followed the redirect to {location}: {:?}; the API answered {status} {body}",
-        case.decoy.requests()
-    );
-    assert_eq!(
-        (status, body["errorCode"].as_i64()),
-        (502, Some(5005)),
-        "a stop answered with a redirect failed: {body}"
-    );
-    let errors = body["errors"].to_string();
-    assert!(
-        errors.contains(&format!("cluster {HOSTILE}")) && errors.contains(&location),
-        "the error names the cluster and the Location: {body}"
-    );
+    let (case, location) = redirect_case(hostile::cancel, 307, "/jobs/elsewhere?mode=cancel").await;
+    case.expect_redirect_error(&case.get(STOP_ORDERS).await, &location, "stop");
     // The next stop, once the JobManager behaves, works.
     case.jm.behave();
-    let (status, body) = case
-        .monitor
-        .api()
-        .get("/clusters/hostile/job/orders/stop/")
-        .await;
+    let (status, body) = case.get(STOP_ORDERS).await;
     assert_eq!(status, 200, "the stop after the redirect: {body}");
     let cancels = case
         .jm
@@ -446,17 +509,7 @@ async fn a_redirected_stop_reaches_nobody_and_names_the_location() {
 // (4)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_on_a_poll_is_an_error_naming_the_location() {
-    let case = Case::start().await;
-    let location = format!("{}/jobs/overview", case.decoy.url());
-    case.jm.misbehave(hostile::overview, {
-        let location = location.clone();
-        move |_, _| {
-            vec![Step::Send(head(
-                302,
-                &[format!("Location: {location}"), "Content-Length: 0".into()],
-            ))]
-        }
-    });
+    let (case, location) = redirect_case(hostile::overview, 302, "/jobs/overview").await;
     let error = case.expect_poll_failure().await;
     assert!(
         error.contains(&location),
@@ -469,38 +522,11 @@ async fn a_redirect_on_a_poll_is_an_error_naming_the_location() {
 // (4, on an API read)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_on_an_api_read_is_an_error_naming_the_location() {
-    let case = Case::start().await;
-    let location = format!("{}/jobs/elsewhere", case.decoy.url());
-    case.jm.misbehave(hostile::job_details, {
-        let location = location.clone();
-        move |_, _| {
-            vec![Step::Send(head(
-                301,
-                &[format!("Location: {location}"), "Content-Length: 0".into()],
-            ))]
-        }
-    });
-    let (status, body) = case
-        .monitor
-        .api()
-        .get("/clusters/hostile/job/orders/status/")
-        .await;
-    assert_eq!(
-        (status, body["errorCode"].as_i64()),
-        (502, Some(5005)),
-        "a read answered with a redirect: {body}"
-    );
-    let errors = body["errors"].to_string();
-    assert!(
-        errors.contains(&format!("cluster {HOSTILE}")) && errors.contains(&location),
-        "the error names the cluster and the Location: {body}"
-    );
+    const READ: &str = "/clusters/hostile/job/orders/status/";
+    let (case, location) = redirect_case(hostile::job_details, 301, "/jobs/elsewhere").await;
+    case.expect_redirect_error(&case.get(READ).await, &location, "read");
     case.jm.behave();
-    let (status, body) = case
-        .monitor
-        .api()
-        .get("/clusters/hostile/job/orders/status/")
-        .await;
+    let (status, body) = case.get(READ).await;
     assert_eq!(status, 200, "the read after the redirect: {body}");
     assert_eq!(body["response"]["name"], "orders", "{body}");
     case.finish(true).await;
@@ -509,52 +535,43 @@ async fn a_redirect_on_an_api_read_is_an_error_naming_the_location() {
 // (5)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_different_content_lengths_are_refused() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, _| {
+    overview_poll_fails(|_, _| {
         let body = forged_overview();
-        vec![Step::Send(framed(
-            200,
-            &[
-                json_type(),
+        vec![Step::Send(json_answer(
+            [
                 format!("Content-Length: {}", body.len()),
                 format!("Content-Length: {}", body.len() + 7),
             ],
             &body,
         ))]
-    });
-    case.expect_poll_failure().await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    })
+    .await;
 }
 
 // (6)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_with_a_content_length_never_keeps_the_connection() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
-        let body = chunked(&answer.body);
-        vec![Step::Send(framed(
-            200,
-            &[
-                json_type(),
+    let script = |_: &Request, answer: &Answer| {
+        vec![Step::Send(json_answer(
+            [
                 "Transfer-Encoding: chunked".into(),
                 format!("Content-Length: {}", answer.body.len()),
             ],
-            &body,
+            &chunked(&answer.body),
         ))]
-    });
+    };
     // Read as chunked (the true jobs) or refused: either is right; keeping the connection
     // is not (RFC 9112 6.3).
-    case.expect_hostile_answers(5).await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    overview_case(script, false, async |case| {
+        case.expect_hostile_answers(5).await
+    })
+    .await;
 }
 
 // (7)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transfer_encoding_header_is_read() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, _| {
+    let script = |_: &Request, _: &Answer| {
         // Chunked, the content gzip-coded (so not JSON to a client that does not decode
         // it). A client that reads only the first header frames the body by the
         // Content-Length, which ends inside the chunk, right before a forged answer.
@@ -585,123 +602,98 @@ async fn every_transfer_encoding_header_is_read() {
             Step::Pause(Duration::from_millis(30)),
             Step::Send(rest),
         ]
-    });
-    case.expect_poll_failure().await;
-    case.expect_hostile_answers(4).await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    };
+    overview_case(script, false, async |case| {
+        case.expect_poll_failure().await;
+        case.expect_hostile_answers(4).await;
+    })
+    .await;
 }
 
 // (8)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_close_in_a_token_list_closes_the_connection() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
-        vec![Step::Send(framed(
-            200,
-            &[
-                json_type(),
+    let script = |_: &Request, answer: &Answer| {
+        vec![Step::Send(json_answer(
+            [
                 format!("Content-Length: {}", answer.body.len()),
                 "Connection: keep-alive, close".into(),
             ],
             &answer.body,
         ))]
-    });
-    case.expect_hostile_answers(5).await;
-    let view = case.hostile_cluster().await;
-    assert_eq!(
-        view["reachable"], true,
-        "a well-framed answer is read: {view}"
-    );
-    assert!(
-        case.jm.connections() as usize >= case.jm.hostile_answers(),
-        "{} connections for {} answers that each said close",
-        case.jm.connections(),
-        case.jm.hostile_answers()
-    );
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    };
+    overview_case(script, false, async |case| {
+        case.expect_hostile_answers(5).await;
+        let view = case.hostile_cluster().await;
+        assert_eq!(
+            view["reachable"], true,
+            "a well-framed answer is read: {view}"
+        );
+        assert!(
+            case.jm.connections() as usize >= case.jm.hostile_answers(),
+            "{} connections for {} answers that each said close",
+            case.jm.connections(),
+            case.jm.hostile_answers()
+        );
+    })
+    .await;
 }
 
 // (9)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_content_length_with_a_sign_is_refused() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, _| {
-        let body = forged_overview();
-        vec![Step::Send(framed(
-            200,
-            &[json_type(), format!("Content-Length: +{}", body.len())],
-            &body,
-        ))]
-    });
-    case.expect_poll_failure().await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    overview_poll_fails(|_, _| sized_answer("+", &forged_overview())).await;
 }
 
 // (10)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_chunk_extensions_fail_the_call_within_the_limit() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
-        let mut start = head(200, &[json_type(), "Transfer-Encoding: chunked".into()]);
+    overview_poll_fails(|_, answer| {
+        let mut start = chunked_head();
         start.extend_from_slice(format!("{:x};ext=", answer.body.len()).as_bytes());
         let mut end = b"\r\n".to_vec();
         end.extend_from_slice(&answer.body);
         end.extend_from_slice(b"\r\n0\r\n\r\n");
-        vec![
-            Step::Send(start),
-            Step::Repeat {
-                byte: b'x',
-                count: 64 * MIB,
-            },
-            Step::Send(end),
-        ]
-    });
-    case.expect_poll_failure().await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+        padded_past_the_limit(start, b'x', end)
+    })
+    .await;
 }
 
 // (11)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_drip_times_out_and_the_other_cluster_keeps_its_cadence() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
+    let script = |_: &Request, answer: &Answer| {
         vec![Step::Drip {
             bytes: answer.framed(),
             every: Duration::from_millis(500),
         }]
-    });
-    let error = case.expect_poll_failure().await;
-    let lower = error.to_lowercase();
-    assert!(
-        lower.contains("within") || lower.contains("time"),
-        "the error says the request timed out: {error}"
-    );
-    // Two more timed-out polls, while the steady cluster is sampled.
-    case.expect_hostile_answers(3).await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    };
+    overview_case(script, false, async |case| {
+        let error = case.expect_poll_failure().await;
+        let lower = error.to_lowercase();
+        assert!(
+            lower.contains("within") || lower.contains("time"),
+            "the error says the request timed out: {error}"
+        );
+        // Two more timed-out polls, while the steady cluster is sampled.
+        case.expect_hostile_answers(3).await;
+    })
+    .await;
 }
 
 // (12)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_megabyte_of_headers_is_refused() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, _| {
+    overview_poll_fails(|_, _| {
         let body = forged_overview();
-        let mut headers: Vec<String> = (0..16 * 1024)
-            .map(|i| format!("X-Filler-{i:05}: {}", "a".repeat(46)))
-            .collect();
-        headers.push(json_type());
-        headers.push(format!("Content-Length: {}", body.len()));
-        vec![Step::Send(framed(200, &headers, &body))]
-    });
-    case.expect_poll_failure().await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+        let filler = (0..16 * 1024).map(|i| format!("X-Filler-{i:05}: {}", "a".repeat(46)));
+        let length = format!("Content-Length: {}", body.len());
+        vec![Step::Send(json_answer(
+            filler.chain(std::iter::once(length)),
+            &body,
+        ))]
+    })
+    .await;
 }
 
 /// An overview body with the true jobs, padded with a JSON string to `len` bytes.
@@ -715,38 +707,31 @@ fn padded_overview(answer: &Answer, len: usize) -> Vec<u8> {
     body
 }
 
-async fn expect_limit_error(case: &Case) {
-    let error = case.expect_poll_failure().await;
-    assert!(
-        error.contains(&hostile::MAX_RESPONSE_BYTES.to_string()),
-        "the error names the limit: {error}"
-    );
+/// A case whose overview answers are over the limit: the poll fails with an error naming
+/// the limit.
+async fn over_the_limit(script: impl Fn(&Request, &Answer) -> Vec<Step> + Send + Sync + 'static) {
+    overview_case(script, false, async |case| {
+        let error = case.expect_poll_failure().await;
+        assert!(
+            error.contains(&hostile::MAX_RESPONSE_BYTES.to_string()),
+            "the error names the limit: {error}"
+        );
+    })
+    .await;
 }
 
 // (13, with a length)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_limit_with_a_content_length_is_refused() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
-        let body = padded_overview(answer, 2 * MIB);
-        vec![Step::Send(framed(
-            200,
-            &[json_type(), format!("Content-Length: {}", body.len())],
-            &body,
-        ))]
-    });
-    expect_limit_error(&case).await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    over_the_limit(|_, answer| sized_answer("", &padded_overview(answer, 2 * MIB))).await;
 }
 
 // (13, chunked)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunked_body_over_the_limit_is_refused() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
+    over_the_limit(|_, answer| {
         let body = padded_overview(answer, 2 * MIB);
-        let mut out = head(200, &[json_type(), "Transfer-Encoding: chunked".into()]);
+        let mut out = chunked_head();
         for piece in body.chunks(32 * 1024) {
             out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
             out.extend_from_slice(piece);
@@ -754,120 +739,87 @@ async fn a_chunked_body_over_the_limit_is_refused() {
         }
         out.extend_from_slice(b"0\r\n\r\n");
         vec![Step::Send(out)]
-    });
-    expect_limit_error(&case).await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    })
+    .await;
 }
 
 // (13, until the connection closes)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_limit_without_a_length_is_refused() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
+    over_the_limit(|_, answer| {
         let body = padded_overview(answer, 2 * MIB);
         vec![
-            Step::Send(framed(
-                200,
-                &[json_type(), "Connection: close".into()],
-                &body,
-            )),
+            Step::Send(json_answer(["Connection: close".into()], &body)),
             Step::Close,
         ]
-    });
-    expect_limit_error(&case).await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    })
+    .await;
 }
 
 // (14)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_in_the_middle_of_the_body_fails_the_call() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
+    overview_poll_fails(|_, answer| {
         let whole = answer.framed();
         vec![
             Step::Send(whole[..whole.len() - answer.body.len() / 2].to_vec()),
             Step::Pause(Duration::from_millis(20)),
             Step::Reset,
         ]
-    });
-    case.expect_poll_failure().await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    })
+    .await;
 }
 
 // (15)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_1_0_answer_without_a_length_is_read_to_the_close_or_refused() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, answer| {
+    let script = |_: &Request, answer: &Answer| {
         let mut out = format!("HTTP/1.0 200 OK\r\n{}\r\n\r\n", json_type()).into_bytes();
         out.extend_from_slice(&answer.body);
         vec![Step::Send(out), Step::Close]
-    });
-    case.expect_hostile_answers(5).await;
-    // Allowed and correct (the true jobs, sampled throughout), or refused with an error
-    // naming the JobManager.
-    let view = case.hostile_cluster().await;
-    if view["reachable"] == false {
-        let error = view["lastError"].as_str().unwrap_or_default();
-        assert!(error.contains(case.jm.url()), "{view}");
-    }
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    };
+    overview_case(script, false, async |case| {
+        case.expect_hostile_answers(5).await;
+        // Allowed and correct (the true jobs, sampled throughout), or refused with an error
+        // naming the JobManager.
+        let view = case.hostile_cluster().await;
+        if view["reachable"] == false {
+            let error = view["lastError"].as_str().unwrap_or_default();
+            assert!(error.contains(case.jm.url()), "{view}");
+        }
+    })
+    .await;
 }
 
 // Beyond the list: an answer that never starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_run_of_informational_answers_fails_the_call() {
-    let case = Case::start().await;
-    case.jm.misbehave(hostile::overview, |_, _| {
+    overview_poll_fails(|_, _| {
         // As fast as the client reads: neither the size of one head nor a slow peer.
         vec![Step::Endless(b"HTTP/1.1 102 Processing\r\n\r\n".to_vec())]
-    });
-    case.expect_poll_failure().await;
-    case.expect_next_poll_correct().await;
-    case.finish(false).await;
+    })
+    .await;
 }
 
 // Beyond the list: the stop's connection, kept, must not feed a later poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_answer_after_the_stop_never_shows_as_a_poll() {
     let case = Case::start().await;
-    case.jm.misbehave(hostile::cancel, |_, answer| {
-        let forged = Answer {
-            status: 200,
-            body: forged_overview(),
-        };
-        vec![
-            Step::Send(answer.framed()),
-            Step::Pause(Duration::from_millis(5)),
-            Step::Send(forged.framed()),
-        ]
-    });
-    let (status, body) = case
-        .monitor
-        .api()
-        .get("/clusters/hostile/job/orders/stop/")
-        .await;
+    case.jm
+        .misbehave(hostile::cancel, |_, answer| answer_then_forged(answer));
+    let (status, body) = case.get(STOP_ORDERS).await;
     assert_eq!(status, 200, "the stop Flink accepted: {body}");
     // The stop asks for a poll at once; let a few more follow.
-    let polls_before = case
-        .jm
-        .requests()
-        .iter()
-        .filter(|r| hostile::overview(r))
-        .count();
+    let polls = || {
+        case.jm
+            .requests()
+            .iter()
+            .filter(|r| hostile::overview(r))
+            .count()
+    };
+    let polls_before = polls();
     let deadline = Instant::now() + PATIENCE;
-    while case
-        .jm
-        .requests()
-        .iter()
-        .filter(|r| hostile::overview(r))
-        .count()
-        < polls_before + 5
-    {
+    while polls() < polls_before + 5 {
         assert!(
             Instant::now() < deadline,
             "the polls stopped after the stop"

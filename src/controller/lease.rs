@@ -619,40 +619,42 @@ mod tests {
             renew_period: Duration::from_millis(period),
             ..self::config()
         };
-        assert!(matches!(
-            config(15_000, 15_000, 2_000).validate(),
-            Err(LeaseConfigError::Deadline { .. })
-        ));
-        assert!(matches!(
-            config(15_000, 10_000, 10_000).validate(),
-            Err(LeaseConfigError::Period { .. })
-        ));
-        assert!(matches!(
-            config(15_000, 10_000, 0).validate(),
-            Err(LeaseConfigError::Period { .. })
-        ));
-        assert!(matches!(
-            config(1_500, 1_000, 200).validate(),
-            Err(LeaseConfigError::Duration(_))
-        ));
-        assert!(matches!(
-            config(0, 0, 0).validate(),
-            Err(LeaseConfigError::Duration(_))
-        ));
+        // (duration, renew deadline, renew period) in ms, and the refusal each must get.
+        type Refusal = fn(&LeaseConfigError) -> bool;
+        let refused: [((u64, u64, u64), Refusal); 7] = [
+            ((15_000, 15_000, 2_000), |e| {
+                matches!(e, LeaseConfigError::Deadline { .. })
+            }),
+            ((15_000, 10_000, 10_000), |e| {
+                matches!(e, LeaseConfigError::Period { .. })
+            }),
+            ((15_000, 10_000, 0), |e| {
+                matches!(e, LeaseConfigError::Period { .. })
+            }),
+            ((1_500, 1_000, 200), |e| {
+                matches!(e, LeaseConfigError::Duration(_))
+            }),
+            ((0, 0, 0), |e| matches!(e, LeaseConfigError::Duration(_))),
+            // Writes need room between renewals, and a margin before a take-over.
+            ((15_000, 10_000, 9_500), |e| {
+                matches!(e, LeaseConfigError::NoRoomToWrite { .. })
+            }),
+            ((15_000, 14_500, 2_000), |e| {
+                matches!(e, LeaseConfigError::NoMargin { .. })
+            }),
+        ];
+        for ((duration, deadline, period), expected) in refused {
+            let result = config(duration, deadline, period).validate();
+            assert!(
+                result.as_ref().is_err_and(expected),
+                "{duration}/{deadline}/{period} ms: {result:?}"
+            );
+        }
         let message = config(15_000, 20_000, 2_000)
             .validate()
             .unwrap_err()
             .to_string();
         assert!(message.contains("--lease-renew-deadline"), "{message}");
-        // Writes need room between renewals, and a margin before a take-over.
-        assert!(matches!(
-            config(15_000, 10_000, 9_500).validate(),
-            Err(LeaseConfigError::NoRoomToWrite { .. })
-        ));
-        assert!(matches!(
-            config(15_000, 14_500, 2_000).validate(),
-            Err(LeaseConfigError::NoMargin { .. })
-        ));
         assert_eq!(
             config(3_000, 2_000, 250).validate(),
             Ok(()),
@@ -810,12 +812,14 @@ mod deadline_tests {
         (handle, leading, written_at, shutdown)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_hung_renew_stops_leading_before_the_lease_can_expire() {
-        let (mut handle, mut leading, written_at, shutdown) = leading_elector().await;
-        // The next renew's GET never gets an answer.
-        let (request, _never_answered) = handle.next_request().await.unwrap();
-        assert_eq!(request.method(), Method::GET);
+    /// Waits (at most 10 minutes of paused time) until the elector stops leading, which
+    /// must happen before the lease written at `written_at` can expire; `why` says what
+    /// ails the renews.
+    async fn stops_leading_before_expiry(
+        leading: &mut watch::Receiver<Lead>,
+        written_at: Instant,
+        why: &str,
+    ) {
         let stopped = tokio::time::timeout(
             Duration::from_secs(600),
             leading.wait_for(|l| !l.leading_at(Instant::now())),
@@ -823,7 +827,7 @@ mod deadline_tests {
         .await;
         assert!(
             stopped.is_ok(),
-            "still leading 10 minutes after the last renew, with a renew hanging"
+            "still leading 10 minutes after the last renew, {why}"
         );
         let stopped_at = Instant::now();
         assert!(
@@ -832,6 +836,15 @@ mod deadline_tests {
             stopped_at - written_at,
             config().duration
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_renew_stops_leading_before_the_lease_can_expire() {
+        let (mut handle, mut leading, written_at, shutdown) = leading_elector().await;
+        // The next renew's GET never gets an answer.
+        let (request, _never_answered) = handle.next_request().await.unwrap();
+        assert_eq!(request.method(), Method::GET);
+        stops_leading_before_expiry(&mut leading, written_at, "with a renew hanging").await;
         shutdown.cancel();
     }
 
@@ -848,21 +861,12 @@ mod deadline_tests {
                 }
             })
         };
-        let stopped = tokio::time::timeout(
-            Duration::from_secs(600),
-            leading.wait_for(|l| !l.leading_at(Instant::now())),
-        )
-        .await;
-        assert!(
-            stopped.is_ok(),
-            "still leading 10 minutes after the last renew"
-        );
+        stops_leading_before_expiry(&mut leading, written_at, "with every renew failing").await;
         let failed_while_leading = failed.load(Ordering::SeqCst);
         assert!(
             failed_while_leading >= 2,
             "one failed renew ({failed_while_leading}) must not end the lead: the next may succeed in time"
         );
-        assert!(Instant::now() < written_at + config().duration);
         shutdown.cancel();
         server.abort();
     }

@@ -16,6 +16,10 @@ use super::cluster::{Cluster, ClusterStatus};
 use super::snapshot::JobsSnapshot;
 use super::version::VersionReader;
 
+/// The first polls of clusters started together spread over this much (or the interval,
+/// if shorter): 1,000 first polls over 250 ms, instead of 1,000 exchanges at once.
+const FIRST_POLL_SPREAD: Duration = Duration::from_millis(250);
+
 pub(crate) struct Poller {
     pub cluster: Arc<Cluster>,
     pub interval: Duration,
@@ -26,13 +30,21 @@ pub(crate) struct Poller {
 impl Poller {
     pub async fn run(self, cancel: CancellationToken) {
         let mut version = VersionReader::new(self.cluster.client().clone());
-        // The first poll right away (readiness waits for it); the later ones at this
-        // cluster's own phase of the interval, so 1,000 pollers started together do not
-        // keep polling in the same instant (each exchange's buffers live only while it
-        // runs: spread out, few are alive at once).
+        // Each cluster polls at its own phase of the interval, so 1,000 pollers started
+        // together do not keep polling in the same instant (an exchange's buffers live
+        // only while it runs: spread out, few are alive at once). The first poll comes
+        // within FIRST_POLL_SPREAD (readiness waits for it), at the same phase modulo it.
+        let start = tokio::time::Instant::now();
         let phase = phase_of(self.cluster.id(), self.interval);
+        let spread = self.interval.min(FIRST_POLL_SPREAD);
+        let first_at = start + phase_of(self.cluster.id(), spread);
+        let later = if phase < spread {
+            self.interval
+        } else {
+            Duration::ZERO
+        };
         let mut ticks = tokio::time::interval_at(
-            tokio::time::Instant::now() + phase,
+            start + phase + later,
             self.interval.max(Duration::from_millis(1)),
         );
         // A slow poll delays the next one rather than causing a burst to catch up.
@@ -40,6 +52,10 @@ impl Poller {
         let mut first = true;
         loop {
             if std::mem::take(&mut first) {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep_until(first_at) => {}
+                }
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     reachable_again = Box::pin(self.poll_once()) => {

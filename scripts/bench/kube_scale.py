@@ -374,6 +374,7 @@ def main():
     ap.add_argument("--build", action="append", required=True, help="NAME=BINARY (repeatable; run in this order)")
     ap.add_argument("--services", default="100,1000")
     ap.add_argument("--no-mirror", default="", help="service counts also measured with --mirror-jobs=false (the last build only)")
+    ap.add_argument("--others-at", default="", help="service counts at which builds before the last run too (default: every count)")
     ap.add_argument("--namespaces", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=10)
     ap.add_argument("--quiet", type=float, default=20)
@@ -413,9 +414,11 @@ def main():
             time.sleep(0.2)
         clusters = [entry.split("=", 1) for entry in open(listfile).read().strip().split(",")]
         results = []
+        others_at = [int(x) for x in args.others_at.split(",") if x] or counts
         for n in counts:
-            for build, binary in builds:
-                results.append(run_one(args, build, binary, n, True, clusters))
+            for i, (build, binary) in enumerate(builds):
+                if i == len(builds) - 1 or n in others_at:
+                    results.append(run_one(args, build, binary, n, True, clusters))
             if n in nomirror:
                 build, binary = builds[-1]
                 results.append(run_one(args, build, binary, n, False, clusters))

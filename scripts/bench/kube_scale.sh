@@ -11,7 +11,8 @@
 # measures ready, convergence, RSS (converged, +2 min, peak), steady CPU, /healthz latency,
 # status patches per mirror, connections to the API server, requests per minute, writes in
 # steady state and across a restart (see kube_scale.py), and prints them side by side.
-# BENCH_KS_NO_MIRROR lists the N also measured with --mirror-jobs=false (current build).
+# BENCH_KS_NO_MIRROR lists the N also measured with --mirror-jobs=false (current build);
+# BENCH_KS_BASELINE_AT the N the baseline runs at (default: every N).
 # BENCH_KS_AFTER (120), BENCH_KS_WINDOW (60), BENCH_KS_QUIET (20) set the phases in seconds.
 # Run it under `flock /work/coord/bench.lock` on a shared machine. Output: target/bench/kube/.
 set -euo pipefail
@@ -26,5 +27,6 @@ builds+=(--build "current=$CURRENT")
 [ "${1:-}" = "--" ] && shift
 exec "$PY" "$ROOT/scripts/bench/kube_scale.py" "${builds[@]}" \
   --services "${BENCH_KS_SERVICES:-100,1000}" --no-mirror "${BENCH_KS_NO_MIRROR-1000}" \
+  --others-at "${BENCH_KS_BASELINE_AT:-}" \
   --after "${BENCH_KS_AFTER:-120}" --window "${BENCH_KS_WINDOW:-60}" --quiet "${BENCH_KS_QUIET:-20}" \
   --flink-sim "$EXAMPLES/flink_sim" --out "$OUT/kube" -- "$@"

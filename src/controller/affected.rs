@@ -8,8 +8,8 @@ use futures::{Stream, StreamExt};
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::broadcast;
 
+use super::stored::StoredJob;
 use crate::clusters::ClusterChanged;
-use crate::crd::FlinkJob;
 
 /// Changes taken together: a poll round of 1,000 clusters is a few walks of the FlinkJobs,
 /// not 1,000 walks of 10,000. A change waits at most [`GATHER`] for others to join it.
@@ -22,8 +22,8 @@ const GATHER: Duration = Duration::from_millis(100);
 /// FlinkJob is reconciled.
 pub(super) fn affected_jobs(
     changes: broadcast::Receiver<ClusterChanged>,
-    store: Store<FlinkJob>,
-) -> impl Stream<Item = ObjectRef<FlinkJob>> + Send + 'static {
+    store: Store<StoredJob>,
+) -> impl Stream<Item = ObjectRef<StoredJob>> + Send + 'static {
     let batches = futures::stream::unfold(changes, |mut rx| async move {
         let first = received(rx.recv().await)?;
         tokio::time::sleep(GATHER).await;
@@ -39,7 +39,7 @@ pub(super) fn affected_jobs(
     });
     batches.flat_map(move |batch| {
         let changed = Changed::of(&batch);
-        let refs: Vec<ObjectRef<FlinkJob>> = store
+        let refs: Vec<ObjectRef<StoredJob>> = store
             .state()
             .iter()
             .filter(|job| changed.concerns(job))
@@ -93,12 +93,12 @@ impl<'a> Changed<'a> {
         changed
     }
 
-    fn concerns(&self, job: &FlinkJob) -> bool {
+    fn concerns(&self, job: &StoredJob) -> bool {
         if self.all {
             return true;
         }
         let namespace = job.metadata.namespace.as_deref().unwrap_or_default();
-        let found_on = job.status.as_ref().and_then(|s| s.cluster.as_deref());
+        let found_on = job.found_on();
         let concerned = match job.spec.cluster.as_deref().filter(|c| !c.is_empty()) {
             None => self.namespaces.contains(namespace),
             Some(wanted) => self.ids.contains(wanted) || self.names.contains(&(namespace, wanted)),
@@ -110,9 +110,9 @@ impl<'a> Changed<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{FlinkJobSpec, FlinkJobStatus};
+    use crate::crd::{FlinkJob, FlinkJobSpec, FlinkJobStatus};
 
-    fn job(namespace: &str, cluster: Option<&str>, found_on: Option<&str>) -> FlinkJob {
+    fn job(namespace: &str, cluster: Option<&str>, found_on: Option<&str>) -> StoredJob {
         let mut job = FlinkJob::new(
             "j",
             FlinkJobSpec {
@@ -126,7 +126,7 @@ mod tests {
             cluster: Some(c.into()),
             ..FlinkJobStatus::default()
         });
-        job
+        job.into()
     }
 
     #[test]
@@ -154,7 +154,7 @@ mod tests {
                 "{:?} in {:?}, found on {:?}",
                 job.spec.cluster,
                 job.metadata.namespace,
-                job.status.as_ref().and_then(|s| s.cluster.clone())
+                job.found_on()
             );
         }
         let missed = [Some(Arc::from("team-a.orders")), None];

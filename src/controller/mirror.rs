@@ -7,13 +7,14 @@ use std::hash::Hasher;
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
 use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::reflector::Store;
-use kube::{Resource, ResourceExt};
 
 use crate::clusters::{KnownClusters, OwnerRef};
 use crate::crd::{FlinkJob, FlinkJobSpec, MIRRORED_LABEL};
 
+use super::stored::StoredJob;
 use super::writes::{Fence, Priority, WriteError, WriteGate, WriteKind};
 
 /// The label naming the cluster (object name) a mirror belongs to.
@@ -108,7 +109,7 @@ struct Coverage<'a> {
 }
 
 impl<'a> Coverage<'a> {
-    fn of(existing: &'a [Arc<FlinkJob>]) -> Self {
+    fn of(existing: &'a [Arc<StoredJob>]) -> Self {
         let mut names = HashSet::with_capacity(existing.len());
         let mut jobs: HashMap<(&str, &str), Vec<&str>> = HashMap::with_capacity(existing.len());
         for job in existing {
@@ -147,13 +148,57 @@ impl<'a> Coverage<'a> {
     }
 }
 
+/// The cluster a missing mirror belongs to: shared by the cluster's missing mirrors.
+#[derive(Debug)]
+struct MirrorCluster {
+    namespace: String,
+    name: String,
+    owner: OwnerRef,
+}
+
+/// A mirror to create. It becomes a FlinkJob only when its turn at the write gate comes:
+/// a pass that finds 10,000 missing keeps 10,000 names for the minutes the write pace
+/// takes, not 10,000 FlinkJobs with labels and an owner reference each (about 2 KB).
+#[derive(Debug)]
+pub struct Missing {
+    name: String,
+    job_name: String,
+    cluster: Arc<MirrorCluster>,
+}
+
+impl Missing {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.cluster.namespace
+    }
+
+    pub fn job_name(&self) -> &str {
+        &self.job_name
+    }
+
+    /// The FlinkJob to create.
+    pub fn to_flinkjob(&self) -> FlinkJob {
+        let cluster = &self.cluster;
+        mirror(
+            self.name.clone(),
+            &cluster.name,
+            &cluster.namespace,
+            &cluster.owner,
+            &self.job_name,
+        )
+    }
+}
+
 /// Mirrors to create now, given the FlinkJobs that exist. Pure, and linear: only the
 /// missing ones are built. Clusters without a namespace or an owner (static ones) get none.
 pub fn missing_mirrors(
     registry: &KnownClusters,
     namespace: Option<&str>,
-    existing: &[Arc<FlinkJob>],
-) -> Vec<FlinkJob> {
+    existing: &[Arc<StoredJob>],
+) -> Vec<Missing> {
     let coverage = Coverage::of(existing);
     let mut missing = Vec::new();
     for cluster in registry.list() {
@@ -170,11 +215,24 @@ pub fn missing_mirrors(
         let mut names: Vec<&str> = snapshot.jobs().iter().map(|j| j.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
+        let mut shared: Option<Arc<MirrorCluster>> = None;
         for job_name in names {
             let name = mirror_name(&info.id, &info.name, job_name);
-            if !coverage.covers(cluster_namespace, &name, job_name, &info.name, &info.id) {
-                missing.push(mirror(name, &info.name, cluster_namespace, owner, job_name));
+            if coverage.covers(cluster_namespace, &name, job_name, &info.name, &info.id) {
+                continue;
             }
+            let cluster = shared.get_or_insert_with(|| {
+                Arc::new(MirrorCluster {
+                    namespace: cluster_namespace.clone(),
+                    name: info.name.clone(),
+                    owner: owner.clone(),
+                })
+            });
+            missing.push(Missing {
+                name,
+                job_name: job_name.to_string(),
+                cluster: cluster.clone(),
+            });
         }
     }
     missing
@@ -197,7 +255,7 @@ pub async fn sync(
     gate: &WriteGate,
     registry: &Arc<KnownClusters>,
     namespace: Option<&str>,
-    store: &Store<FlinkJob>,
+    store: &Store<StoredJob>,
 ) -> PassOutcome {
     let existing = store.state();
     let registry_for_pass = registry.clone();
@@ -209,12 +267,12 @@ pub async fn sync(
     .await
     .unwrap_or_default();
     let mut outcome = PassOutcome::default();
-    for job in missing {
-        let namespace = job.namespace().unwrap_or_default();
-        match create(client, gate, &namespace, &job).await {
+    for wanted in missing {
+        let namespace = wanted.namespace();
+        match create(client, gate, namespace, &wanted.to_flinkjob()).await {
             Ok(()) => {
                 outcome.created += 1;
-                tracing::debug!(namespace = %namespace, name = %job.name_any(), job = %job.spec.job_name, "created mirrored FlinkJob");
+                tracing::debug!(namespace = %namespace, name = %wanted.name(), job = %wanted.job_name(), "created mirrored FlinkJob");
             }
             Err(WriteError::NotLeader | WriteError::Closed) => {
                 outcome.stopped = true;
@@ -223,7 +281,7 @@ pub async fn sync(
             Err(error) if error.code() == Some(409) => {}
             Err(error) => {
                 outcome.failed += 1;
-                tracing::warn!(namespace = %namespace, name = %job.name_any(), %error, "failed to create mirrored FlinkJob");
+                tracing::warn!(namespace = %namespace, name = %wanted.name(), %error, "failed to create mirrored FlinkJob");
             }
         }
     }
@@ -294,7 +352,7 @@ mod tests {
         );
     }
 
-    fn user_job(cluster: Option<&str>) -> Arc<FlinkJob> {
+    fn user_job(cluster: Option<&str>) -> Arc<StoredJob> {
         let mut job = FlinkJob::new(
             "mine",
             FlinkJobSpec {
@@ -304,13 +362,13 @@ mod tests {
             },
         );
         job.metadata.namespace = Some("team-a".into());
-        Arc::new(job)
+        Arc::new(job.into())
     }
 
     #[test]
     fn a_users_flinkjob_covers_the_mirror_by_cluster_name_id_or_none() {
         let name = mirror_name("team-a.flink", "flink", "orders");
-        let covers = |existing: &[Arc<FlinkJob>]| {
+        let covers = |existing: &[Arc<StoredJob>]| {
             Coverage::of(existing).covers("team-a", &name, "orders", "flink", "team-a.flink")
         };
         for cluster in [None, Some(""), Some("flink"), Some("team-a.flink")] {
@@ -331,12 +389,12 @@ mod tests {
             name: "flink".into(),
             uid: "u".into(),
         };
-        let existing = Arc::new(mirror(name.clone(), "flink", "team-a", &owner, "orders"));
+        let existing = Arc::new(mirror(name.clone(), "flink", "team-a", &owner, "orders").into());
         assert!(covers(&[existing]), "the mirror itself");
         let mut elsewhere = mirror(name.clone(), "flink", "team-b", &owner, "orders");
         elsewhere.spec.job_name = "other".into();
         assert!(
-            !covers(&[Arc::new(elsewhere)]),
+            !covers(&[Arc::new(elsewhere.into())]),
             "the same name in another namespace"
         );
     }
@@ -351,9 +409,10 @@ mod pass_times {
     use super::*;
     use crate::clusters::testing::{add_cluster, quiet_registry, service_cluster};
     use crate::flink::ClientSettings;
+    use kube::ResourceExt;
     use std::time::Instant;
 
-    fn quadratic(registry: &KnownClusters, existing: &[Arc<FlinkJob>]) -> usize {
+    fn quadratic(registry: &KnownClusters, existing: &[Arc<StoredJob>]) -> usize {
         let mut missing = 0;
         for cluster in registry.list() {
             let info = cluster.info();
@@ -400,9 +459,9 @@ mod pass_times {
                     .collect();
                 add_cluster(&registry, info, serde_json::Value::Array(jobs), true).await;
             }
-            let existing: Vec<Arc<FlinkJob>> = missing_mirrors(&registry, None, &[])
-                .into_iter()
-                .map(Arc::new)
+            let existing: Vec<Arc<StoredJob>> = missing_mirrors(&registry, None, &[])
+                .iter()
+                .map(|m| Arc::new(m.to_flinkjob().into()))
                 .collect();
             let started = Instant::now();
             let now_missing = missing_mirrors(&registry, None, &existing).len();

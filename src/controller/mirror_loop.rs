@@ -11,10 +11,10 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::clusters::KnownClusters;
-use crate::crd::FlinkJob;
 
 use super::lease::{self, Lead};
 use super::mirror;
+use super::stored::StoredJob;
 use super::writes::WriteGate;
 
 /// Changes within this long of each other make one pass (many clusters polled at once).
@@ -27,7 +27,7 @@ pub(super) struct MirrorScope {
     pub registry: Arc<KnownClusters>,
     /// None: all namespaces.
     pub namespace: Option<String>,
-    pub store: Store<FlinkJob>,
+    pub store: Store<StoredJob>,
     /// The FlinkJob store has listed once.
     pub listed: watch::Receiver<bool>,
     /// A FlinkJob of this scope was deleted (a mirror may be missing now).

@@ -10,7 +10,9 @@ pub mod mirror;
 mod mirror_loop;
 mod observe;
 mod reconcile;
+mod resync;
 pub mod status;
+mod stored;
 mod watch_backoff;
 pub mod writes;
 mod written;
@@ -22,12 +24,11 @@ use futures::StreamExt;
 use kube::Api;
 use kube::runtime::controller::{Config as RunnerConfig, Controller, Error as ControllerError};
 use kube::runtime::reflector;
-use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::clusters::KnownClusters;
-use crate::crd::FlinkJob;
 use crate::metrics::Metrics;
 
 use affected::affected_jobs;
@@ -41,6 +42,7 @@ pub use reconcile::{
     Context, RESYNC, ReconcileError, ReconcileOutcome, error_policy, reconcile, reconcile_inner,
     retry_delay, write_status,
 };
+pub use stored::StoredJob;
 pub use watch_backoff::WatchBackoff;
 pub use writes::{WriteGate, WriteLimits};
 
@@ -91,16 +93,29 @@ pub fn initial_lead(leader_election: bool) -> Lead {
     }
 }
 
-/// The FlinkJob store keeps only what the controller reads: no managedFields (the larger
-/// part of a FlinkJob as served), annotations, labels, owner references or timestamps.
-fn trim(job: &mut FlinkJob) {
-    let meta = &mut job.metadata;
-    meta.managed_fields = None;
-    meta.annotations = None;
-    meta.labels = None;
-    meta.owner_references = None;
-    meta.creation_timestamp = None;
-    meta.finalizers = None;
+/// Whether a watch event may need a reconcile. A FlinkJob whose status was computed for its
+/// current spec (`observedGeneration` = `generation`) starts none when it changes: that is
+/// our own status write coming back. Deletions need none either. The initial list (start,
+/// re-list) reconciles every FlinkJob. Stateless, unlike kube-runtime's generation
+/// predicate, whose cache kept a key per FlinkJob (about 0.2 KB each).
+fn may_need_reconcile(event: &watcher::Event<StoredJob>) -> bool {
+    match event {
+        watcher::Event::Apply(job) => !job.status_is_current(),
+        watcher::Event::Delete(_) => false,
+        watcher::Event::Init | watcher::Event::InitApply(_) | watcher::Event::InitDone => true,
+    }
+}
+
+/// Drops the statuses kept for writes whose echo never came (see `written`).
+async fn prune_written(ctx: Arc<Context>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(written::PRUNE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => ctx.written.prune(),
+        }
+    }
 }
 
 /// Runs until `shutdown`. Every write goes through `gate`; with a lease in `config`, the
@@ -132,13 +147,15 @@ pub async fn run(
         metrics,
         config.instance.clone(),
     ));
+    tasks.push(tokio::spawn(prune_written(ctx.clone(), shutdown.clone())));
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
     for namespace in scopes {
-        let api: Api<FlinkJob> = match &namespace {
+        // The store keeps each FlinkJob as a `StoredJob` (trimmed, status as JSON).
+        let api: Api<StoredJob> = match &namespace {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
@@ -149,21 +166,21 @@ pub async fn run(
         let (listed_tx, listed) = watch::channel(false);
         let deleted = Arc::new(Notify::new());
         let on_delete = deleted.clone();
+        let echoes = ctx.clone();
         let objects = watcher(api, watcher::Config::default().any_semantic())
             .backoff(WatchBackoff::default())
-            .modify(trim)
             .reflect(writer)
             .inspect(move |event| match event {
                 Ok(watcher::Event::InitDone) => {
                     listed_tx.send_replace(true);
                 }
+                Ok(watcher::Event::Apply(job)) => echoes.written.seen(job),
                 Ok(watcher::Event::Delete(_)) => on_delete.notify_one(),
                 _ => {}
             })
-            .touched_objects()
-            // Our own status writes and re-lists of unchanged objects start no reconcile;
-            // spec changes do.
-            .predicate_filter(predicates::generation, Default::default());
+            // Our own status writes start no reconcile; spec changes do.
+            .filter(|event| std::future::ready(event.as_ref().map_or(true, may_need_reconcile)))
+            .touched_objects();
         let controller = Controller::for_stream(objects, store.clone())
             .with_config(RunnerConfig::default().concurrency(CONCURRENCY));
         if config.mirror {
@@ -185,6 +202,7 @@ pub async fn run(
                 shutdown.clone(),
             )));
         }
+        let resyncs = resync::every(store.clone(), ctx.resync);
         let triggers = affected_jobs(registry.subscribe(), store);
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
@@ -196,6 +214,7 @@ pub async fn run(
             );
             controller
                 .reconcile_on(triggers)
+                .reconcile_on(resyncs)
                 .reconcile_all_on(gained)
                 .graceful_shutdown_on(shutdown.cancelled_owned())
                 .run(reconcile, error_policy, ctx)

@@ -17,6 +17,7 @@ use super::backoff::Backoff;
 use super::events::{EventPublisher, transition_events};
 use super::observe::observe;
 use super::status;
+use super::stored::StoredJob;
 use super::writes::{Fence, Priority, WriteError, WriteGate, WriteKind};
 use super::written::Written;
 
@@ -81,7 +82,7 @@ pub fn retry_delay(attempt: u32, jitter: f64) -> Duration {
 }
 
 /// A cheap jitter source; it need not be unpredictable, only spread out.
-fn jitter() -> f64 {
+pub(super) fn jitter() -> f64 {
     use std::hash::{BuildHasher, RandomState};
     let bits = RandomState::new().hash_one(std::time::SystemTime::now());
     (bits % 10_000) as f64 / 10_000.0
@@ -128,9 +129,14 @@ pub enum ReconcileOutcome {
     NotKnownYet,
 }
 
-#[tracing::instrument(skip_all, fields(namespace = %job.namespace().unwrap_or_default(), name = %job.name_any()))]
-pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+#[tracing::instrument(skip_all, fields(namespace = %stored.namespace().unwrap_or_default(), name = %stored.name_any()))]
+pub async fn reconcile(
+    stored: Arc<StoredJob>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let started = Instant::now();
+    // The whole FlinkJob, for as long as the reconcile runs.
+    let job = stored.to_flinkjob();
     let result = reconcile_inner(&job, &ctx).await;
     ctx.metrics
         .reconcile_duration
@@ -138,7 +144,13 @@ pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, 
     if result.is_ok() {
         ctx.failures.succeeded(&object_key(&job));
     }
-    result.map(|_| Action::requeue(next_resync(&job, &ctx)))
+    // No requeue per FlinkJob: the resync walks the store (`resync::every`), so the
+    // controller's queue holds no entry per object between changes. Only a status that
+    // stands until a restart window is over comes back by itself.
+    result.map(|_| match held_until_window_over(&job, &ctx) {
+        Some(held) => Action::requeue(held),
+        None => Action::await_change(),
+    })
 }
 
 pub async fn reconcile_inner(
@@ -254,33 +266,32 @@ pub async fn write_status(
         .await
 }
 
-/// When to reconcile `job` again if nothing triggers it: at the resync, or sooner when its
-/// status stands only until a restart window is over (see `health::facts`).
-fn next_resync(job: &FlinkJob, ctx: &Context) -> Duration {
-    let resync = ctx.resync.mul_f64(0.75 + 0.5 * jitter());
-    let status = ctx.written.newer_than(job).or_else(|| job.status.clone());
-    let held = status.as_ref().and_then(|status| {
-        let condition = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == status::HEALTHY && c.status == "False")?;
-        let flags = ctx.registry.health_settings().thresholds;
-        let window = super::health::thresholds(&flags, job.spec.health.as_ref())
-            .ok()?
-            .restart_window;
-        let since = condition.last_transition_time.0.as_millisecond();
-        let over = since.saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
-        let left = over.saturating_sub(crate::time::now_ms());
-        Some(Duration::from_millis(u64::try_from(left).unwrap_or(0)) + Duration::from_secs(1))
-    });
-    held.map_or(resync, |held| held.min(resync))
+/// How long `job`'s Degraded status stands only because a restart window is not over
+/// yet (see `health::facts`): then it is reconciled again by itself, as nothing else
+/// would trigger it.
+fn held_until_window_over(job: &FlinkJob, ctx: &Context) -> Option<Duration> {
+    let written = ctx.written.newer_than(job);
+    let status = written.as_ref().or(job.status.as_ref())?;
+    let condition = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == status::HEALTHY && c.status == "False")?;
+    let flags = ctx.registry.health_settings().thresholds;
+    let window = super::health::thresholds(&flags, job.spec.health.as_ref())
+        .ok()?
+        .restart_window;
+    let since = condition.last_transition_time.0.as_millisecond();
+    let over = since.saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+    let left = over.saturating_sub(crate::time::now_ms());
+    let held = Duration::from_millis(u64::try_from(left).unwrap_or(0)) + Duration::from_secs(1);
+    Some(held.min(ctx.resync))
 }
 
 /// A failed reconcile (the API server refused or did not answer a write) is retried with
 /// exponential backoff and jitter. Nothing is lost meanwhile: the status is recomputed
 /// from the snapshot on every attempt, so the write that succeeds carries the truth.
-pub fn error_policy(job: Arc<FlinkJob>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let attempt = ctx.failures.failed(&object_key(&job));
+pub fn error_policy(job: Arc<StoredJob>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let attempt = ctx.failures.failed(&object_key(job.as_ref()));
     let delay = retry_delay(attempt, jitter());
     tracing::warn!(name = %job.name_any(), namespace = ?job.namespace(), %error, attempt, retry_in = ?delay, "reconcile failed; will retry");
     ctx.metrics
@@ -290,6 +301,6 @@ pub fn error_policy(job: Arc<FlinkJob>, error: &ReconcileError, ctx: Arc<Context
     Action::requeue(delay)
 }
 
-fn object_key(job: &FlinkJob) -> String {
+fn object_key(job: &impl ResourceExt) -> String {
     format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any())
 }

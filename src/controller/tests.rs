@@ -17,7 +17,9 @@ use crate::crd::{FlinkJob, FlinkJobSpec};
 use crate::flink::ClientSettings;
 use crate::metrics::Metrics;
 
-use super::{Context, Lead, ReconcileOutcome, WriteGate, WriteLimits, mirror, reconcile_inner};
+use super::{
+    Context, Lead, ReconcileOutcome, StoredJob, WriteGate, WriteLimits, mirror, reconcile_inner,
+};
 
 use crate::testing::apiserver::{self, Handle as ApiServerHandle};
 
@@ -282,7 +284,7 @@ async fn a_reconcile_runs_in_a_span_naming_its_flinkjob() {
     let _default = tracing::subscriber::set_default(subscriber);
     let registry = registry_with(running_jobs(), true).await;
     let (ctx, _api, _leading) = context(registry, false);
-    let job = Arc::new(flink_job("orders", "orders-enrichment"));
+    let job = Arc::new(StoredJob::from(flink_job("orders", "orders-enrichment")));
     super::reconcile(job, Arc::new(ctx)).await.unwrap();
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -317,8 +319,8 @@ async fn mirrors_are_created_with_an_owner_reference_and_user_jobs_are_left_alon
     // A user already tracks "daily report" on this cluster: no mirror for it.
     let mut users = flink_job("my-report", "daily report");
     users.spec.cluster = Some("orders".into());
-    let (store, mut writer) = reflector::store::<FlinkJob>();
-    writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(users));
+    let (store, mut writer) = reflector::store::<StoredJob>();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(users.into()));
     let (client, gate) = (ctx.client.clone(), ctx.gate.clone());
     let handle = tokio::spawn(async move {
         mirror::sync(&client, &gate, &registry, Some("team-a"), &store).await
@@ -397,7 +399,7 @@ async fn refused_writes_are_retried_until_the_truth_is_written() {
     let registry = registry_with(running_jobs(), true).await;
     let (ctx, mut api, _leading) = context(registry.clone(), true);
     let ctx = Arc::new(ctx);
-    let job = Arc::new(flink_job("orders", "orders-enrichment"));
+    let job = Arc::new(StoredJob::from(flink_job("orders", "orders-enrichment")));
     // The job changes state while the API server refuses writes.
     for (code, reason) in [
         (500, "InternalError"),
@@ -699,4 +701,56 @@ async fn spec_health_overrides_the_flags_for_that_flinkjob_only() {
         handle.await.unwrap();
     }
     shutdown.cancel();
+}
+
+/// Without a requeue per FlinkJob, the resync's walk of the store is what repairs a status
+/// edited by hand (its `observedGeneration` unchanged, so its watch event starts nothing);
+/// a FlinkJob that shows the truth costs no write.
+#[tokio::test]
+async fn the_resync_walk_repairs_a_status_edited_by_hand_and_leaves_the_rest() {
+    use futures::StreamExt;
+    let registry = registry_with(running_jobs(), true).await;
+    let (ctx, mut api, _leading) = context(registry, true);
+    let ctx = Arc::new(ctx);
+    // The truth, as a write of another FlinkJob of the job shows it.
+    let handle = tokio::spawn({
+        let ctx = ctx.clone();
+        async move { reconcile_inner(&flink_job("truth", "orders-enrichment"), &ctx).await }
+    });
+    let applied = api.expect_status_apply("truth").await;
+    handle.await.unwrap().unwrap();
+    let steady = with_applied_status(flink_job("steady", "orders-enrichment"), &applied);
+    let mut edited = with_applied_status(flink_job("orders", "orders-enrichment"), &applied);
+    edited.metadata.resource_version = Some("99".into());
+    let status = edited.status.as_mut().unwrap();
+    status.conditions[0].message = "edited by hand".into();
+
+    let (store, mut writer) = reflector::store::<StoredJob>();
+    for job in [steady, edited] {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(job.into()));
+    }
+    let walk = super::resync::walks(store.clone(), Duration::from_millis(10), || 0.5);
+    let refs: Vec<_> = walk.take(2).collect().await;
+    let mut names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["orders", "steady"],
+        "one walk covers every FlinkJob"
+    );
+    for object_ref in refs {
+        let job = store.get(&object_ref).expect("in the store");
+        let handle = tokio::spawn(super::reconcile(job, ctx.clone()));
+        if object_ref.name == "orders" {
+            let repaired = api.expect_status_apply("orders").await;
+            assert_eq!(repaired["status"], applied["status"], "the truth again");
+        }
+        let action = handle.await.unwrap().unwrap();
+        assert_eq!(
+            action,
+            kube::runtime::controller::Action::await_change(),
+            "no requeue per FlinkJob: the next walk comes back"
+        );
+    }
+    api.expect_nothing().await;
 }

@@ -8,15 +8,20 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use kube::ResourceExt;
+use kube::api::ObjectMeta;
 use tokio::time::Instant;
 
 use crate::crd::{FlinkJob, FlinkJobStatus};
+
+use super::StoredJob;
 
 /// A watch brings a write back within milliseconds; past this, an entry is dropped even if
 /// it never came back (the FlinkJob was deleted, or the watch was down and re-listed).
 const KEEP: Duration = Duration::from_secs(30);
 /// Past this many entries, the ones older than [`KEEP`] are dropped.
 const PRUNE_ABOVE: usize = 1024;
+/// How often the controller calls [`Written::prune`].
+pub const PRUNE_EVERY: Duration = KEEP;
 
 struct Entry {
     uid: Option<String>,
@@ -40,7 +45,7 @@ impl Written {
             entries.retain(|_, e| now.saturating_duration_since(e.at) < KEEP);
         }
         entries.insert(
-            key(stored),
+            key(&stored.metadata),
             Entry {
                 uid: stored.uid(),
                 resource_version: stored.resource_version(),
@@ -52,7 +57,7 @@ impl Written {
 
     /// What we wrote to `job` last, when the watch has not brought it back yet.
     pub fn newer_than(&self, job: &FlinkJob) -> Option<FlinkJobStatus> {
-        let key = key(job);
+        let key = key(&job.metadata);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get(&key)?;
         let caught_up = entry.resource_version.is_some()
@@ -65,17 +70,49 @@ impl Written {
         Some(entry.status.clone())
     }
 
+    /// The watch brought `job` back: once it shows the write, the store is current and the
+    /// status kept for it is dropped (otherwise it would stay until the next prune, and
+    /// after a fresh install's writes that is up to 30 s of writes: 1,500 statuses).
+    pub fn seen(&self, job: &StoredJob) {
+        let meta = &job.metadata;
+        if meta.resource_version.is_none() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.is_empty() {
+            return;
+        }
+        let key = key(meta);
+        if entries
+            .get(&key)
+            .is_some_and(|e| e.resource_version == meta.resource_version)
+        {
+            entries.remove(&key);
+        }
+    }
+
+    /// Drops the entries older than [`KEEP`]: a write whose echo came before it was
+    /// remembered, or whose FlinkJob went away.
+    pub fn prune(&self) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, e| now.saturating_duration_since(e.at) < KEEP);
+        if entries.is_empty() {
+            entries.shrink_to_fit();
+        }
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.lock().map(|e| e.len()).unwrap_or_default()
     }
 }
 
-fn key(job: &FlinkJob) -> String {
+fn key(meta: &ObjectMeta) -> String {
     format!(
         "{}/{}",
-        job.metadata.namespace.as_deref().unwrap_or_default(),
-        job.metadata.name.as_deref().unwrap_or_default()
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
     )
 }
 
@@ -121,6 +158,24 @@ mod tests {
         );
         assert_eq!(written.len(), 0);
         assert_eq!(written.newer_than(&before), None, "forgotten once current");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watch_echo_drops_the_entry_and_a_prune_drops_the_old_ones() {
+        let written = Written::default();
+        let stored = job("u1", "11", Some("RUNNING"));
+        written.remember(&stored, stored.status.clone().unwrap());
+        written.seen(&job("u1", "10", None).into());
+        assert_eq!(written.len(), 1, "an older version is not the echo");
+        written.seen(&job("u1", "11", Some("RUNNING")).into());
+        assert_eq!(written.len(), 0, "the echo of the write");
+        let other = job("u2", "20", Some("RUNNING"));
+        written.remember(&other, other.status.clone().unwrap());
+        written.prune();
+        assert_eq!(written.len(), 1, "not old yet");
+        tokio::time::advance(KEEP).await;
+        written.prune();
+        assert_eq!(written.len(), 0, "never echoed, dropped after KEEP");
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::flink::JOB_STATES;
+
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Outcome {
     Success,
@@ -82,21 +84,8 @@ pub struct StateLabels {
     pub state: &'static str,
 }
 
-/// Flink's job states; anything else counts as OTHER so labels stay bounded.
-pub const JOB_STATES: &[&str] = &[
-    "INITIALIZING",
-    "CREATED",
-    "RUNNING",
-    "FAILING",
-    "FAILED",
-    "CANCELLING",
-    "CANCELED",
-    "FINISHED",
-    "RESTARTING",
-    "SUSPENDED",
-    "RECONCILING",
-];
-
+/// A job state as a label: one of Flink's job states ([`JOB_STATES`]), anything else OTHER so
+/// labels stay bounded.
 pub fn state_label(state: &str) -> &'static str {
     JOB_STATES
         .iter()

@@ -11,7 +11,8 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use crate::metrics::{ClusterLabels, JOB_STATES, Metrics, StateLabels, state_label};
+use crate::flink::JOB_STATES;
+use crate::metrics::{ClusterLabels, Metrics, StateLabels, state_label};
 
 use super::known::KnownClusters;
 

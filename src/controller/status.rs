@@ -415,7 +415,7 @@ mod tests {
 
     #[test]
     fn every_flink_state_is_written_as_is_and_only_running_is_running() {
-        for &state in crate::metrics::JOB_STATES {
+        for &state in crate::flink::JOB_STATES {
             let status = compute(None, Some(1), &found(state, -1, None), now());
             assert_eq!(status.state.as_deref(), Some(state));
             assert_eq!(

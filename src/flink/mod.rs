@@ -4,16 +4,13 @@
 mod client;
 pub mod dto;
 mod error;
+mod job_state;
 mod root_exception;
 mod tls;
 mod transport;
 
 pub use client::{ClientSettings, FlinkClient, StopRequest};
 pub use error::FlinkError;
+pub use job_state::{JOB_STATES, is_globally_terminal};
 pub use root_exception::RootException;
 pub use tls::{HttpsClient, RELOAD_EVERY as TLS_RELOAD_EVERY, TlsError, TlsFiles, TlsReloader};
-
-/// Flink's job states that end a job for good (`JobStatus#isGloballyTerminalState`).
-pub fn is_globally_terminal(state: &str) -> bool {
-    matches!(state, "FINISHED" | "FAILED" | "CANCELED")
-}

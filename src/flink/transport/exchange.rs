@@ -95,13 +95,8 @@ fn closed_before_answer(error: &hyper::Error) -> bool {
     if error.is_incomplete_message() || error.is_canceled() {
         return true;
     }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
-            return matches!(io.kind(), BrokenPipe | ConnectionAborted | ConnectionReset);
-        }
-        source = cause.source();
-    }
-    false
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    policy::causes(error)
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| matches!(io.kind(), BrokenPipe | ConnectionAborted | ConnectionReset))
 }

@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::policy::causes;
+
 /// The error a read returns once the budget is spent; found again in hyper's error chain.
 #[derive(Debug, thiserror::Error)]
 #[error("the answer is larger than the limit")]
@@ -36,21 +38,13 @@ impl<T> Metered<T> {
 
 /// Whether `error` or one of its causes is [`LimitExceeded`].
 pub fn is_limit_exceeded(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if error.is::<LimitExceeded>() {
-            return true;
-        }
-        if let Some(io) = error.downcast_ref::<io::Error>()
-            && io
-                .get_ref()
+    causes(error).any(|cause| {
+        cause.is::<LimitExceeded>()
+            || cause
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::get_ref)
                 .is_some_and(|inner| inner.is::<LimitExceeded>())
-        {
-            return true;
-        }
-        current = error.source();
-    }
-    false
+    })
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Metered<T> {

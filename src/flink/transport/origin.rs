@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use url::Host;
 
 use super::exchange::{Failure, exchange};
-use super::policy::{self, Answer, CONNECT_TIMEOUT, TransportError};
+use super::policy::{Answer, CONNECT_TIMEOUT, TransportError};
 
 pub struct Origin {
     target: Target,
@@ -102,7 +102,7 @@ impl Origin {
             .method(method.clone())
             .uri(uri.clone())
             .header(HOST, self.host.clone())
-            .header(USER_AGENT, HeaderValue::from_static(policy::USER_AGENT))
+            .header(USER_AGENT, HeaderValue::from_static(crate::USER_AGENT))
             .header(ACCEPT, HeaderValue::from_static("application/json"));
         if let Some(credentials) = &self.authorization {
             request = request.header(AUTHORIZATION, credentials.clone());
@@ -125,10 +125,11 @@ impl Origin {
     }
 
     /// Keeps `stream` as the idle connection unless one is kept already (two calls that
-    /// overlapped): one idle connection per JobManager is enough.
+    /// overlapped): one idle connection per JobManager is enough. Whether anything came
+    /// on it since is looked at once, when it is taken ([`Self::take_idle`]): bytes that
+    /// arrive now are still there then.
     fn keep(&self, stream: Option<TcpStream>, answer: Answer) -> Answer {
         if let Some(stream) = stream
-            && quiet(&stream)
             && let Ok(mut idle) = self.idle.lock()
         {
             idle.get_or_insert(stream);

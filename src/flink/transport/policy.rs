@@ -6,9 +6,6 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http::header::{CONNECTION, CONTENT_LENGTH, LOCATION, TRANSFER_ENCODING};
 
-/// Sent with every request, so a JobManager's operator can tell who is calling.
-pub const USER_AGENT: &str = concat!("flink-monitor/", env!("CARGO_PKG_VERSION"));
-
 /// How long opening a connection may take, for every transport.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -101,17 +98,22 @@ pub fn declared_too_large(headers: &HeaderMap, limit: usize) -> bool {
         .is_some_and(|len| len > limit as u64)
 }
 
+/// `error` and its causes, outermost first.
+pub fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |cause| cause.source())
+}
+
 /// The innermost causes say what really happened ("Connection refused"); the outer
 /// message only that sending failed.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in causes(error) {
         let text = cause.to_string();
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
-        source = cause.source();
     }
     parts.join(": ")
 }

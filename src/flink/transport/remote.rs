@@ -15,7 +15,7 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 /// The settings of [`http_client`], for `tls` to add the CA and client certificate to.
 pub fn http_client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .user_agent(policy::USER_AGENT)
+        .user_agent(crate::USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(std::time::Duration::from_secs(90))

@@ -18,6 +18,7 @@ pub mod telemetry;
 mod testing;
 pub mod time;
 pub mod ui;
+mod write_through;
 
 /// How flink-monitor names itself to the servers it asks (`User-Agent`), so that their
 /// access and audit logs say who asked.

@@ -7,17 +7,17 @@
 //! reconcile reads the status whole, and it turns it back into a [`FlinkJob`] for as long
 //! as it runs (tens of microseconds).
 
-use std::borrow::Cow;
-
 use kube::Resource;
 use kube::api::ObjectMeta;
 use serde::Deserialize;
 
 use crate::crd::{FlinkJob, FlinkJobSpec, FlinkJobStatus};
 
-/// A FlinkJob as the store keeps it. Deserialized from a FlinkJob as served, then trimmed.
-#[derive(Clone, Debug, Deserialize)]
+/// A FlinkJob as the store keeps it. Deserialized from a FlinkJob as served, then trimmed;
+/// to the API it is a FlinkJob (the same group, version, kind and plural).
+#[derive(Clone, Debug, Deserialize, Resource)]
 #[serde(from = "FlinkJob")]
+#[resource(inherit = "FlinkJob")]
 pub struct StoredJob {
     /// Names, uid, resourceVersion and generation: no managedFields (the larger part of a
     /// FlinkJob as served), annotations, labels, owner references or timestamps.
@@ -105,35 +105,6 @@ fn trim(meta: &mut ObjectMeta) {
     meta.self_link = None;
 }
 
-impl Resource for StoredJob {
-    type DynamicType = ();
-    type Scope = k8s_openapi::NamespaceResourceScope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        FlinkJob::kind(dt)
-    }
-
-    fn group(dt: &()) -> Cow<'_, str> {
-        FlinkJob::group(dt)
-    }
-
-    fn version(dt: &()) -> Cow<'_, str> {
-        FlinkJob::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        FlinkJob::plural(dt)
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +159,16 @@ mod tests {
         job.status = Some(status);
         // As the API server serves it (`Time` is written to the second).
         serde_json::from_value(serde_json::to_value(job).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn to_the_api_a_stored_job_is_a_flinkjob() {
+        assert_eq!(StoredJob::api_version(&()), FlinkJob::api_version(&()));
+        assert_eq!(StoredJob::kind(&()), "FlinkJob");
+        assert_eq!(StoredJob::plural(&()), FlinkJob::plural(&()));
+        let mut stored = StoredJob::from(served());
+        stored.meta_mut().name = Some("renamed".into());
+        assert_eq!(stored.meta().name.as_deref(), Some("renamed"));
     }
 
     #[test]

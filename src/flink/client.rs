@@ -235,9 +235,15 @@ impl FlinkClient {
 
     /// `PATCH /jobs/{jid}?mode=cancel`; Flink answers 202 when it took the request.
     pub async fn cancel(&self, jid: &str) -> Result<(), FlinkError> {
-        self.send(Method::PATCH, &["jobs", jid], Some("mode=cancel"), None)
-            .await
-            .map(drop)
+        self.send_in(
+            Lane::Api,
+            Method::PATCH,
+            &["jobs", jid],
+            Some("mode=cancel"),
+            None,
+        )
+        .await
+        .map(drop)
     }
 
     /// `POST /jobs/{jid}/stop`: stop with a savepoint; answers the trigger id to poll.
@@ -251,7 +257,9 @@ impl FlinkClient {
             body["targetDirectory"] = dir.clone().into();
         }
         let path = ["jobs", jid, "stop"];
-        let bytes = self.send(Method::POST, &path, None, Some(body)).await?;
+        let bytes = self
+            .send_in(Lane::Api, Method::POST, &path, None, Some(body))
+            .await?;
         let trigger: TriggerResponse = self.decode(&path, &bytes)?;
         Ok(trigger.request_id)
     }
@@ -298,16 +306,6 @@ impl FlinkClient {
     /// For errors and logs only; requests use [`Self::url`].
     fn display_url(&self, path: &[&str]) -> String {
         format!("{}/{}", self.display_base, path.join("/"))
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &[&str],
-        query: Option<&str>,
-        body: Option<serde_json::Value>,
-    ) -> Result<Bytes, FlinkError> {
-        self.send_in(Lane::Api, method, path, query, body).await
     }
 
     /// One request in `lane`; Flink has the time budget to answer once a slot is free.

@@ -440,6 +440,15 @@ mod tests {
         (WriteGate::start(limits, rx), client, handle, tx)
     }
 
+    /// Limits under which only the number of writes in flight holds a write back.
+    fn only_in_flight(in_flight: usize) -> WriteLimits {
+        WriteLimits {
+            qps: 1000.0,
+            burst: 1000,
+            in_flight,
+        }
+    }
+
     /// Sends `name` through the gate in the background.
     fn spawn_write(
         gate: &WriteGate,
@@ -505,12 +514,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_known_jobs_write_goes_before_waiting_first_time_mirrors() {
-        let limits = WriteLimits {
-            qps: 1000.0,
-            burst: 1000,
-            in_flight: 1,
-        };
-        let (gate, client, mut handle, _lead) = gate(limits, Lead::Unfenced);
+        let (gate, client, mut handle, _lead) = gate(only_in_flight(1), Lead::Unfenced);
         let first = spawn_write(&gate, &client, "first", Priority::New);
         let (name, _, held) = next_name(&mut handle).await;
         assert_eq!(name, "first");
@@ -543,12 +547,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn only_so_many_writes_are_in_flight() {
-        let limits = WriteLimits {
-            qps: 1000.0,
-            burst: 1000,
-            in_flight: 2,
-        };
-        let (gate, client, mut handle, _lead) = gate(limits, Lead::Unfenced);
+        let (gate, client, mut handle, _lead) = gate(only_in_flight(2), Lead::Unfenced);
         let writes: Vec<_> = (0..5)
             .map(|i| spawn_write(&gate, &client, &format!("w{i}"), Priority::Known))
             .collect();

@@ -35,6 +35,31 @@ struct Scripted {
     requests: Arc<Mutex<Vec<String>>>,
 }
 
+impl Scripted {
+    /// The connections accepted so far.
+    fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The `n`th request read (from 0), as sent.
+    fn request(&self, n: usize) -> String {
+        self.requests.lock().unwrap()[n].clone()
+    }
+
+    /// The `n`th request has `start_line` and contains each of `parts` (all compared in
+    /// lower case).
+    fn assert_request(&self, n: usize, start_line: &str, parts: &[&str]) {
+        let request = self.request(n).to_ascii_lowercase();
+        assert!(
+            request.starts_with(&format!("{start_line}\r\n")),
+            "{request}"
+        );
+        for part in parts {
+            assert!(request.contains(part), "{part:?} in {request}");
+        }
+    }
+}
+
 async fn scripted(connections: Vec<Vec<Vec<Step>>>) -> Scripted {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
@@ -99,20 +124,15 @@ async fn requests_share_one_kept_connection_and_say_who_calls() {
         let answer = get(&origin, LIMIT).await.unwrap();
         assert_eq!((answer.status, &answer.body[..]), (200, &b"{}"[..]));
     }
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
-    let requests = server.requests.lock().unwrap();
-    let first = requests[0].to_ascii_lowercase();
-    assert!(
-        first.starts_with("get /jobs/overview http/1.1\r\n"),
-        "{first}"
+    assert_eq!(server.connections(), 1);
+    let user_agent = format!(
+        "user-agent: flink-monitor/{}\r\n",
+        env!("CARGO_PKG_VERSION")
     );
-    assert!(first.contains("host: 127.0.0.1:"), "{first}");
-    assert!(
-        first.contains(&format!(
-            "user-agent: flink-monitor/{}\r\n",
-            env!("CARGO_PKG_VERSION")
-        )),
-        "{first}"
+    server.assert_request(
+        0,
+        "get /jobs/overview http/1.1",
+        &["host: 127.0.0.1:", &user_agent],
     );
 }
 
@@ -125,7 +145,7 @@ async fn a_connection_closed_while_idle_is_replaced_once() {
     get(&origin, LIMIT).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(get(&origin, LIMIT).await.unwrap().status, 200);
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(server.connections(), 2);
 }
 
 #[tokio::test]
@@ -158,7 +178,7 @@ async fn an_unrequested_second_answer_never_passes_for_the_next_one() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let answer = get(&origin, LIMIT).await.unwrap();
     assert_eq!(&answer.body[..], br#"{"jobs":[]}"#);
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(server.connections(), 2);
 }
 
 #[tokio::test]
@@ -176,7 +196,7 @@ async fn chunked_bodies_are_decoded_across_reads_and_the_connection_kept() {
     let answer = get(&origin, LIMIT).await.unwrap();
     assert_eq!(&answer.body[..], br#"{"a":[1]}"#);
     get(&origin, LIMIT).await.unwrap();
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
 }
 
 #[tokio::test]
@@ -195,7 +215,7 @@ async fn an_answer_without_a_length_is_read_to_the_end_and_not_kept() {
         br#"{"jobs":[]}"#
     );
     get(&origin, LIMIT).await.unwrap();
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(server.connections(), 2);
 }
 
 #[tokio::test]
@@ -221,7 +241,7 @@ async fn close_tokens_ambiguous_framing_and_extra_bytes_end_the_connection() {
             let answer = get(&origin, LIMIT).await.unwrap();
             assert_eq!(&answer.body[..], b"{}", "{}", String::from_utf8_lossy(case));
         }
-        assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(server.connections(), 2);
     }
 }
 
@@ -331,12 +351,9 @@ async fn credentials_in_the_url_are_sent_as_basic_auth() {
     url.set_username("ad%20min").unwrap();
     url.set_password(Some("s3cret")).unwrap();
     get(&origin(&url), LIMIT).await.unwrap();
-    let requests = server.requests.lock().unwrap();
+    let first = server.request(0);
     // base64("ad min:s3cret")
-    assert!(
-        requests[0].contains("YWQgbWluOnMzY3JldA==\r\n"),
-        "{requests:?}"
-    );
+    assert!(first.contains("YWQgbWluOnMzY3JldA==\r\n"), "{first}");
 }
 
 #[tokio::test]
@@ -360,15 +377,12 @@ async fn writes_carry_their_body_on_a_connection_of_their_own() {
         .await
         .unwrap();
     assert_eq!(answer.status, 202);
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
-    let requests = server.requests.lock().unwrap();
-    let post = requests[1].to_ascii_lowercase();
-    assert!(
-        post.starts_with("post /jobs/j1/stop http/1.1\r\n"),
-        "{post}"
+    assert_eq!(server.connections(), 2);
+    server.assert_request(
+        1,
+        "post /jobs/j1/stop http/1.1",
+        &["content-type: application/json", "content-length: 15"],
     );
-    assert!(post.contains("content-type: application/json"), "{post}");
-    assert!(post.contains("content-length: 15"), "{post}");
 }
 
 /// A listener that counts connections: where a redirect points.

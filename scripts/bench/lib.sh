@@ -39,6 +39,7 @@ stop_all_bg() {
   for pid in "${BG_PIDS[@]}"; do stop_pid "$pid"; done
   BG_PIDS=()
 }
+trap stop_all_bg EXIT # a script with more to clean up sets its own and calls stop_all_bg
 
 wait_http() { # URL TIMEOUT_S: until it answers 200
   local url=$1 timeout=${2:-30} t0
@@ -76,4 +77,12 @@ start_sim() { # LOGFILE CLUSTERS JOBS: until its control answers; sets BG_PID
   start_bg "$1" "$EXAMPLES/flink_sim" --clusters "$2" --jobs "$3" \
     --first-ip 127.0.1.1 --port 18300 --control 127.0.0.1:18301 --list-file "$SIM_LIST" --max-runtime 900s
   wait_http "$SIM_CTL/stats" 60 || die "the simulator did not start; see $1"
+}
+start_fleet() { # LOGFILE: BENCH_CLUSTERS (1000) JobManagers x BENCH_JOBS (10) jobs in the simulator; sets CLUSTERS, JOBS, BG_PID
+  CLUSTERS=${BENCH_CLUSTERS:-1000}
+  JOBS=${BENCH_JOBS:-10}
+  need_sim_build
+  # 1,000 listeners in the simulator and 1,000 keep-alive connections in each poller.
+  ulimit -n 16384 2>/dev/null || true
+  start_sim "$1" "$CLUSTERS" "$JOBS"
 }

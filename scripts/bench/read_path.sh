@@ -14,7 +14,6 @@
 # within each round, averaged over the rounds (the figures shown are the last round's). Everything started is stopped at the end, also on failure.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap stop_all_bg EXIT
 command -v wrk >/dev/null || die "wrk is missing (apt-get install -y wrk; run-all.sh does it)"
 [ -x "$EXAMPLES/flink_sim" ] || die "build first: cargo build --release --example flink_sim"
 WRK_SECONDS=${BENCH_WRK_SECONDS:-10}

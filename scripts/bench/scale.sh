@@ -21,10 +21,7 @@
 # Needs target/release/flink-monitor and target/release/examples/flink_sim (run-all.sh builds them).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap stop_all_bg EXIT
 
-CLUSTERS=${BENCH_CLUSTERS:-1000}
-JOBS=${BENCH_JOBS:-10}
 WINDOW=${BENCH_WINDOW:-60}
 SETTLE=${BENCH_SETTLE:-12}
 OVERVIEW_N=${BENCH_OVERVIEW_N:-20}
@@ -33,11 +30,8 @@ RUNS=${BENCH_SCALE_RUNS:-"health polling peer"}
 INTERVAL=10
 HEALTH_INTERVAL=30
 LIST="$SIM_LIST"
-need_sim_build
-# 1,000 listeners in the simulator and 1,000 keep-alive connections in each poller.
-ulimit -n 16384 2>/dev/null || true
 
-start_sim "$OUT/flink_sim.log" "$CLUSTERS" "$JOBS"
+start_fleet "$OUT/flink_sim.log"
 SIM_PID=$BG_PID
 log "simulator up: $CLUSTERS JobManagers x $JOBS jobs (pid $SIM_PID)"
 

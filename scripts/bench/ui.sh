@@ -18,10 +18,7 @@
 # machine.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-trap stop_all_bg EXIT
 
-CLUSTERS=${BENCH_CLUSTERS:-1000}
-JOBS=${BENCH_JOBS:-10}
 ROUNDS=${BENCH_UI_ROUNDS:-5}
 N=${BENCH_UI_N:-20}
 WINDOW=${BENCH_UI_WINDOW:-30}
@@ -30,11 +27,9 @@ BASE=http://127.0.0.1:$PORT
 LIST="$SIM_LIST"
 VENV="${UI_TEST_VENV:-$ROOT/target/ui-test-venv}"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-need_sim_build
 [ -x "$VENV/bin/python" ] && [ -x "$CHROMIUM" ] || die "run scripts/ui-test.sh once first (it installs chromium and Playwright)"
-ulimit -n 16384 2>/dev/null || true
 
-start_sim "$OUT/ui-flink_sim.log" "$CLUSTERS" "$JOBS"
+start_fleet "$OUT/ui-flink_sim.log"
 start_bg "$OUT/ui-monitor.log" env FLINK_MONITOR_CLUSTERS="$(cat "$LIST")" "$BIN" run --kubernetes off \
   --listen 127.0.0.1:$PORT --poll-interval 5s
 MONITOR=$BG_PID

@@ -209,11 +209,7 @@ async fn a_user_flinkjob_gets_the_status_and_no_mirror_beside_it() {
 
     // Created before flink-monitor starts, so that its first mirror pass already knows it.
     let user = user_flinkjob("my-batch", &finished);
-    let created = env
-        .jobs()
-        .create(&PostParams::default(), &user)
-        .await
-        .unwrap_or_else(|e| panic!("creating FlinkJob {}/my-batch: {e}", env.ns()));
+    let created = env.create_job(&user).await;
     let finished_jid = env.flink.submit(&finished, Kind::Finish).await;
     // Started after the batch job ended: every snapshot that lists it lists the batch job.
     env.flink.submit(&witness, Kind::Stream).await;
@@ -260,11 +256,7 @@ async fn a_user_flinkjob_gets_the_status_and_no_mirror_beside_it() {
         &all,
     );
 
-    let now = env
-        .jobs()
-        .get("my-batch")
-        .await
-        .unwrap_or_else(|e| panic!("GET FlinkJob {}/my-batch: {e}", env.ns()));
+    let now = env.get_job("my-batch").await;
     env.check(
         now.spec == created.spec
             && now.metadata.labels == created.metadata.labels
@@ -302,11 +294,7 @@ async fn deleting_the_service_forgets_the_cluster_and_collects_the_mirrors() {
     let mut env = Env::new("gc").await;
     let name = unique("clicks-stream");
     let user = user_flinkjob("bystander", &unique("never-submitted"));
-    let bystander = env
-        .jobs()
-        .create(&PostParams::default(), &user)
-        .await
-        .unwrap_or_else(|e| panic!("creating FlinkJob {}/bystander: {e}", env.ns()));
+    let bystander = env.create_job(&user).await;
     env.flink.submit(&name, Kind::Stream).await;
     env.create_service().await;
     env.start_monitor().await;
@@ -430,11 +418,7 @@ async fn an_unreachable_jobmanager_leaves_the_last_state_with_cluster_reachable_
 
     // And it stays so: polls that keep failing do not erase what was known.
     tokio::time::sleep(3 * POLL).await;
-    let later = env
-        .jobs()
-        .get(&mirror_name)
-        .await
-        .unwrap_or_else(|e| panic!("GET FlinkJob {}/{mirror_name}: {e}", env.ns()));
+    let later = env.get_job(&mirror_name).await;
     env.check(
         state(&later) == Some("RUNNING")
             && job_id(&later) == Some(jid.as_str())
@@ -606,6 +590,20 @@ impl Env {
             }
         })
         .await
+    }
+
+    async fn create_job(&self, job: &FlinkJob) -> FlinkJob {
+        self.jobs()
+            .create(&PostParams::default(), job)
+            .await
+            .unwrap_or_else(|e| panic!("creating FlinkJob {}/{}: {e}", self.ns(), job.name_any()))
+    }
+
+    async fn get_job(&self, name: &str) -> FlinkJob {
+        self.jobs()
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("GET FlinkJob {}/{name}: {e}", self.ns()))
     }
 
     async fn list_jobs(&self, params: &ListParams) -> Vec<FlinkJob> {

@@ -6,6 +6,7 @@ use kube::CustomResource;
 use kube::core::CustomResourceExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 /// The label of FlinkJobs that flink-monitor created itself (mirror mode).
 pub const MIRRORED_LABEL: &str = "flinkmonitor.dev/mirrored";
@@ -13,6 +14,7 @@ pub const MIRRORED_LABEL: &str = "flinkmonitor.dev/mirrored";
 pub const FIELD_MANAGER: &str = "flink-monitor";
 
 /// A Flink job to watch. `jobName` is the Flink job name (the TSP uuid).
+#[skip_serializing_none]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "flinkmonitor.dev",
@@ -39,76 +41,63 @@ pub struct FlinkJobSpec {
     pub job_name: String,
     /// A cluster id (`<namespace>.<name>`, or a static cluster's name) or the name of a
     /// Service / FlinkDeployment in this namespace. Empty: any cluster in this namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
     /// Overrides of the health thresholds of the command line for this job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthSpec>,
 }
 
 /// Per-job health thresholds; each unset one is the flag of the same name.
+#[skip_serializing_none]
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthSpec {
     /// No completed checkpoint for longer than this (e.g. `5m`) is CheckpointStalled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_checkpoint_age: Option<String>,
     /// This many restarts within `restartWindow` is Restarting (at least 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub restart_threshold: Option<u32>,
     /// The window restarts are counted in (e.g. `10m`, at most 24h).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_window: Option<String>,
 }
 
 /// What flink-monitor last saw of the job. Only fields that change when something a user
 /// cares about changes: no durations or counters, which would make every poll a write.
+#[skip_serializing_none]
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FlinkJobStatus {
     /// Flink's job status: RUNNING, FINISHED, FAILED, CANCELED, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// Flink's job id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// The id of the cluster the job was found on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
     /// RFC 3339.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
     /// RFC 3339; absent while the job runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flink_version: Option<String>,
     /// The first line of the job's root exception, if it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_exception: Option<LastException>,
     /// Flink's numRestarts of the job, as the last health check read it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarts: Option<i64>,
     /// `Healthy`, `Degraded` or `Unknown`; the `Healthy` condition says why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
     /// `Found`, `ClusterReachable`, `Running` and `Healthy`.
     #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
     /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
 
+#[skip_serializing_none]
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LastException {
     /// First line of the root exception, at most 512 characters.
     pub message: String,
     /// When it happened, RFC 3339.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
 }
 

@@ -43,7 +43,7 @@ const READS: [&str; 21] = [
 #[tokio::test]
 async fn unknown_paths_are_4004_in_json() {
     let (_fake, app) = one_cluster(FlinkVersion::V1_20, Options::default()).await;
-    for path in [
+    let paths = [
         "/",
         "/nope",
         "/job",
@@ -63,16 +63,10 @@ async fn unknown_paths_are_4004_in_json() {
         "/healthz/x",
         "/metainfo/getversion",
         "/job/a/b/status",
-    ] {
-        for method in [Method::GET, Method::POST, Method::HEAD, Method::DELETE] {
-            let answer = app.call(method.clone(), path, &[]).await;
-            assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {path}");
-            answer.assert_json_content_type();
-            if method != Method::HEAD {
-                answer.assert_error_lines(NO_SUCH_PATH, &[""]);
-            }
-        }
-    }
+    ];
+    let methods = [Method::GET, Method::POST, Method::HEAD, Method::DELETE];
+    app.assert_errors(&methods, &paths, NO_SUCH_PATH, &[""])
+        .await;
 }
 
 #[tokio::test]
@@ -199,24 +193,17 @@ async fn malformed_uuids_are_4001() {
 #[tokio::test]
 async fn bad_stop_queries_are_4001() {
     let (fake, app) = one_cluster(FlinkVersion::V1_20, Options::guard(StopGuard::Open)).await;
-    for query in [
-        "mode=kill",
-        "mode=",
-        "mode=CANCEL",
-        "mode=savepoint&drain=yes",
-        "mode=savepoint&drain=1",
-        "drain=",
-        "mode=stop",
-    ] {
-        for method in [Method::GET, Method::POST] {
-            let path = format!("/job/lab-stream/stop?{query}");
-            let errors = app
-                .call(method.clone(), &path, &[])
-                .await
-                .assert_error(MALFORMED);
-            assert_eq!(errors.len(), 1, "{method} {path}: {errors:?}");
-        }
-    }
+    let paths = [
+        "/job/lab-stream/stop?mode=kill",
+        "/job/lab-stream/stop?mode=",
+        "/job/lab-stream/stop?mode=CANCEL",
+        "/job/lab-stream/stop?mode=savepoint&drain=yes",
+        "/job/lab-stream/stop?mode=savepoint&drain=1",
+        "/job/lab-stream/stop?drain=",
+        "/job/lab-stream/stop?mode=stop",
+    ];
+    app.assert_errors(&[Method::GET, Method::POST], &paths, MALFORMED, &[""])
+        .await;
     assert_eq!(
         fake.calls(&format!("/jobs/{}", fake.jid_of("lab-stream"))),
         0,
@@ -242,7 +229,7 @@ fn fake_jid(model: &crate::support::fake_flink::Model, name: &str) -> String {
 #[tokio::test]
 async fn unknown_clusters_are_4009() {
     let (_fake, app) = one_cluster(FlinkVersion::V1_20, Options::default()).await;
-    for path in [
+    let paths = [
         "/clusters/nope",
         "/clusters/nope/",
         "/clusters/Alpha",
@@ -254,11 +241,9 @@ async fn unknown_clusters_are_4009() {
         "/clusters/nope/job/lab-stream/exceptions",
         "/clusters/nope/job/lab-stream/stop",
         "/clusters/nope/job/lab-stream/stop?mode=kill",
-    ] {
-        app.get(path)
-            .await
-            .assert_error_lines(NO_SUCH_CLUSTER, &[""]);
-    }
+    ];
+    app.assert_errors(&[Method::GET], &paths, NO_SUCH_CLUSTER, &[""])
+        .await;
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ fn assert_cancelled(answer: &Answer, fake: &FakeFlink, jid: &str) {
 #[tokio::test]
 async fn stop_is_disabled_by_default() {
     let (fake, app) = one_cluster(FlinkVersion::V1_20, Options::default()).await;
-    for path in [
+    let paths = [
         "/job/lab-stream/stop",
         "/job/lab-stream/stop/",
         "/clusters/alpha/job/lab-stream/stop",
@@ -37,15 +37,10 @@ async fn stop_is_disabled_by_default() {
         "/job/nope/stop",
         "/job/lab-finish/stop",
         "/job/lab-stream/stop?mode=kill",
-    ] {
-        for method in [Method::GET, Method::POST] {
-            let errors = app
-                .call(method.clone(), path, &[])
-                .await
-                .assert_error(NOT_ALLOWED);
-            assert_eq!(errors, [STOP_DISABLED], "{method} {path}");
-        }
-    }
+    ];
+    let methods = [Method::GET, Method::POST];
+    app.assert_errors(&methods, &paths, NOT_ALLOWED, &[STOP_DISABLED])
+        .await;
     assert!(
         fake.requests().iter().all(|r| r.method == Method::GET),
         "nothing but reads reached Flink"

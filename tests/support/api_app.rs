@@ -384,6 +384,28 @@ impl TestApp {
         self.call(Method::GET, uri, &[]).await
     }
 
+    /// Each of `methods` on each of `paths` answers `expected`, with one line in `errors`
+    /// for each of `starts` (starting so); a HEAD, the status and content type only.
+    pub async fn assert_errors(
+        &self,
+        methods: &[Method],
+        paths: &[&str],
+        expected: ErrorAnswer,
+        starts: &[&str],
+    ) {
+        for path in paths {
+            for method in methods {
+                let answer = self.call(method.clone(), path, &[]).await;
+                if *method == Method::HEAD {
+                    assert_eq!(answer.status.as_u16(), expected.status, "HEAD {path}");
+                    answer.assert_json_content_type();
+                } else {
+                    answer.assert_error_lines(expected, starts);
+                }
+            }
+        }
+    }
+
     pub fn cluster_status(&self, id: &str) -> Arc<flink_monitor::clusters::ClusterStatus> {
         self.registry
             .get(id)

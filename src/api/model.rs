@@ -71,12 +71,13 @@ impl<'a> JobStatusView<'a> {
         details: &'a FetchedDetails,
         now_ms: i64,
     ) -> Self {
+        let (start_time, end_time) = job.start_and_end();
         Self {
             name,
             jid: &job.jid,
             state: job.state(),
-            start_time: job.start_time.unwrap_or(-1),
-            end_time: job.end_time.unwrap_or(-1),
+            start_time,
+            end_time,
             duration: effective_duration(job, now_ms),
             vertices: details.rendered_vertices(render_vertices),
         }
@@ -198,12 +199,13 @@ struct OverviewTail<'a> {
 pub fn render_overview_jobs(jobs: &[JobOverview], cluster: &str) -> RenderedJobs {
     let mut rendered = RenderedJobs::default();
     for job in jobs {
+        let (start_time, end_time) = job.start_and_end();
         let head = OverviewHead {
             jid: &job.jid,
             name: &job.name,
             state: job.state(),
-            start_time: job.start_time.unwrap_or(-1),
-            end_time: job.end_time.unwrap_or(-1),
+            start_time,
+            end_time,
         };
         let tail = OverviewTail {
             tasks: job.tasks.as_deref(),
@@ -263,12 +265,13 @@ pub fn overview_body<'a>(
 
 impl<'a> OverviewJob<'a> {
     pub fn new(job: &'a JobOverview, cluster: &'a str, now_ms: i64) -> Self {
+        let (start_time, end_time) = job.start_and_end();
         Self {
             jid: &job.jid,
             name: &job.name,
             state: job.state(),
-            start_time: job.start_time.unwrap_or(-1),
-            end_time: job.end_time.unwrap_or(-1),
+            start_time,
+            end_time,
             duration: effective_duration(job, now_ms),
             tasks: job.tasks.as_deref(),
             cluster,

@@ -32,6 +32,12 @@ impl JobOverview {
     pub fn state(&self) -> &str {
         self.state.as_deref().unwrap_or("UNKNOWN")
     }
+
+    /// Start and end (ms) as the monitoring API and the page show them: -1 where Flink did
+    /// not say, as Flink itself writes the end of a job that still runs.
+    pub fn start_and_end(&self) -> (i64, i64) {
+        (self.start_time.unwrap_or(-1), self.end_time.unwrap_or(-1))
+    }
 }
 
 /// `GET /jobs/{jid}`

@@ -103,12 +103,13 @@ impl JobRow {
         let thresholds = cluster.health().settings().thresholds;
         let (verdict, record) = judge(cluster, status, job, &thresholds, now_ms);
         let checkpoints = record.as_ref().map(|r| &r.checkpoints);
+        let (start_time, end_time) = job.start_and_end();
         Self {
             jid: job.jid.clone(),
             name: job.name.clone(),
             state: job.state().to_string(),
-            start_time: job.start_time.unwrap_or(-1),
-            end_time: job.end_time.unwrap_or(-1),
+            start_time,
+            end_time,
             health: verdict.health.as_str(),
             reasons: verdict.reasons.iter().map(|r| r.as_str()).collect(),
             restarts: record.as_ref().and_then(|r| r.restarts()),

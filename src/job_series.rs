@@ -65,13 +65,12 @@ impl JobSeries {
             let Some(snapshot) = status.snapshot.clone() else {
                 continue;
             };
-            let thresholds = cluster.health().settings().thresholds;
             let names: BTreeSet<&str> = snapshot.jobs().iter().map(|j| j.name.as_str()).collect();
             for name in names {
                 let Some(job) = snapshot.job_named(name) else {
                     continue;
                 };
-                let (verdict, record) = judge(&cluster, &status, job, &thresholds, now);
+                let (verdict, record) = judge(&cluster, &status, job, now);
                 let checkpoints = record.as_ref().map(|r| &r.checkpoints);
                 // A job that never completed a checkpoint is as old as the job, as the
                 // CheckpointStalled rule counts it, so an age alert fires for it too.

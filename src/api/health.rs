@@ -72,8 +72,7 @@ impl JobHealthView {
         job: &JobOverview,
         now_ms: i64,
     ) -> Self {
-        let thresholds = cluster.health().settings().thresholds;
-        let (verdict, record) = judge(cluster, status, job, &thresholds, now_ms);
+        let (verdict, record) = judge(cluster, status, job, now_ms);
         let facts = record
             .as_ref()
             .map(|r| r.checkpoints.clone())

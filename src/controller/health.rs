@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::clusters::health::judge;
+use crate::clusters::health::judge_under;
 use crate::clusters::health_rules::{Health, Reason, RestartHistory, Thresholds, explain};
 use crate::clusters::{Cluster, ClusterStatus};
 use crate::crd::HealthSpec;
@@ -76,7 +76,7 @@ pub fn facts(
             });
         }
     };
-    let (verdict, record) = judge(cluster, status, job, &thresholds, now_ms);
+    let (verdict, record) = judge_under(cluster, status, job, &thresholds, now_ms);
     if verdict.reasons == [Reason::NotChecked] {
         return None;
     }

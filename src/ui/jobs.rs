@@ -100,8 +100,7 @@ impl JobRow {
         exceptions: &ExceptionBook,
         now_ms: i64,
     ) -> Self {
-        let thresholds = cluster.health().settings().thresholds;
-        let (verdict, record) = judge(cluster, status, job, &thresholds, now_ms);
+        let (verdict, record) = judge(cluster, status, job, now_ms);
         let checkpoints = record.as_ref().map(|r| &r.checkpoints);
         let (start_time, end_time) = job.start_and_end();
         Self {

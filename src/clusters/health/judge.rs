@@ -7,8 +7,21 @@ use crate::clusters::health_book::JobHealthRecord;
 use crate::clusters::health_rules::{Checked, Inputs, Thresholds, Verdict, evaluate};
 use crate::flink::dto::JobOverview;
 
-/// The health of a job as the last poll and the last checks show it, under `thresholds`.
+/// The health of a job as the last poll and the last checks show it, under the flags'
+/// thresholds (the API, the page and the per-job series; a FlinkJob's own overrides go
+/// through `judge_under`).
 pub fn judge(
+    cluster: &Cluster,
+    status: &ClusterStatus,
+    job: &JobOverview,
+    now_ms: i64,
+) -> (Verdict, Option<Arc<JobHealthRecord>>) {
+    let thresholds = cluster.health().settings().thresholds;
+    judge_under(cluster, status, job, &thresholds, now_ms)
+}
+
+/// The same under `thresholds`.
+pub fn judge_under(
     cluster: &Cluster,
     status: &ClusterStatus,
     job: &JobOverview,

@@ -19,7 +19,7 @@ mod judge;
 mod schedule;
 
 pub(crate) use checker::HealthChecker;
-pub use judge::judge;
+pub use judge::{judge, judge_under};
 pub use schedule::{CHECK_BATCH, CHECKS_IN_FLIGHT, RoundGrid, check_offset, slot};
 
 // What the checks find, where it was before the book moved below `cluster.rs`.

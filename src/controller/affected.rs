@@ -98,12 +98,16 @@ impl<'a> Changed<'a> {
             return true;
         }
         let namespace = job.metadata.namespace.as_deref().unwrap_or_default();
-        let found_on = job.found_on();
         let concerned = match job.spec.cluster.as_deref().filter(|c| !c.is_empty()) {
             None => self.namespaces.contains(namespace),
             Some(wanted) => self.ids.contains(wanted) || self.names.contains(&(namespace, wanted)),
         };
-        concerned || found_on.is_some_and(|id| self.ids.contains(id))
+        // Found on `<namespace>.<spec.cluster>` (a mirror): `names` above has answered.
+        concerned
+            || (!job.found_on_spec_cluster()
+                && job
+                    .found_on()
+                    .is_some_and(|id| self.ids.contains(id.as_ref())))
     }
 }
 

@@ -7,8 +7,19 @@
 //! reconcile reads the status whole, and it turns it back into a [`FlinkJob`] for as long
 //! as it runs (tens of microseconds).
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+
 use kube::Resource;
 use kube::api::ObjectMeta;
+use miniz_oxide::deflate::{
+    self,
+    core::{CompressorOxide, TDEFLFlush, TDEFLStatus, create_comp_flags_from_zip_params},
+};
+use miniz_oxide::inflate::{
+    self, TINFLStatus,
+    core::{DecompressorOxide, inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF},
+};
 use serde::Deserialize;
 
 use crate::crd::{FlinkJob, FlinkJobSpec, FlinkJobStatus};
@@ -19,22 +30,68 @@ use crate::crd::{FlinkJob, FlinkJobSpec, FlinkJobStatus};
 #[serde(from = "FlinkJob")]
 #[resource(inherit = "FlinkJob")]
 pub struct StoredJob {
-    /// Names, uid, resourceVersion and generation: no managedFields (the larger part of a
-    /// FlinkJob as served), annotations, labels, owner references or timestamps.
+    /// Name, namespace, resourceVersion (the watcher resumes from it) and generation: no
+    /// managedFields (the larger part of a FlinkJob as served), annotations, labels, owner
+    /// references or timestamps, and no uid (below).
     pub metadata: ObjectMeta,
     pub spec: FlinkJobSpec,
+    /// `metadata.uid`: in the metadata, the reflector would keep it twice (in the object
+    /// and in its key).
+    uid: Option<Box<str>>,
     /// `status.cluster`: the cluster the job was last found on.
-    found_on: Option<Box<str>>,
+    found_on: FoundOn,
     /// `status.observedGeneration`.
     observed_generation: Option<i64>,
     /// The whole status, as deflated JSON.
     status: Option<Box<[u8]>>,
 }
 
+/// `status.cluster`, which for a mirror is `<namespace>.<spec.cluster>`: then not kept again.
+#[derive(Clone, Debug)]
+enum FoundOn {
+    Nowhere,
+    /// `<metadata.namespace>.<spec.cluster>`.
+    SpecCluster,
+    Other(Box<str>),
+}
+
+impl FoundOn {
+    fn new(found_on: Option<&str>, namespace: Option<&str>, spec_cluster: Option<&str>) -> Self {
+        let Some(found_on) = found_on else {
+            return Self::Nowhere;
+        };
+        let is_spec_cluster = found_on.split_once('.').is_some_and(|(ns, name)| {
+            !name.is_empty() && Some(ns) == namespace && Some(name) == spec_cluster
+        });
+        if is_spec_cluster {
+            Self::SpecCluster
+        } else {
+            Self::Other(found_on.into())
+        }
+    }
+}
+
 impl StoredJob {
     /// The id of the cluster the job was last found on (`status.cluster`).
-    pub fn found_on(&self) -> Option<&str> {
-        self.found_on.as_deref()
+    pub fn found_on(&self) -> Option<Cow<'_, str>> {
+        match &self.found_on {
+            FoundOn::Nowhere => None,
+            FoundOn::SpecCluster => Some(Cow::Owned(format!(
+                "{}.{}",
+                self.metadata.namespace.as_deref().unwrap_or_default(),
+                self.spec.cluster.as_deref().unwrap_or_default()
+            ))),
+            FoundOn::Other(id) => Some(Cow::Borrowed(id)),
+        }
+    }
+
+    /// Whether the job was last found on the cluster `<metadata.namespace>.<spec.cluster>`.
+    pub fn found_on_spec_cluster(&self) -> bool {
+        matches!(self.found_on, FoundOn::SpecCluster)
+    }
+
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
     }
 
     /// Whether the status was computed for the current spec.
@@ -44,8 +101,10 @@ impl StoredJob {
 
     /// The FlinkJob again, as the store would have kept it whole.
     pub fn to_flinkjob(&self) -> FlinkJob {
+        let mut metadata = self.metadata.clone();
+        metadata.uid = self.uid().map(String::from);
         FlinkJob {
-            metadata: self.metadata.clone(),
+            metadata,
             spec: self.spec.clone(),
             // It was serialized from the same type and deflated here: it reads back.
             status: self.status.as_deref().and_then(inflate_status),
@@ -61,15 +120,18 @@ impl From<FlinkJob> for StoredJob {
             status,
         } = job;
         trim(&mut metadata);
-        let found_on = status
-            .as_ref()
-            .and_then(|s| s.cluster.as_deref())
-            .map(Box::from);
+        let uid = metadata.uid.take().map(Box::from);
+        let found_on = FoundOn::new(
+            status.as_ref().and_then(|s| s.cluster.as_deref()),
+            metadata.namespace.as_deref(),
+            spec.cluster.as_deref(),
+        );
         let observed_generation = status.as_ref().and_then(|s| s.observed_generation);
         let status = status.as_ref().and_then(deflate_status);
         Self {
             metadata,
             spec,
+            uid,
             found_on,
             observed_generation,
             status,
@@ -78,19 +140,80 @@ impl From<FlinkJob> for StoredJob {
 }
 
 /// Deflate's fastest level: a status is small, and the fast level keeps nearly all the gain.
-const LEVEL: u8 = 1;
+const LEVEL: i32 = 1;
 /// A status is part of one Kubernetes object (at most 1.5 MB as the API server takes it).
 const MAX_STATUS_JSON: usize = 4 << 20;
 
+thread_local! {
+    /// One compressor per thread, reset per status: a new one sets up about 300 KB of
+    /// buffers and tables, which cost more than deflating a status (run 16's restart CPU).
+    static COMPRESSOR: RefCell<Box<CompressorOxide>> = RefCell::new(Box::new(CompressorOxide::new(
+        create_comp_flags_from_zip_params(LEVEL, 0, 0), // window bits 0: raw deflate
+    )));
+    /// Likewise one decompressor (about 11 KB of tables) per thread.
+    static DECOMPRESSOR: RefCell<Box<DecompressorOxide>> = RefCell::new(Box::default());
+}
+
 fn deflate_status(status: &FlinkJobStatus) -> Option<Box<[u8]>> {
     let json = serde_json::to_vec(status).ok()?;
-    Some(miniz_oxide::deflate::compress_to_vec(&json, LEVEL).into_boxed_slice())
+    COMPRESSOR.with_borrow_mut(|compressor| deflate(compressor, &json))
+}
+
+/// Deflates `input` whole with a compressor used before: one allocation of the exact size.
+fn deflate(compressor: &mut CompressorOxide, mut input: &[u8]) -> Option<Box<[u8]>> {
+    compressor.reset();
+    let mut output = vec![0; (input.len() / 2).max(64)];
+    let mut written = 0;
+    loop {
+        let (status, read, wrote) = deflate::core::compress(
+            compressor,
+            input,
+            &mut output[written..],
+            TDEFLFlush::Finish,
+        );
+        written += wrote;
+        match status {
+            TDEFLStatus::Done => return Some(Box::from(&output[..written])),
+            TDEFLStatus::Okay => {
+                input = input.get(read..)?;
+                output.resize(output.len() * 2, 0);
+            }
+            _ => return None,
+        }
+    }
 }
 
 fn inflate_status(deflated: &[u8]) -> Option<FlinkJobStatus> {
-    let json =
-        miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, MAX_STATUS_JSON).ok()?;
+    let json = DECOMPRESSOR.with_borrow_mut(|decompressor| inflate(decompressor, deflated))?;
     serde_json::from_slice(&json).ok()
+}
+
+/// Inflates `input` whole (at most [`MAX_STATUS_JSON`]) with a decompressor used before.
+fn inflate(decompressor: &mut DecompressorOxide, mut input: &[u8]) -> Option<Vec<u8>> {
+    decompressor.init();
+    let mut output = vec![0; input.len().saturating_mul(4).min(MAX_STATUS_JSON)];
+    let mut written = 0;
+    loop {
+        let (status, read, wrote) = inflate::core::decompress(
+            decompressor,
+            input,
+            &mut output,
+            written,
+            TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+        );
+        written += wrote;
+        match status {
+            TINFLStatus::Done => {
+                output.truncate(written);
+                return Some(output);
+            }
+            TINFLStatus::HasMoreOutput if output.len() < MAX_STATUS_JSON => {
+                input = input.get(read..)?;
+                output.resize((output.len() * 2).min(MAX_STATUS_JSON), 0);
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// Keeps of the metadata what is read: names, uid, resourceVersion, generation.
@@ -184,7 +307,11 @@ mod tests {
         assert_eq!(back.metadata.generation, Some(3));
         assert_eq!(back.metadata.managed_fields, None);
         assert_eq!(back.metadata.labels, None);
-        assert_eq!(stored.found_on(), Some("team-a.flink"));
+        assert_eq!(stored.found_on().as_deref(), Some("team-a.flink"));
+        assert!(stored.found_on_spec_cluster(), "kept once, as spec.cluster");
+        assert_eq!(stored.uid(), Some("u1"));
+        assert_eq!(stored.metadata.uid, None, "not kept twice by the reflector");
+        assert_eq!(stored.metadata.resource_version.as_deref(), Some("12"));
         assert!(stored.status_is_current());
     }
 
@@ -210,7 +337,40 @@ mod tests {
         let stored = StoredJob::from(job);
         assert!(!stored.status_is_current());
         assert_eq!(stored.found_on(), None);
+        assert!(!stored.found_on_spec_cluster());
         assert_eq!(stored.to_flinkjob().status, None);
+    }
+
+    #[test]
+    fn statuses_deflated_one_after_another_on_a_thread_each_read_back() {
+        // The compressor and decompressor are reused: each use must start afresh.
+        let first = served();
+        let mut second = served();
+        let status = second.status.as_mut().unwrap();
+        status.cluster = Some("team-b.other".into());
+        status.conditions.reverse();
+        let third = served();
+        for job in [&first, &second, &third, &second] {
+            let stored = StoredJob::from(job.clone());
+            assert_eq!(stored.to_flinkjob().status, job.status);
+        }
+        assert_eq!(
+            inflate(&mut DecompressorOxide::default(), b"not deflate"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_cluster_other_than_spec_cluster_is_kept_whole_and_missing_ids_stay_missing() {
+        let mut job = served();
+        job.spec.cluster = None;
+        let stored = StoredJob::from(job.clone());
+        assert!(!stored.found_on_spec_cluster());
+        assert_eq!(stored.found_on().as_deref(), Some("team-a.flink"));
+        job.metadata.uid = None;
+        let stored = StoredJob::from(job);
+        assert_eq!(stored.uid(), None);
+        assert_eq!(stored.to_flinkjob().metadata.uid, None);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, SelectAll};
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch_resource};
@@ -357,9 +357,21 @@ fn trim_metadata(meta: &mut ObjectMeta) {
     }
 }
 
+/// Keeps of a Service what mapping reads: its names, uid and annotations, and of its spec
+/// the pod selector, the ports and whether it is headless (not the cluster IPs, IP
+/// families, policies, ...); labels are matched by the API server (`--service-selector`).
 fn trim_service(service: &mut Service) {
     trim_metadata(&mut service.metadata);
+    service.metadata.labels = None;
     service.status = None;
+    if let Some(spec) = service.spec.take() {
+        service.spec = Some(ServiceSpec {
+            selector: spec.selector,
+            ports: spec.ports,
+            cluster_ip: spec.cluster_ip,
+            ..ServiceSpec::default()
+        });
+    }
 }
 
 fn trim_deployment(deployment: &mut FlinkDeployment) {

@@ -316,10 +316,18 @@ fn trimming_keeps_what_discovery_reads() {
     let mut objects = Objects::load(&[STANDALONE_SESSION]);
     let service = objects.annotated_service("flink-jobmanager", "http://x");
     service.metadata.managed_fields = Some(vec![Default::default()]);
+    service.metadata.labels = Some([("app".to_string(), "flink".to_string())].into());
+    let spec = service.spec.as_mut().unwrap();
+    spec.cluster_ips = Some(vec!["10.0.0.1".into()]);
+    spec.session_affinity = Some("None".into());
     let before = mapping::desired([&*service], []);
     trim_service(service);
     assert_eq!(service.metadata.managed_fields, None);
+    assert_eq!(service.metadata.labels, None);
     assert_eq!(service.status, None);
+    let spec = service.spec.as_ref().unwrap();
+    assert_eq!((&spec.cluster_ips, &spec.session_affinity), (&None, &None));
+    assert!(spec.selector.is_some() && spec.ports.is_some());
     let annotations = service.metadata.annotations.as_ref().unwrap();
     assert_eq!(
         annotations.keys().collect::<Vec<_>>(),

@@ -1,6 +1,6 @@
 //! The health records of one cluster's jobs, kept in memory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use super::record::JobHealthRecord;
@@ -10,14 +10,16 @@ use super::settings::HealthSettings;
 #[derive(Debug, Default)]
 pub struct HealthBook {
     settings: HealthSettings,
-    records: RwLock<HashMap<String, Arc<JobHealthRecord>>>,
+    /// Sorted by jid, found by binary search: a map would keep each jid a second time as
+    /// its key (plus the map's spare slots), for every job of every cluster.
+    records: RwLock<Vec<Arc<JobHealthRecord>>>,
 }
 
 impl HealthBook {
     pub fn new(settings: HealthSettings) -> Self {
         Self {
             settings,
-            records: RwLock::new(HashMap::new()),
+            records: RwLock::new(Vec::new()),
         }
     }
 
@@ -26,11 +28,9 @@ impl HealthBook {
     }
 
     pub fn get(&self, jid: &str) -> Option<Arc<JobHealthRecord>> {
-        self.records
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(jid)
-            .cloned()
+        let records = self.records.read().unwrap_or_else(|e| e.into_inner());
+        let at = records.binary_search_by(|r| r.jid.as_str().cmp(jid)).ok()?;
+        Some(records[at].clone())
     }
 
     pub fn len(&self) -> usize {
@@ -42,17 +42,48 @@ impl HealthBook {
     }
 
     pub(crate) fn put(&self, record: JobHealthRecord) {
-        self.records
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(record.jid.clone(), Arc::new(record));
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        match records.binary_search_by(|r| r.jid.cmp(&record.jid)) {
+            Ok(at) => records[at] = Arc::new(record),
+            Err(at) => records.insert(at, Arc::new(record)),
+        }
     }
 
     /// Forgets the records of the jobs not in `keep`.
     pub(crate) fn retain(&self, keep: &HashSet<&str>) {
-        self.records
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|jid, _| keep.contains(jid.as_str()));
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        records.retain(|r| keep.contains(r.jid.as_str()));
+        if records.capacity() > 2 * records.len() {
+            records.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(jid: &str, state: &str) -> JobHealthRecord {
+        let mut record = JobHealthRecord::new(jid);
+        record.observe_state(state);
+        record
+    }
+
+    #[test]
+    fn records_are_found_replaced_and_forgotten_by_jid() {
+        let book = HealthBook::default();
+        for jid in ["c", "a", "d", "b"] {
+            book.put(record(jid, "RUNNING"));
+        }
+        book.put(record("b", "FAILED"));
+        assert_eq!(book.len(), 4);
+        assert_eq!(book.get("b").unwrap().state, "FAILED");
+        assert_eq!(book.get("d").unwrap().state, "RUNNING");
+        assert!(book.get("e").is_none());
+        book.retain(&HashSet::from(["a", "d"]));
+        assert_eq!(book.len(), 2);
+        assert!(book.get("b").is_none() && book.get("c").is_none());
+        assert_eq!(book.get("a").unwrap().jid, "a");
+        assert_eq!(book.get("d").unwrap().jid, "d");
     }
 }

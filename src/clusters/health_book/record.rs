@@ -1,6 +1,9 @@
 //! What the health checks of one job found, and how each of Flink's answers changes it.
 
+use std::borrow::Cow;
+
 use crate::clusters::health_rules::{CheckpointFacts, RestartHistory, Verdict, is_live};
+use crate::flink::JOB_STATES;
 use crate::flink::dto::{CheckpointConfig, CheckpointStats};
 
 use super::metrics::HealthMetrics;
@@ -9,8 +12,8 @@ use super::metrics::HealthMetrics;
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobHealthRecord {
     pub jid: String,
-    /// The state the job had at its last check.
-    pub state: String,
+    /// The state the job had at its last check: one of Flink's, not copied per job.
+    pub state: Cow<'static, str>,
     /// When the job metrics last answered with a restart count (ms).
     pub checked_at: Option<i64>,
     /// The error of the last check, while checks fail.
@@ -29,7 +32,7 @@ impl JobHealthRecord {
     pub(crate) fn new(jid: &str) -> Self {
         Self {
             jid: jid.to_string(),
-            state: String::new(),
+            state: Cow::Borrowed(""),
             checked_at: None,
             last_error: None,
             restarts: RestartHistory::default(),
@@ -47,7 +50,10 @@ impl JobHealthRecord {
     /// The job is checked in `state` now.
     pub(crate) fn observe_state(&mut self, state: &str) {
         if self.state != state {
-            self.state = state.to_string();
+            self.state = match JOB_STATES.iter().find(|known| **known == state) {
+                Some(known) => Cow::Borrowed(known),
+                None => Cow::Owned(state.to_string()),
+            };
         }
         // A job back to RUNNING (after a JobManager failover: SUSPENDED) ends again later.
         self.ended_checked = !is_live(state);

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, SemaphorePermit, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -70,10 +70,18 @@ impl HealthChecker {
         for (batch, jids) in due.chunks(CHECK_BATCH).enumerate() {
             let batch_start = start + check_offset(batch * CHECK_BATCH, due.len(), interval);
             tokio::time::sleep_until(batch_start).await;
+            // One slot for the whole batch: its checks run one after the other, so it has
+            // one in flight, and taking a slot per check would queue behind every other
+            // batch and cost a wake-up per check. Taken before the batch exists: the
+            // batches of all clusters start together, and 1,000 batches waiting for 64
+            // slots were the health checks' peak of memory.
+            // Never closed; if it were, there would be nothing left to check for.
+            let Ok(slot) = self.permits.acquire().await else {
+                return;
+            };
             // Boxed, as the poller's poll: a round spans the interval, so every checker
-            // is in one; between batches it keeps no room for a batch's exchanges
-            // (about 4 KB a cluster when the round held them inline).
-            if !Box::pin(self.batch(jids)).await {
+            // is in one; between batches it keeps no room for a batch's exchanges.
+            if !Box::pin(self.batch(jids, slot)).await {
                 return;
             }
         }
@@ -81,17 +89,10 @@ impl HealthChecker {
 
     /// Checks the jobs `jids` under one slot; false when the rest of the round would wait
     /// in vain (the cluster cannot be asked).
-    async fn batch(&self, jids: &[Box<str>]) -> bool {
+    async fn batch(&self, jids: &[Box<str>], _slot: SemaphorePermit<'_>) -> bool {
         let status = self.cluster.status();
         let Some(snapshot) = status.snapshot.as_ref().filter(|_| status.reachable) else {
             // Health is Unknown while the cluster cannot be asked; do not pile up errors.
-            return false;
-        };
-        // One slot for the whole batch: its checks run one after the other, so it has
-        // one in flight, and taking a slot per check would queue behind every other
-        // batch and cost a wake-up per check.
-        // Never closed; if it were, there would be nothing left to check for.
-        let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
         for jid in jids {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, SemaphorePermit, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -48,10 +48,9 @@ impl HealthChecker {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep_until(round_start) => {}
             }
-            // Boxed, as the poller's poll: a waiting checker keeps no room for a round.
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = Box::pin(self.round(round_start, interval)) => {}
+                _ = self.round(round_start, interval) => {}
             }
             // A round that overran skips to the next start, not a burst to catch up.
             round_start = self
@@ -71,7 +70,18 @@ impl HealthChecker {
         for (batch, jids) in due.chunks(CHECK_BATCH).enumerate() {
             let batch_start = start + check_offset(batch * CHECK_BATCH, due.len(), interval);
             tokio::time::sleep_until(batch_start).await;
-            if !self.batch(jids).await {
+            // One slot for the whole batch: its checks run one after the other, so it has
+            // one in flight, and taking a slot per check would queue behind every other
+            // batch and cost a wake-up per check. Taken before the batch exists: the
+            // batches of all clusters start together, and 1,000 batches waiting for 64
+            // slots were the health checks' peak of memory.
+            // Never closed; if it were, there would be nothing left to check for.
+            let Ok(slot) = self.permits.acquire().await else {
+                return;
+            };
+            // Boxed, as the poller's poll: a round spans the interval, so every checker
+            // is in one; between batches it keeps no room for a batch's exchanges.
+            if !Box::pin(self.batch(jids, slot)).await {
                 return;
             }
         }
@@ -79,17 +89,10 @@ impl HealthChecker {
 
     /// Checks the jobs `jids` under one slot; false when the rest of the round would wait
     /// in vain (the cluster cannot be asked).
-    async fn batch(&self, jids: &[Box<str>]) -> bool {
+    async fn batch(&self, jids: &[Box<str>], _slot: SemaphorePermit<'_>) -> bool {
         let status = self.cluster.status();
         let Some(snapshot) = status.snapshot.as_ref().filter(|_| status.reachable) else {
             // Health is Unknown while the cluster cannot be asked; do not pile up errors.
-            return false;
-        };
-        // One slot for the whole batch: its checks run one after the other, so it has
-        // one in flight, and taking a slot per check would queue behind every other
-        // batch and cost a wake-up per check.
-        // Never closed; if it were, there would be nothing left to check for.
-        let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
         for jid in jids {

@@ -20,12 +20,12 @@ use super::version::VersionReader;
 /// if shorter): 1,000 first polls over 1 s, a handful of exchanges alive at once. Over
 /// 250 ms the first round's exchanges piled up (each with a read and a write buffer and a
 /// request channel): the process kept their peak, 14-26 MiB anonymous memory from one
-/// start to the next, where over 1 s it is 14 MiB every time (run 17).
+/// start to the next, where over 1 s it is 14 MiB every time (run 18).
 const FIRST_POLL_SPREAD: Duration = Duration::from_secs(1);
 
 /// Later polls fall into slots this wide, each cluster in its own slot of the interval:
 /// a poll that wakes the runtime alone costs about 0.2 ms of CPU (two sleeps and wakes of
-/// a worker per poll), 100 polls woken together less than half that each (run 17). One
+/// a worker per poll), 100 polls woken together less than half that each (run 18). One
 /// second at 1,000 clusters and 10 s is 100 exchanges together, their buffers freed and
 /// reused every second.
 const POLL_SLOT: Duration = Duration::from_secs(1);

@@ -8,6 +8,9 @@ use crate::flink::dto::{CheckpointConfig, CheckpointStats};
 
 use super::metrics::HealthMetrics;
 
+/// How many more checks an ended job gets while Flink still shows a checkpoint in progress.
+const END_RECHECKS: u8 = 3;
+
 /// What the health checks of one job found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobHealthRecord {
@@ -24,6 +27,8 @@ pub struct JobHealthRecord {
     stats_read_at: Option<(i64, i64)>,
     /// The check after the job ended was done.
     ended_checked: bool,
+    /// Checks after that one, while Flink still showed a checkpoint in progress.
+    end_rechecks: u8,
     /// The verdict under the flags' thresholds after the last check, to notice changes.
     last_verdict: Option<Verdict>,
 }
@@ -39,6 +44,7 @@ impl JobHealthRecord {
             checkpoints: CheckpointFacts::default(),
             stats_read_at: None,
             ended_checked: false,
+            end_rechecks: 0,
             last_verdict: None,
         }
     }
@@ -56,12 +62,24 @@ impl JobHealthRecord {
             };
         }
         // A job back to RUNNING (after a JobManager failover: SUSPENDED) ends again later.
-        self.ended_checked = !is_live(state);
+        let ended = !is_live(state);
+        if ended && self.ended_checked {
+            self.end_rechecks = self.end_rechecks.saturating_add(1);
+        } else if !ended {
+            self.end_rechecks = 0;
+        }
+        self.ended_checked = ended;
     }
 
-    /// The job was live at its last check, so it is checked once more after it ended.
+    /// The job was live at its last check, so it is checked once more after it ended; and
+    /// again, up to [`END_RECHECKS`] times, while that check still found a checkpoint in
+    /// progress: Flink fails the pending checkpoint of a cancelled job shortly after the
+    /// job ends, and only a later read has the failure's time and message.
     pub(crate) fn awaits_end_check(&self) -> bool {
-        !self.ended_checked && is_live(&self.state)
+        if self.ended_checked {
+            return self.checkpoints.in_progress > 0 && self.end_rechecks < END_RECHECKS;
+        }
+        is_live(&self.state)
     }
 
     /// Keeps `verdict`; true when it differs from the last one.
@@ -157,6 +175,36 @@ fn first_line(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::clusters::testing::recorded;
+
+    fn stats(in_progress: i64) -> CheckpointStats {
+        serde_json::from_value(serde_json::json!({
+            "counts": {"completed": 0, "failed": 1, "in_progress": in_progress}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_ended_job_is_checked_again_while_a_checkpoint_is_still_in_progress() {
+        let mut record = JobHealthRecord::new("j");
+        record.observe_state("RUNNING");
+        assert!(record.awaits_end_check());
+        // The check after the end: Flink has not failed the pending checkpoint yet.
+        record.observe_state("CANCELED");
+        record.apply_stats(stats(1));
+        for _ in 0..END_RECHECKS {
+            assert!(record.awaits_end_check());
+            record.observe_state("CANCELED");
+            record.apply_stats(stats(1));
+        }
+        // Bounded: a checkpoint Flink never ends does not keep the job checked forever.
+        assert!(!record.awaits_end_check());
+
+        let mut settled = JobHealthRecord::new("k");
+        settled.observe_state("RUNNING");
+        settled.observe_state("CANCELED");
+        settled.apply_stats(stats(0));
+        assert!(!settled.awaits_end_check());
+    }
 
     #[test]
     fn recorded_checkpoint_statistics_parse_on_both_versions() {

@@ -9,7 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::flink::JOB_STATES;
 
@@ -94,6 +94,21 @@ pub fn state_label(state: &str) -> &'static str {
         .unwrap_or("OTHER")
 }
 
+/// Registers each metric as it is made, so that a field of [`Metrics`] states its metric's
+/// name and help where it gets its value.
+struct Registering<'a>(&'a mut Registry);
+
+impl Registering<'_> {
+    fn metric<M: Metric + Clone>(&mut self, name: &str, help: &str, metric: M) -> M {
+        self.0.register(name, help, metric.clone());
+        metric
+    }
+
+    fn new_metric<M: Metric + Clone + Default>(&mut self, name: &str, help: &str) -> M {
+        self.metric(name, help, M::default())
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -103,77 +118,46 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("flink_monitor");
-        let polls = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
-            "polls",
-            "Polls of a JobManager's /jobs/overview, by outcome",
-            polls.clone(),
-        );
-        let poll_errors = Family::<FlinkErrorLabels, Counter>::default();
-        registry.register(
-            "poll_errors",
-            "Failed polls by kind of failure",
-            poll_errors.clone(),
-        );
-        let poll_duration = Family::<OutcomeLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.001, 2.0, 14))
-        });
-        registry.register(
-            "poll_duration_seconds",
-            "Duration of a poll of /jobs/overview, by outcome",
-            poll_duration.clone(),
-        );
-        let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests served, by route pattern and status code",
-            http_requests.clone(),
-        );
-        let clusters = Gauge::default();
-        registry.register(
-            "clusters",
-            "Clusters known to the registry",
-            clusters.clone(),
-        );
-        let status_patches = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
-            "status_patches",
-            "FlinkJob status writes, by outcome",
-            status_patches.clone(),
-        );
-        let reconcile_duration = Histogram::new(exponential_buckets(0.0001, 4.0, 10));
-        registry.register(
-            "reconcile_duration_seconds",
-            "Duration of one FlinkJob reconcile",
-            reconcile_duration.clone(),
-        );
-        let reconcile_errors = Family::<ReconcileErrorLabels, Counter>::default();
-        registry.register(
-            "reconcile_errors",
-            "Reconciles that failed and will be retried",
-            reconcile_errors.clone(),
-        );
-        let events = Counter::default();
-        registry.register("events", "Kubernetes Events published", events.clone());
+        let mut add = Registering(&mut registry);
+        let metrics = Self {
+            polls: add.new_metric(
+                "polls",
+                "Polls of a JobManager's /jobs/overview, by outcome",
+            ),
+            poll_errors: add.new_metric("poll_errors", "Failed polls by kind of failure"),
+            poll_duration: add.metric(
+                "poll_duration_seconds",
+                "Duration of a poll of /jobs/overview, by outcome",
+                Family::new_with_constructor(|| {
+                    Histogram::new(exponential_buckets(0.001, 2.0, 14))
+                }),
+            ),
+            http_requests: add.new_metric(
+                "http_requests",
+                "HTTP requests served, by route pattern and status code",
+            ),
+            clusters: add.new_metric("clusters", "Clusters known to the registry"),
+            status_patches: add.new_metric("status_patches", "FlinkJob status writes, by outcome"),
+            reconcile_duration: add.metric(
+                "reconcile_duration_seconds",
+                "Duration of one FlinkJob reconcile",
+                Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
+            ),
+            reconcile_errors: add.new_metric(
+                "reconcile_errors",
+                "Reconciles that failed and will be retried",
+            ),
+            events: add.new_metric("events", "Kubernetes Events published"),
+            registry: RwLock::new(registry),
+        };
         // Outcome series exist from the start at 0, so an alert on the error rate has a
         // series to look at before the first error (and the metric names are always listed).
         for outcome in [Outcome::Success, Outcome::Error] {
             let labels = OutcomeLabels { outcome };
-            let _ = polls.get_or_create(&labels);
-            let _ = status_patches.get_or_create(&labels);
+            let _ = metrics.polls.get_or_create(&labels);
+            let _ = metrics.status_patches.get_or_create(&labels);
         }
-        Self {
-            registry: RwLock::new(registry),
-            status_patches,
-            reconcile_duration,
-            reconcile_errors,
-            events,
-            polls,
-            poll_errors,
-            poll_duration,
-            http_requests,
-            clusters,
-        }
+        metrics
     }
 
     /// Lists every `kind` of `reconcile_errors` at 0 (`controller::ReconcileError`'s kinds),

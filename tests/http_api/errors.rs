@@ -42,7 +42,6 @@ const READS: [&str; 21] = [
 
 #[tokio::test]
 async fn unknown_paths_are_4004_in_json() {
-    let (_fake, app) = one_cluster(FlinkVersion::V1_20, Options::default()).await;
     let paths = [
         "/",
         "/nope",
@@ -65,8 +64,7 @@ async fn unknown_paths_are_4004_in_json() {
         "/job/a/b/status",
     ];
     let methods = [Method::GET, Method::POST, Method::HEAD, Method::DELETE];
-    app.assert_errors(&methods, &paths, NO_SUCH_PATH, &[""])
-        .await;
+    one_cluster_answering(Options::default(), &methods, &paths, NO_SUCH_PATH, &[""]).await;
 }
 
 #[tokio::test]
@@ -192,7 +190,6 @@ async fn malformed_uuids_are_4001() {
 
 #[tokio::test]
 async fn bad_stop_queries_are_4001() {
-    let (fake, app) = one_cluster(FlinkVersion::V1_20, Options::guard(StopGuard::Open)).await;
     let paths = [
         "/job/lab-stream/stop?mode=kill",
         "/job/lab-stream/stop?mode=",
@@ -202,8 +199,9 @@ async fn bad_stop_queries_are_4001() {
         "/job/lab-stream/stop?drain=",
         "/job/lab-stream/stop?mode=stop",
     ];
-    app.assert_errors(&[Method::GET, Method::POST], &paths, MALFORMED, &[""])
-        .await;
+    let methods = [Method::GET, Method::POST];
+    let open = Options::guard(StopGuard::Open);
+    let (fake, _app) = one_cluster_answering(open, &methods, &paths, MALFORMED, &[""]).await;
     assert_eq!(
         fake.calls(&format!("/jobs/{}", fake.jid_of("lab-stream"))),
         0,
@@ -228,7 +226,6 @@ fn fake_jid(model: &crate::support::fake_flink::Model, name: &str) -> String {
 
 #[tokio::test]
 async fn unknown_clusters_are_4009() {
-    let (_fake, app) = one_cluster(FlinkVersion::V1_20, Options::default()).await;
     let paths = [
         "/clusters/nope",
         "/clusters/nope/",
@@ -242,8 +239,8 @@ async fn unknown_clusters_are_4009() {
         "/clusters/nope/job/lab-stream/stop",
         "/clusters/nope/job/lab-stream/stop?mode=kill",
     ];
-    app.assert_errors(&[Method::GET], &paths, NO_SUCH_CLUSTER, &[""])
-        .await;
+    let methods = [Method::GET];
+    one_cluster_answering(Options::default(), &methods, &paths, NO_SUCH_CLUSTER, &[""]).await;
 }
 
 #[tokio::test]

@@ -233,6 +233,20 @@ pub async fn one_cluster(version: FlinkVersion, options: Options) -> (FakeFlink,
     (fake, app)
 }
 
+/// One cluster `alpha` on Flink 1.20 on which each of `methods` on each of `paths` answers
+/// `expected` (see [`TestApp::assert_errors`]); the fake and the app, for further checks.
+pub async fn one_cluster_answering(
+    options: Options,
+    methods: &[Method],
+    paths: &[&str],
+    expected: ErrorAnswer,
+    starts: &[&str],
+) -> (FakeFlink, TestApp) {
+    let (fake, app) = one_cluster(FlinkVersion::V1_20, options).await;
+    app.assert_errors(methods, paths, expected, starts).await;
+    (fake, app)
+}
+
 #[derive(Debug)]
 pub struct Answer {
     /// `METHOD URI` of the request, for the messages of failed checks.

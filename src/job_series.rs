@@ -78,7 +78,7 @@ impl JobSeries {
                     .filter(|c| c.enabled == Some(true) && is_live(job.state()))
                     .and_then(|c| {
                         c.last_completed_time
-                            .or_else(|| (c.completed == 0).then_some(job.start_time?))
+                            .or_else(|| (c.counts.completed == 0).then_some(job.start_time?))
                     })
                     .map(|since| now.saturating_sub(since).max(0));
                 rows.push(JobRow {

@@ -89,9 +89,9 @@ impl JobHealthView {
             checkpoints: CheckpointsView {
                 enabled: facts.enabled == Some(true),
                 interval_ms: facts.interval_ms,
-                completed: facts.completed,
-                failed: facts.failed,
-                in_progress: facts.in_progress,
+                completed: facts.counts.completed,
+                failed: facts.counts.failed,
+                in_progress: facts.counts.in_progress,
                 last_completed_time: facts.last_completed_time,
                 last_completed_age_ms: checkpoint_age_ms(&facts, now_ms),
                 last_failure_time: facts.last_failure_time,

@@ -4,6 +4,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::flink::dto::CheckpointCounts;
+
 /// `Healthy|Degraded|Unknown`, as the API, the FlinkJob status and /metrics show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -97,9 +99,8 @@ pub struct CheckpointFacts {
     /// None until `/jobs/{jid}/checkpoints/config` answered.
     pub enabled: Option<bool>,
     pub interval_ms: Option<i64>,
-    pub completed: i64,
-    pub failed: i64,
-    pub in_progress: i64,
+    /// As `/jobs/{jid}/checkpoints` counts them, or the job metrics of the same name.
+    pub counts: CheckpointCounts,
     pub last_completed_time: Option<i64>,
     /// The last failure Flink recorded (`latest.failed`). A checkpoint that could not be
     /// triggered is counted in `failed` but never recorded: Flink has no time for it.
@@ -266,7 +267,7 @@ fn checkpoints_stalled(inputs: &Inputs<'_>, thresholds: &Thresholds) -> bool {
     let since = match facts.last_completed_time {
         Some(time) => time,
         // Completed ones exist but their time is not read yet (Flink 1.x): not judged.
-        None if facts.completed > 0 => return false,
+        None if facts.counts.completed > 0 => return false,
         None => match inputs.start_time.filter(|t| *t > 0) {
             Some(start) => start,
             None => return false,
@@ -353,7 +354,10 @@ mod tests {
         CheckpointFacts {
             enabled: Some(enabled),
             interval_ms: Some(interval_ms),
-            completed: i64::from(last.is_some()),
+            counts: CheckpointCounts {
+                completed: i64::from(last.is_some()),
+                ..Default::default()
+            },
             last_completed_time: last,
             ..Default::default()
         }
@@ -506,10 +510,8 @@ mod tests {
             Health::Healthy,
             "the config was not read yet"
         );
-        let time_unknown = CheckpointFacts {
-            completed: 3,
-            ..checkpoints(true, 2_000, None)
-        };
+        let mut time_unknown = checkpoints(true, 2_000, None);
+        time_unknown.counts.completed = 3;
         assert_eq!(
             judge("RUNNING", &h, &time_unknown, late, &t).health,
             Health::Healthy,

@@ -160,7 +160,7 @@ pub struct CheckpointStats {
     pub latest: Option<LatestCheckpoints>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct CheckpointCounts {
     pub completed: i64,

@@ -77,7 +77,7 @@ impl JobHealthRecord {
     /// job ends, and only a later read has the failure's time and message.
     pub(crate) fn awaits_end_check(&self) -> bool {
         if self.ended_checked {
-            return self.checkpoints.in_progress > 0 && self.end_rechecks < END_RECHECKS;
+            return self.checkpoints.counts.in_progress > 0 && self.end_rechecks < END_RECHECKS;
         }
         is_live(&self.state)
     }
@@ -93,13 +93,13 @@ impl JobHealthRecord {
     pub(crate) fn apply_metrics(&mut self, metrics: &HealthMetrics, now: i64) {
         let facts = &mut self.checkpoints;
         if let Some(completed) = metrics.completed {
-            facts.completed = completed;
+            facts.counts.completed = completed;
         }
         if let Some(failed) = metrics.failed {
-            facts.failed = failed;
+            facts.counts.failed = failed;
         }
         if let Some(in_progress) = metrics.in_progress {
-            facts.in_progress = in_progress;
+            facts.counts.in_progress = in_progress;
         }
         if let Some(Some(time)) = metrics.last_completed {
             facts.last_completed_time = Some(time);
@@ -121,9 +121,7 @@ impl JobHealthRecord {
     /// `/jobs/{jid}/checkpoints`'s answer.
     pub(crate) fn apply_stats(&mut self, stats: CheckpointStats) {
         let facts = &mut self.checkpoints;
-        facts.completed = stats.counts.completed;
-        facts.failed = stats.counts.failed;
-        facts.in_progress = stats.counts.in_progress;
+        facts.counts = stats.counts;
         let latest = stats.latest.unwrap_or_default();
         if let Some(time) = latest
             .completed
@@ -136,7 +134,7 @@ impl JobHealthRecord {
             facts.last_failure_time = failed.failure_timestamp.filter(|t| *t > 0);
             facts.last_failure_message = failed.failure_message.map(|m| first_line(&m));
         }
-        self.stats_read_at = Some((facts.completed, facts.failed));
+        self.stats_read_at = Some((facts.counts.completed, facts.counts.failed));
     }
 
     /// `/jobs/{jid}/checkpoints` is read only when it would tell something new: the last
@@ -155,9 +153,9 @@ impl JobHealthRecord {
         }
         let (read_completed, read_failed) = self.stats_read_at.unwrap_or((0, 0));
         let new_completion = metrics.last_completed.is_none()
-            && facts.completed > 0
-            && (self.stats_read_at.is_none() || facts.completed != read_completed);
-        let new_failure = facts.failed > 0 && facts.failed != read_failed;
+            && facts.counts.completed > 0
+            && (self.stats_read_at.is_none() || facts.counts.completed != read_completed);
+        let new_failure = facts.counts.failed > 0 && facts.counts.failed != read_failed;
         new_completion || new_failure
     }
 }
@@ -308,7 +306,7 @@ mod tests {
         let stats = recorded("2.3.0", "job_stall_canceled_checkpoints.json");
         record.apply_stats(serde_json::from_value(stats).unwrap());
         let facts = &record.checkpoints;
-        assert_eq!((facts.failed, facts.in_progress), (2, 0));
+        assert_eq!((facts.counts.failed, facts.counts.in_progress), (2, 0));
         assert_eq!(facts.last_failure_time, Some(1_796_517_351_179));
         assert_eq!(
             facts.last_failure_message.as_deref(),
@@ -328,7 +326,11 @@ mod tests {
             let stats = recorded(version, "job_stall_checkpoints.json");
             record.apply_stats(serde_json::from_value(stats).unwrap());
             let facts = &record.checkpoints;
-            assert_eq!((facts.failed, facts.in_progress), (1, 1), "{version}");
+            assert_eq!(
+                (facts.counts.failed, facts.counts.in_progress),
+                (1, 1),
+                "{version}"
+            );
             assert_eq!(facts.last_failure_time, None, "{version}");
             assert_eq!(facts.last_failure_message, None, "{version}");
         }

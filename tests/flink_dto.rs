@@ -12,8 +12,8 @@ use flink_monitor::api::{self, AppState, StopGuard};
 use flink_monitor::clusters::job_metrics::{aggregated_sum, event_ts_names, max_numeric};
 use flink_monitor::clusters::{KnownClusters, PollSettings};
 use flink_monitor::flink::dto::{
-    AggregatedMetric, DashboardConfig, ErrorBody, JobDetails, JobExceptions, JobOverview,
-    JobsOverview, MetricValue, TriggerResponse,
+    AggregatedMetric, CheckpointStats, DashboardConfig, ErrorBody, JobDetails, JobExceptions,
+    JobOverview, JobsOverview, MetricValue, TriggerResponse,
 };
 use flink_monitor::flink::{ClientSettings, FlinkClient, RootException, StopRequest};
 use flink_monitor::metrics::Metrics;
@@ -165,6 +165,28 @@ fn a_job_without_a_state_is_unknown() {
     assert_eq!(job.state(), "UNKNOWN");
     assert_eq!(job.name, "");
     assert!(serde_json::from_str::<JobOverview>(r#"{"name":"no jid"}"#).is_err());
+}
+
+/// Every field but the ids is optional: an object that leaves them all out still parses.
+#[test]
+fn checkpoint_statistics_may_leave_out_any_field() {
+    let stats: CheckpointStats =
+        serde_json::from_str(r#"{"latest": {"completed": {}, "failed": {}}}"#).expect("parses");
+    assert_eq!(stats.counts.completed, 0);
+    let latest = stats.latest.expect("latest");
+    assert_eq!(
+        latest.completed.expect("completed").latest_ack_timestamp,
+        None
+    );
+    let failed = latest.failed.expect("failed");
+    assert_eq!(
+        (failed.failure_timestamp, failed.failure_message),
+        (None, None)
+    );
+    let exceptions: JobExceptions =
+        serde_json::from_str(r#"{"exceptionHistory": {"entries": [{}]}}"#).expect("parses");
+    let history = exceptions.exception_history.expect("history");
+    assert_eq!(history.entries[0].stacktrace, None);
 }
 
 #[test]

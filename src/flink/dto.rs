@@ -96,7 +96,6 @@ pub struct ExceptionHistory {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct ExceptionHistoryEntry {
     pub stacktrace: Option<String>,
     pub timestamp: Option<i64>,
@@ -169,7 +168,6 @@ pub struct CheckpointCounts {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct LatestCheckpoints {
     pub completed: Option<CompletedCheckpoint>,
     pub failed: Option<FailedCheckpoint>,
@@ -181,7 +179,6 @@ pub struct CompletedCheckpoint {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct FailedCheckpoint {
     pub failure_timestamp: Option<i64>,
     pub failure_message: Option<String>,

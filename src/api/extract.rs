@@ -10,10 +10,11 @@ use axum::extract::{FromRequestParts, Path, RawPathParams};
 use axum::http::request::Parts;
 
 use crate::clusters::Cluster;
+use crate::flink::dto::JobOverview;
 
 use super::AppState;
 use super::error::ApiError;
-use super::lookup::Scope;
+use super::lookup::{Scope, resolve};
 
 /// The longest uuid accepted, in bytes after percent-decoding.
 pub const MAX_UUID_BYTES: usize = 1024;
@@ -35,6 +36,27 @@ impl FromRequestParts<Arc<AppState>> for JobRequest {
         let name = checked(param(&params, "uuid").unwrap_or_default(), "uuid")?;
         let scope = scope_of(app, &params)?;
         Ok(Self { name, scope })
+    }
+}
+
+/// The job a monitoring request names, found where it can be asked now (see `resolve`).
+pub(super) struct FoundJob {
+    /// The name asked for.
+    pub name: String,
+    pub cluster: Arc<Cluster>,
+    pub job: JobOverview,
+}
+
+impl FromRequestParts<Arc<AppState>> for FoundJob {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let JobRequest { name, scope } = JobRequest::from_request_parts(parts, app).await?;
+        let (cluster, job) = resolve(app, &scope, &name)?;
+        Ok(Self { name, cluster, job })
     }
 }
 

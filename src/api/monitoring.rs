@@ -12,9 +12,9 @@ use crate::time::{now_ms, rfc3339_or_ms};
 use super::AppState;
 use super::envelope::{Envelope, ok, ok_json};
 use super::error::{ApiError, ErrorBody};
-use super::extract::JobRequest;
+use super::extract::FoundJob;
 use super::health::JobHealthView;
-use super::lookup::{Scope, flink_failure, resolve};
+use super::lookup::{Scope, flink_failure};
 use super::model::{
     JobStatusView, OverviewView, RootExceptionView, StatusAndMetricsView, overview_body,
     render_overview_jobs,
@@ -31,7 +31,12 @@ pub(super) fn routes() -> Api {
         .serve(routes!(stop::handle::stop))
         .serve(routes!(overview))
         .serve(routes!(exceptions))
-        .serve(routes!(exceptions_singular))
+        // The singular spelling TSP's code served.
+        .serve_also_at(
+            "/job/{uuid}/exceptions/",
+            "exceptions_singular",
+            routes!(exceptions),
+        )
         .serve(routes!(health))
         .serve(routes!(version))
 }
@@ -40,14 +45,13 @@ pub(super) fn routes() -> Api {
     params(("uuid" = String, Path, description = "the Flink job name")),
     responses((status = 200, body = Envelope<JobStatusView>), (status = 404, description = "4006: no job with that name", body = ErrorBody),
         (status = 409, description = "4007: the name is on several clusters", body = ErrorBody), (status = 502, description = "5005: Flink unreachable", body = ErrorBody)))]
-async fn status(State(app): State<Arc<AppState>>, job: JobRequest) -> Result<Response, ApiError> {
-    let (cluster, found) = resolve(&app, &job.scope, &job.name)?;
+async fn status(FoundJob { name, cluster, job }: FoundJob) -> Result<Response, ApiError> {
     let details = cluster
-        .details_of(&found)
+        .details_of(&job)
         .await
         .map_err(|e| flink_failure(&cluster, e))?;
     Ok(ok(
-        JobStatusView::new(&job.name, &found, &details, now_ms()),
+        JobStatusView::new(&name, &job, &details, now_ms()),
         vec![],
     ))
 }
@@ -56,19 +60,17 @@ async fn status(State(app): State<Arc<AppState>>, job: JobRequest) -> Result<Res
     params(("uuid" = String, Path, description = "the Flink job name")),
     responses((status = 200, body = Envelope<StatusAndMetricsView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn status_and_metrics(
-    State(app): State<Arc<AppState>>,
-    job: JobRequest,
+    FoundJob { name, cluster, job }: FoundJob,
 ) -> Result<Response, ApiError> {
-    let (cluster, found) = resolve(&app, &job.scope, &job.name)?;
-    let terminal = is_globally_terminal(found.state());
+    let terminal = is_globally_terminal(job.state());
     let (details, metrics) = tokio::join!(
-        cluster.details_of(&found),
-        cluster.job_metrics(&found.jid, terminal)
+        cluster.details_of(&job),
+        cluster.job_metrics(&job.jid, terminal)
     );
     let details = details.map_err(|e| flink_failure(&cluster, e))?;
     let metrics = metrics.map_err(|e| flink_failure(&cluster, e))?;
     let view = StatusAndMetricsView {
-        details: JobStatusView::new(&job.name, &found, &details, now_ms()),
+        details: JobStatusView::new(&name, &job, &details, now_ms()),
         metrics: metrics.into(),
     };
     Ok(ok(view, vec![]))
@@ -77,28 +79,9 @@ async fn status_and_metrics(
 #[utoipa::path(get, path = "/jobs/{uuid}/exceptions/", tag = "monitoring",
     params(("uuid" = String, Path, description = "the Flink job name")),
     responses((status = 200, body = Envelope<RootExceptionView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
-async fn exceptions(
-    State(app): State<Arc<AppState>>,
-    job: JobRequest,
-) -> Result<Response, ApiError> {
-    root_exception(&app, &job).await
-}
-
-#[utoipa::path(get, path = "/job/{uuid}/exceptions/", tag = "monitoring",
-    params(("uuid" = String, Path, description = "the Flink job name")),
-    responses((status = 200, body = Envelope<RootExceptionView>), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
-// The singular spelling TSP's code served.
-async fn exceptions_singular(
-    State(app): State<Arc<AppState>>,
-    job: JobRequest,
-) -> Result<Response, ApiError> {
-    root_exception(&app, &job).await
-}
-
-async fn root_exception(app: &AppState, job: &JobRequest) -> Result<Response, ApiError> {
-    let (cluster, found) = resolve(app, &job.scope, &job.name)?;
+async fn exceptions(FoundJob { cluster, job, .. }: FoundJob) -> Result<Response, ApiError> {
     let root = cluster
-        .root_exception(&found.jid)
+        .root_exception(&job.jid)
         .await
         .map_err(|e| flink_failure(&cluster, e))?;
     Ok(ok(RootExceptionView::from(root), vec![]))
@@ -109,13 +92,12 @@ async fn root_exception(app: &AppState, job: &JobRequest) -> Result<Response, Ap
     responses((status = 200, description = "the last health check, from memory", body = Envelope<JobHealthView>), (status = 404, description = "4006: no job with that name", body = ErrorBody),
         (status = 409, description = "4007: the name is on several clusters", body = ErrorBody), (status = 502, description = "5005: Flink unreachable", body = ErrorBody)))]
 // Served from the last health check, without a Flink call; found as `status` finds it.
-async fn health(State(app): State<Arc<AppState>>, job: JobRequest) -> Result<Response, ApiError> {
-    let (cluster, found) = resolve(&app, &job.scope, &job.name)?;
+async fn health(FoundJob { name, cluster, job }: FoundJob) -> Response {
     let status = cluster.status();
-    Ok(ok(
-        JobHealthView::new(&job.name, &cluster, &status, &found, now_ms()),
+    ok(
+        JobHealthView::new(&name, &cluster, &status, &job, now_ms()),
         vec![],
-    ))
+    )
 }
 
 #[utoipa::path(get, path = "/jobs/overview/", tag = "monitoring",

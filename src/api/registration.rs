@@ -19,6 +19,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use super::AppState;
 use super::error::ApiError;
 use super::layers::refuse_body;
+use super::openapi::operations;
 
 /// The API's routes with their OpenAPI entries.
 pub(super) type Api = OpenApiRouter<Arc<AppState>>;
@@ -26,6 +27,15 @@ pub(super) type Api = OpenApiRouter<Arc<AppState>>;
 pub(super) trait Serve {
     /// Serves `routes!(handler)` by the contract's rules (see the module).
     fn serve(self, routes: UtoipaMethodRouter<Arc<AppState>>) -> Self;
+
+    /// Serves `routes!(handler)` at `path` instead of its own: another spelling of the same
+    /// endpoint, documented there as the operation `operation_id`.
+    fn serve_also_at(
+        self,
+        path: &str,
+        operation_id: &str,
+        routes: UtoipaMethodRouter<Arc<AppState>>,
+    ) -> Self;
 }
 
 impl Serve for Api {
@@ -41,6 +51,24 @@ impl Serve for Api {
                 .route(&other_spelling(&path), served);
         }
         api
+    }
+
+    fn serve_also_at(
+        self,
+        path: &str,
+        operation_id: &str,
+        (schemas, paths, method_router): UtoipaMethodRouter<Arc<AppState>>,
+    ) -> Self {
+        let mut moved = Paths::new();
+        for mut item in paths.paths.into_values() {
+            for (_, operation) in operations(&mut item) {
+                if let Some(operation) = operation {
+                    operation.operation_id = Some(operation_id.to_string());
+                }
+            }
+            moved.paths.insert(path.to_string(), item);
+        }
+        self.serve((schemas, moved, method_router))
     }
 }
 

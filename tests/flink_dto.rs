@@ -192,21 +192,16 @@ fn checkpoint_statistics_may_leave_out_any_field() {
 #[test]
 fn job_details() {
     for version in FlinkVersion::ALL {
-        for (file, state) in [
-            ("job_stream.json", "RUNNING"),
-            ("job_finish.json", "FINISHED"),
-            ("job_fail.json", "FAILED"),
-            ("job_after_cancel.json", "CANCELED"),
-            ("job_after_stop.json", "FINISHED"),
+        for file in [
+            "job_stream.json",
+            "job_finish.json",
+            "job_fail.json",
+            "job_after_cancel.json",
+            "job_after_stop.json",
         ] {
             let details: JobDetails = parse(version, file);
             let raw = fixture(version, file);
             assert_eq!(details.jid, raw["jid"], "{file}");
-            assert_eq!(details.name.as_deref(), raw["name"].as_str());
-            assert_eq!(details.state.as_deref(), Some(state), "{file}");
-            assert_eq!(details.start_time, raw["start-time"].as_i64());
-            assert_eq!(details.end_time, raw["end-time"].as_i64());
-            assert_eq!(details.duration, raw["duration"].as_i64());
             assert_eq!(details.vertices.len(), 2, "{file}");
             for (vertex, raw) in details
                 .vertices
@@ -526,9 +521,9 @@ async fn the_client_reads_the_fake_as_it_read_the_real_flink() {
             let prefix = kind.prefix();
             let jid = fake.jid_of(kind.name());
             let details = client.job(&jid).await.expect("details");
-            let raw = fixture(version, &format!("{prefix}.json"));
-            assert_eq!(details.vertices.len(), 2);
-            assert_eq!(details.state.as_deref(), raw["state"].as_str());
+            let recorded: JobDetails = parse(version, &format!("{prefix}.json"));
+            let vertices = |d: &JobDetails| serde_json::to_value(&d.vertices).expect("vertices");
+            assert_eq!(vertices(&details), vertices(&recorded), "{prefix}");
             let exceptions = client.exceptions(&jid).await.expect("exceptions");
             let expected: JobExceptions = parse(version, &format!("{prefix}_exceptions.json"));
             assert_eq!(exceptions.root(), expected.root());

@@ -40,16 +40,11 @@ impl JobOverview {
     }
 }
 
-/// `GET /jobs/{jid}`
+/// `GET /jobs/{jid}`: its vertices. The job's state and times are read from the overview,
+/// which Flink updates at once (this answer is cached for a few seconds).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct JobDetails {
     pub jid: String,
-    pub name: Option<String>,
-    pub state: Option<String>,
-    pub start_time: Option<i64>,
-    pub end_time: Option<i64>,
-    pub duration: Option<i64>,
     #[serde(default)]
     pub vertices: Vec<VertexDetails>,
 }

@@ -115,6 +115,24 @@ pub fn cluster_id(namespace: &str, name: &str) -> String {
     format!("{namespace}.{name}")
 }
 
+/// The cluster discovered from the object `namespace/name`, under its [`cluster_id`].
+fn discovered(
+    namespace: &str,
+    name: &str,
+    source: ClusterSource,
+    url: Url,
+    owner: Option<OwnerRef>,
+) -> ClusterInfo {
+    ClusterInfo {
+        id: cluster_id(namespace, name),
+        namespace: Some(namespace.to_string()),
+        name: name.to_string(),
+        source,
+        url,
+        owner,
+    }
+}
+
 /// Parses a `flinkmonitor.dev/rest-url` value: an absolute http(s) URL with a host and at
 /// most a path; a query, a fragment or user credentials are refused.
 pub fn parse_rest_url(value: &str) -> Result<Url, SkipReason> {
@@ -261,20 +279,13 @@ fn add_deployments<'a>(
         superseded_names.insert((namespace, format!("{name}-rest")));
         match deployment_url(deployment, namespace, name, options) {
             Ok(url) => {
-                let id = cluster_id(namespace, name);
-                let info = ClusterInfo {
-                    id: id.clone(),
-                    namespace: Some(namespace.to_string()),
-                    name: name.to_string(),
-                    source: ClusterSource::FlinkDeployment,
-                    url,
-                    owner: owner(
-                        &deployment.metadata,
-                        flinkdeployment::API_VERSION,
-                        flinkdeployment::KIND,
-                    ),
-                };
-                out.clusters.insert(id, info);
+                let owner = owner(
+                    &deployment.metadata,
+                    flinkdeployment::API_VERSION,
+                    flinkdeployment::KIND,
+                );
+                let info = discovered(namespace, name, ClusterSource::FlinkDeployment, url, owner);
+                out.clusters.insert(info.id.clone(), info);
             }
             Err(reason) => out.skipped.push(Skipped {
                 kind: flinkdeployment::KIND,
@@ -358,14 +369,13 @@ fn add_services(groups: BTreeMap<SamePods<'_>, Candidate<'_>>, out: &mut Desired
             });
             continue;
         }
-        let info = ClusterInfo {
-            id: id.clone(),
-            namespace: Some(candidate.namespace.to_string()),
-            name: candidate.name.to_string(),
-            source: ClusterSource::Service,
-            url: candidate.url,
-            owner: candidate.owner,
-        };
+        let info = discovered(
+            candidate.namespace,
+            candidate.name,
+            ClusterSource::Service,
+            candidate.url,
+            candidate.owner,
+        );
         out.clusters.insert(id, info);
     }
 }
@@ -547,28 +557,27 @@ mod tests {
             .collect()
     }
 
+    /// `desired` is one cluster, `expected` under `id`, and skips nothing.
+    #[track_caller]
+    fn assert_only_cluster(desired: &Desired, id: &str, expected: ClusterInfo) {
+        assert_eq!(ids(desired), [id]);
+        assert_eq!(desired.clusters[id], expected);
+        assert!(desired.skipped.is_empty(), "{:?}", desired.skipped);
+    }
+
     #[test]
     fn native_session_is_one_cluster_at_its_rest_service() {
+        let service = OwnerRef {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            name: "my-first-flink-cluster-rest".into(),
+            uid: "0f6c2d9a-3b7e-4e51-8c2a-91d4b7e0a301".into(),
+        };
+        let url = Url::parse("http://my-first-flink-cluster-rest.flink.svc:8081").unwrap();
+        let name = "my-first-flink-cluster-rest";
+        let expected = discovered("flink", name, ClusterSource::Service, url, Some(service));
         let desired = map(&Objects::load(&[NATIVE_SESSION]));
-        assert_eq!(ids(&desired), ["flink.my-first-flink-cluster-rest"]);
-        let info = &desired.clusters["flink.my-first-flink-cluster-rest"];
-        assert_eq!(
-            info,
-            &ClusterInfo {
-                id: "flink.my-first-flink-cluster-rest".into(),
-                namespace: Some("flink".into()),
-                name: "my-first-flink-cluster-rest".into(),
-                source: ClusterSource::Service,
-                url: Url::parse("http://my-first-flink-cluster-rest.flink.svc:8081").unwrap(),
-                owner: Some(OwnerRef {
-                    api_version: "v1".into(),
-                    kind: "Service".into(),
-                    name: "my-first-flink-cluster-rest".into(),
-                    uid: "0f6c2d9a-3b7e-4e51-8c2a-91d4b7e0a301".into(),
-                }),
-            }
-        );
-        assert!(desired.skipped.is_empty());
+        assert_only_cluster(&desired, "flink.my-first-flink-cluster-rest", expected);
     }
 
     #[test]
@@ -650,25 +659,17 @@ mod tests {
 
     #[test]
     fn a_flinkdeployment_supersedes_the_rest_service_flink_made_for_it() {
+        let deployment = OwnerRef {
+            api_version: "flink.apache.org/v1beta1".into(),
+            kind: "FlinkDeployment".into(),
+            name: "basic-example".into(),
+            uid: "c4a7e2b9-5d1f-4c83-9e6a-2b8d0f4a1c55".into(),
+        };
+        let url = Url::parse("http://basic-example-rest.flink.svc:8081").unwrap();
+        let source = ClusterSource::FlinkDeployment;
+        let expected = discovered("flink", "basic-example", source, url, Some(deployment));
         let desired = map(&Objects::load(&[OPERATOR_BASIC]));
-        assert_eq!(ids(&desired), ["flink.basic-example"]);
-        assert_eq!(
-            desired.clusters["flink.basic-example"],
-            ClusterInfo {
-                id: "flink.basic-example".into(),
-                namespace: Some("flink".into()),
-                name: "basic-example".into(),
-                source: ClusterSource::FlinkDeployment,
-                url: Url::parse("http://basic-example-rest.flink.svc:8081").unwrap(),
-                owner: Some(OwnerRef {
-                    api_version: "flink.apache.org/v1beta1".into(),
-                    kind: "FlinkDeployment".into(),
-                    name: "basic-example".into(),
-                    uid: "c4a7e2b9-5d1f-4c83-9e6a-2b8d0f4a1c55".into(),
-                }),
-            }
-        );
-        assert!(desired.skipped.is_empty());
+        assert_only_cluster(&desired, "flink.basic-example", expected);
 
         // Before the operator has created the Services, and after they are gone, the same.
         let mut alone = Objects::load(&[OPERATOR_BASIC]);

@@ -103,7 +103,7 @@ pub struct CheckpointFacts {
     pub counts: CheckpointCounts,
     pub last_completed_time: Option<i64>,
     /// The last failure Flink recorded (`latest.failed`). A checkpoint that could not be
-    /// triggered is counted in `failed` but never recorded: Flink has no time for it.
+    /// triggered is counted in `counts.failed` but never recorded: Flink has no time for it.
     pub last_failure_time: Option<i64>,
     pub last_failure_message: Option<String>,
 }

@@ -73,7 +73,7 @@ impl HealthChecker {
             // One slot for the whole batch: its checks run one after the other, so it has
             // one in flight, and taking a slot per check would queue behind every other
             // batch and cost a wake-up per check. Taken before the batch exists: the
-            // batches of all clusters start together, and 1,000 batches waiting for 64
+            // batches of all clusters start together, and 1,000 batches waiting for the
             // slots were the health checks' peak of memory.
             // Never closed; if it were, there would be nothing left to check for.
             let Ok(slot) = self.permits.acquire().await else {

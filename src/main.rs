@@ -7,6 +7,11 @@ use tokio_util::sync::CancellationToken;
 use flink_monitor::cli::{Cli, Command, LogFormat};
 use flink_monitor::{runtime, telemetry};
 
+// jemalloc hands freed pages back to the system on its own (decay), where glibc keeps
+// part-used pages of a burst resident; see docs/performance.md (run 19).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

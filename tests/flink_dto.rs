@@ -143,8 +143,7 @@ fn jobs_overview() {
             assert_eq!(job.start_time, raw["start-time"].as_i64());
             assert_eq!(job.end_time, raw["end-time"].as_i64());
             assert_eq!(job.duration, raw["duration"].as_i64());
-            let tasks: Value =
-                serde_json::from_str(job.tasks.as_deref().expect("tasks").get()).expect("tasks");
+            let tasks = serde_json::to_value(job.tasks.as_ref().expect("tasks")).expect("tasks");
             assert_eq!(tasks, raw["tasks"]);
         }
         for kind in Recorded::ALL {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::clusters::{Cluster, ClusterSource, FetchedDetails, JobMetrics, RenderedJobs};
 use crate::flink::RootException;
-use crate::flink::dto::{JobDetails, JobOverview};
+use crate::flink::dto::{JobDetails, JobOverview, TaskCounts};
 
 use super::enum_view::enum_view;
 
@@ -171,7 +171,7 @@ pub struct OverviewJob<'a> {
     pub duration: i64,
     /// Task counts by state, as Flink reports them.
     #[schema(value_type = Object)]
-    pub tasks: Option<&'a RawValue>,
+    pub tasks: Option<&'a TaskCounts>,
     /// The id of the cluster the job runs on.
     pub cluster: &'a str,
 }
@@ -190,7 +190,7 @@ struct OverviewHead<'a> {
 
 #[derive(Serialize)]
 struct OverviewTail<'a> {
-    tasks: Option<&'a RawValue>,
+    tasks: Option<&'a TaskCounts>,
     cluster: &'a str,
 }
 
@@ -208,7 +208,7 @@ pub fn render_overview_jobs(jobs: &[JobOverview], cluster: &str) -> RenderedJobs
             end_time,
         };
         let tail = OverviewTail {
-            tasks: job.tasks.as_deref(),
+            tasks: job.tasks.as_ref(),
             cluster,
         };
         // Borrowed strings, numbers and raw JSON: serializing them cannot fail.
@@ -273,7 +273,7 @@ impl<'a> OverviewJob<'a> {
             start_time,
             end_time,
             duration: effective_duration(job, now_ms),
-            tasks: job.tasks.as_deref(),
+            tasks: job.tasks.as_ref(),
             cluster,
         }
     }

@@ -3,8 +3,9 @@
 //! unknown fields are ignored.
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+pub use super::task_counts::TaskCounts;
 
 /// `GET /jobs/overview`
 #[derive(Debug, Clone, Deserialize)]
@@ -25,7 +26,7 @@ pub struct JobOverview {
     pub end_time: Option<i64>,
     pub duration: Option<i64>,
     /// Task counts by state; passed through untouched (the keys differ between versions).
-    pub tasks: Option<Box<RawValue>>,
+    pub tasks: Option<TaskCounts>,
 }
 
 impl JobOverview {

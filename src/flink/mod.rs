@@ -6,6 +6,7 @@ pub mod dto;
 mod error;
 mod job_state;
 mod root_exception;
+mod task_counts;
 mod tls;
 mod transport;
 

@@ -8,7 +8,8 @@
 # scripts/bench/py_peer.py (127.0.0.1:18311), each polling all 1,000 every 10 s:
 #   - time to ready: process start -> /readyz 200;
 #   - average CPU over BENCH_WINDOW s (default 60) from /proc/PID/stat, after a 12 s settle;
-#   - VmRSS / VmHWM / RssAnon (VmRSS less the mapped binary and libraries) at the end of the window;
+#   - VmRSS / VmHWM / RssAnon (VmRSS less the mapped binary and libraries) at the end of the window,
+#     and the median and the most of VmRSS sampled every second of it (run 19);
 #   - poll cadence from the simulator: /jobs/overview calls per cluster in the window, and
 #     the shortest / longest gap between two polls of one cluster;
 #   - health checks: the simulator's count of health calls (job metrics, checkpoints,
@@ -53,12 +54,23 @@ measure() { # NAME PORT SETTLE_S HEALTH_INTERVAL_S CMD...
   curl -fsS -X POST "$SIM_CTL/reset" >/dev/null
   polls0=$({ curl -fsS "$base/metrics" 2>/dev/null || true; } | awk '/^flink_monitor_polls_total/ {s += $NF} END {print s + 0}')
   ticks0=$(cpu_ticks "$pid")
-  sleep "$WINDOW"
+  # VmRSS every second of the window: one sample at its end can fall on a burst (a health
+  # round's exchanges, freed pages not yet handed back), so the median and the most too.
+  local rss_samples=() w0 w1
+  w0=$(date +%s%N)
+  while [ $(( ($(date +%s%N) - w0) / 1000000000 )) -lt "$WINDOW" ]; do
+    rss_samples+=("$(status_kib "$pid" VmRSS)")
+    sleep 1
+  done
   ticks1=$(cpu_ticks "$pid")
+  w1=$(date +%s%N)
   stats=$(curl -fsS "$SIM_CTL/stats")
   polls1=$({ curl -fsS "$base/metrics" 2>/dev/null || true; } | awk '/^flink_monitor_polls_total/ {s += $NF} END {print s + 0}')
   rss=$(status_kib "$pid" VmRSS); hwm=$(status_kib "$pid" VmHWM); anon=$(status_kib "$pid" RssAnon)
-  cpu=$(awk -v d=$((ticks1 - ticks0)) -v hz="$CLK_TCK" -v w="$WINDOW" 'BEGIN {printf "%.4f", d / hz / w}')
+  cpu=$(awk -v d=$((ticks1 - ticks0)) -v hz="$CLK_TCK" -v ns=$((w1 - w0)) 'BEGIN {printf "%.4f", d / hz / (ns / 1e9)}')
+  local rss_median rss_max
+  read -r rss_median rss_max < <(printf '%s\n' "${rss_samples[@]}" | sort -n | awk '{a[NR] = $1} END {
+    printf "%.1f %.1f\n", a[int((NR + 1) / 2)] / 1024, a[NR] / 1024}')
   # The root overview of every job, after the window so it does not count in the CPU.
   local times size
   times=$(for i in $(seq "$OVERVIEW_N"); do
@@ -87,6 +99,7 @@ print(p["min"], p["max"], p["never"], round(g["min"] or 0), round(g["max"] or 0)
   result "scale-$name" clusters="$CLUSTERS" jobs=$((CLUSTERS * JOBS)) ready_ms="$ready_ms" cpu_cores="$cpu" \
     rss_mib="$(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}')" hwm_mib="$(awk -v k="$hwm" 'BEGIN {printf "%.1f", k / 1024}')" \
     rss_anon_mib="$(awk -v k="$anon" 'BEGIN {printf "%.1f", k / 1024}')" \
+    rss_window_median_mib="$rss_median" rss_window_max_mib="$rss_max" \
     window_s="$WINDOW" polls_in_window="$total" polls_per_cluster_min="$pmin" polls_per_cluster_max="$pmaxc" \
     clusters_not_polled="$never" poll_gap_min_ms="$gmin" poll_gap_max_ms="$gmax" \
     self_counted_polls=$((polls1 - polls0)) config_calls="$configs" \

@@ -78,8 +78,8 @@ NAMESPACE = "flink-monitor"
 # Helm's lint severities (helm.sh/helm/v4/pkg/chart/v2/lint/support).
 SEVERITY = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
 # Variables the chart sets that are not `run` flags: read by the binary directly.
-# Read by others than the binary's flags: the log filter, the pod name, and glibc's allocator.
-EXTRA_ENV = {"RUST_LOG", "POD_NAME", "GLIBC_TUNABLES"}
+# Read by others than the binary's flags: the log filter and the pod name.
+EXTRA_ENV = {"RUST_LOG", "POD_NAME"}
 
 # The value set whose PrometheusRule the promtool unit tests run against: the default
 # settings of every alert (the tests' thresholds and `for`s are those of values.yaml).
@@ -481,8 +481,6 @@ def check_workload(report: Report, name: str, values: dict, objects: list[dict],
     report.check(value("FLINK_MONITOR_KUBERNETES") == values["kubernetes"], f"[{name}] FLINK_MONITOR_KUBERNETES")
     report.check(value("FLINK_MONITOR_UI") == str(values["ui"]["enabled"]).lower(),
                  f"[{name}] FLINK_MONITOR_UI follows ui.enabled")
-    report.check(value("GLIBC_TUNABLES") == (values.get("glibcTunables") or None),
-                 f"[{name}] GLIBC_TUNABLES follows glibcTunables")
     clusters = ",".join(f"{c['name']}={c['url']}" for c in values.get("clusters") or []) or None
     report.check(value("FLINK_MONITOR_CLUSTERS") == clusters, f"[{name}] FLINK_MONITOR_CLUSTERS = clusters")
     for var, field in (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")):

@@ -90,6 +90,14 @@ submit_jobs() {
 }
 
 build_monitor() {
+  # tikv-jemalloc-sys builds jemalloc (the binary's allocator) with make.
+  if ! command -v make >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+      || die "make is needed to build flink-monitor's allocator (jemalloc): install it (apt-get install make)"
+    say "apt-get install make (tikv-jemalloc-sys builds jemalloc with it)"
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq --no-install-recommends make; } >&2 \
+      || die "apt-get install make failed"
+  fi
   say "building flink-monitor (cargo build --release; the first build takes a few minutes)"
   (cd "$ROOT" && cargo build --release --bin flink-monitor) || die "cargo build --release failed"
   local target

@@ -86,6 +86,8 @@ apt_install_prepare_cache() { # apt-cache needs the package lists: update them o
 ensure_tools() {
   local missing=()
   command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
+  # The build: tikv-jemalloc-sys builds jemalloc (the binary's allocator) with make.
+  command -v make >/dev/null 2>&1 || missing+=(make)
   command -v flock >/dev/null 2>&1 || missing+=(util-linux)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   # tests/flink_tls.rs: local-flink.sh tls-certs exports PEM files with openssl.
@@ -101,7 +103,7 @@ ensure_tools() {
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
-  say "curl, flock, python3 with pip, openssl, promtool, lua5.1: ok"
+  say "make, curl, flock, python3 with pip, openssl, promtool, lua5.1: ok"
 }
 
 ensure_cargo() {

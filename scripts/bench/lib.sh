@@ -8,8 +8,9 @@ EXAMPLES="$ROOT/target/release/examples"
 OUT="${BENCH_OUT:-$ROOT/target/bench}"
 RESULTS="$OUT/results.txt"
 CLK_TCK=$(getconf CLK_TCK)
-# What the image and the chart set (Dockerfile ENV, value glibcTunables): the binaries are
-# measured as they run there. Exported, so every process a script starts has it.
+# What the image and the chart of builds before jemalloc set (run 19): a baseline built on
+# glibc's malloc is measured as it ran there. Builds with jemalloc do not read it (their
+# allocations do not go through glibc's malloc). Exported, so every process started has it.
 export GLIBC_TUNABLES="${GLIBC_TUNABLES-glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072}"
 # The real interpreter, not a pyenv shim, so $! is the Python process itself.
 PY="$(python3 -c 'import sys; print(sys.executable)')"

@@ -599,7 +599,9 @@ _exported: list[set[str]] = []
 
 def exported_metric_names() -> set[str]:
     """The series names the binary exports, read from the metric registrations in src/:
-    `registry.register("name", "help", metric)` (and `register_with_unit`) under
+    `registry.register("name", "help", metric)` (and `register_with_unit`), the fields of
+    `Metrics` made by `add.new_metric("name", "help")` / `add.metric("name", "help", metric)`,
+    under
     `Registry::with_prefix("...")`, and collectors' `encode_descriptor("name", "help", unit,
     MetricType::X)`, and the per-job gauge families (`gauges(&mut encoder, "name", ...)` in
     src/job_series.rs, a helper around `encode_descriptor`). The type decides the suffixes prometheus-client adds: counters `_total`,
@@ -619,8 +621,16 @@ def exported_metric_names() -> set[str]:
     descriptor = re.compile(r'encode_descriptor\(\s*"([A-Za-z_:][A-Za-z0-9_:]*)"\s*,\s*' + string
                             + r'\s*,\s*(?:Some\(\s*&?Unit::(\w+)\s*\)|None)\s*,\s*MetricType::(\w+)', re.S)
     gauge_family = re.compile(r'\bgauges\(\s*&mut\s+\w+\s*,\s*"([A-Za-z_:][A-Za-z0-9_:]*)"', re.S)
+    # src/metrics.rs: `field: add.new_metric("name", "help")` / `add.metric("name", "help", expr)`,
+    # the type from `expr` or else from the field's declaration.
+    field_metric = re.compile(r'(\w+)\s*:\s*\w+\.(?:new_metric|metric)\(\s*"([A-Za-z_:][A-Za-z0-9_:]*)"\s*,\s*'
+                              + string + r'\s*(?:,\s*(.*?))?\)\s*,\s*\n', re.S)
     for text in sources.values():
         names.update(prefix + name for name in gauge_family.findall(text))
+        for field, name, metric in field_metric.findall(text):
+            kind = _metric_kind(metric, text) if metric else None
+            kind = kind or _metric_kind(f"{field}.clone()", text)
+            names.update(prefix + name + suffix for suffix in suffixes[kind])
         for name, unit, metric in register.findall(text):
             kind = _metric_kind(metric, text)
             base = prefix + name + (f"_{unit.lower()}" if unit else "")

@@ -2,6 +2,7 @@
 //! never an object name, job name or cluster id.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
@@ -60,6 +61,9 @@ pub struct ReconcileErrorLabels {
 pub struct Metrics {
     /// Written only to register collectors (at start), read by every scrape.
     registry: RwLock<Registry>,
+    /// The length of the last scrape's text: the next one starts with room for it, rather
+    /// than doubling its way there (at 10,000 jobs, 3.6 MB copied through 4 + 2 + 1 + ...).
+    last_encoded_len: AtomicUsize,
     pub polls: Family<OutcomeLabels, Counter>,
     pub poll_errors: Family<FlinkErrorLabels, Counter>,
     pub poll_duration: Family<OutcomeLabels, Histogram>,
@@ -149,6 +153,7 @@ impl Metrics {
             ),
             events: add.new_metric("events", "Kubernetes Events published"),
             registry: RwLock::new(registry),
+            last_encoded_len: AtomicUsize::new(0),
         };
         // Outcome series exist from the start at 0, so an alert on the error rate has a
         // series to look at before the first error (and the metric names are always listed).
@@ -186,12 +191,33 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
+        let last = self.last_encoded_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(last + last / 16);
         // A poisoned lock still holds a whole registry: it is only written when a
         // collector is added.
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        self.last_encoded_len.store(out.len(), Ordering::Relaxed);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scrape_starts_with_room_for_the_last_ones_text_not_a_doubling_more() {
+        let metrics = Metrics::new();
+        let first = metrics.encode();
+        let second = metrics.encode();
+        assert_eq!(first, second);
+        // Grown by doubling, the buffer would be up to twice the text.
+        assert!(
+            second.capacity() <= first.len() + first.len() / 16,
+            "{}",
+            second.capacity()
+        );
     }
 }

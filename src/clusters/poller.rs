@@ -59,26 +59,18 @@ impl Poller {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep_until(first_at) => {}
                 }
+            } else {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
-                    reachable_again = Box::pin(self.poll_once()) => {
-                        if let Some(reachable_again) = reachable_again {
-                            version.after_poll(reachable_again);
-                        }
+                    _ = ticks.tick() => {}
+                    _ = self.cluster.poll_requested() => {
+                        // Flink applies a cancel within a fraction of a second.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
                     }
-                }
-                continue;
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = ticks.tick() => {}
-                _ = self.cluster.poll_requested() => {
-                    // Flink applies a cancel within a fraction of a second.
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
-                answer = version.answer() => {
-                    self.on_version(answer);
-                    continue;
+                    answer = version.answer() => {
+                        self.on_version(answer);
+                        continue;
+                    }
                 }
             }
             // Boxed: a poll's state (the request and its answer) lives on the heap only

@@ -25,20 +25,6 @@ pub(super) struct JobRequest {
     pub scope: Scope,
 }
 
-impl FromRequestParts<Arc<AppState>> for JobRequest {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        let params = path_params(parts).await?;
-        let name = checked(param(&params, "uuid").unwrap_or_default(), "uuid")?;
-        let scope = scope_of(app, &params)?;
-        Ok(Self { name, scope })
-    }
-}
-
 /// The job a monitoring request names, found where it can be asked now (see `resolve`).
 pub(super) struct FoundJob {
     /// The name asked for.
@@ -47,41 +33,43 @@ pub(super) struct FoundJob {
     pub job: JobOverview,
 }
 
-impl FromRequestParts<Arc<AppState>> for FoundJob {
-    type Rejection = ApiError;
+/// `/clusters/{cluster}`: the cluster the path names.
+pub(super) struct ClusterPath(pub Arc<Cluster>);
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        let JobRequest { name, scope } = JobRequest::from_request_parts(parts, app).await?;
+/// What an extractor makes of the path's parameters, once they are decoded.
+trait FromPathParams: Sized {
+    fn from_params(app: &AppState, params: &RawPathParams) -> Result<Self, ApiError>;
+}
+
+impl FromPathParams for Scope {
+    fn from_params(app: &AppState, params: &RawPathParams) -> Result<Self, ApiError> {
+        match param(params, "cluster") {
+            None => Ok(Scope::All),
+            Some(raw) => Ok(Scope::One(app.cluster(&checked(raw, "cluster id")?)?)),
+        }
+    }
+}
+
+impl FromPathParams for JobRequest {
+    /// The uuid is checked (4001) before the cluster is looked up (4009).
+    fn from_params(app: &AppState, params: &RawPathParams) -> Result<Self, ApiError> {
+        let name = checked(param(params, "uuid").unwrap_or_default(), "uuid")?;
+        let scope = Scope::from_params(app, params)?;
+        Ok(Self { name, scope })
+    }
+}
+
+impl FromPathParams for FoundJob {
+    fn from_params(app: &AppState, params: &RawPathParams) -> Result<Self, ApiError> {
+        let JobRequest { name, scope } = JobRequest::from_params(app, params)?;
         let (cluster, job) = resolve(app, &scope, &name)?;
         Ok(Self { name, cluster, job })
     }
 }
 
-impl FromRequestParts<Arc<AppState>> for Scope {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        scope_of(app, &path_params(parts).await?)
-    }
-}
-
-/// `/clusters/{cluster}`: the cluster the path names.
-pub(super) struct ClusterPath(pub Arc<Cluster>);
-
-impl FromRequestParts<Arc<AppState>> for ClusterPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        match scope_of(app, &path_params(parts).await?)? {
+impl FromPathParams for ClusterPath {
+    fn from_params(app: &AppState, params: &RawPathParams) -> Result<Self, ApiError> {
+        match Scope::from_params(app, params)? {
             Scope::One(cluster) => Ok(Self(cluster)),
             Scope::All => Err(ApiError::internal(
                 "the route of a cluster has no {cluster} parameter",
@@ -90,14 +78,23 @@ impl FromRequestParts<Arc<AppState>> for ClusterPath {
     }
 }
 
-/// Every cluster, or under `/clusters/{cluster}/` the one named (4001 if malformed, 4009 if
-/// unknown).
-fn scope_of(app: &AppState, params: &RawPathParams) -> Result<Scope, ApiError> {
-    match param(params, "cluster") {
-        None => Ok(Scope::All),
-        Some(raw) => Ok(Scope::One(app.cluster(&checked(raw, "cluster id")?)?)),
-    }
+/// axum's extractor for each: the parameters are decoded (4001 if not UTF-8), then read.
+macro_rules! extract_from_path_params {
+    ($($extractor:ty),+) => {$(
+        impl FromRequestParts<Arc<AppState>> for $extractor {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                app: &Arc<AppState>,
+            ) -> Result<Self, Self::Rejection> {
+                Self::from_params(app, &path_params(parts).await?)
+            }
+        }
+    )+};
 }
+
+extract_from_path_params!(Scope, JobRequest, FoundJob, ClusterPath);
 
 fn param<'a>(params: &'a RawPathParams, name: &str) -> Option<&'a str> {
     params.iter().find(|(key, _)| *key == name).map(|(_, v)| v)

@@ -565,17 +565,26 @@ mod tests {
         assert!(desired.skipped.is_empty(), "{:?}", desired.skipped);
     }
 
+    /// The owner reference of an object in the fixtures, with the API version of its kind.
+    fn owned_by(kind: &str, name: &str, uid: &str) -> Option<OwnerRef> {
+        let api_version = match kind {
+            "Service" => "v1",
+            _ => "flink.apache.org/v1beta1",
+        };
+        Some(OwnerRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: name.into(),
+            uid: uid.into(),
+        })
+    }
+
     #[test]
     fn native_session_is_one_cluster_at_its_rest_service() {
-        let service = OwnerRef {
-            api_version: "v1".into(),
-            kind: "Service".into(),
-            name: "my-first-flink-cluster-rest".into(),
-            uid: "0f6c2d9a-3b7e-4e51-8c2a-91d4b7e0a301".into(),
-        };
-        let url = Url::parse("http://my-first-flink-cluster-rest.flink.svc:8081").unwrap();
         let name = "my-first-flink-cluster-rest";
-        let expected = discovered("flink", name, ClusterSource::Service, url, Some(service));
+        let service = owned_by("Service", name, "0f6c2d9a-3b7e-4e51-8c2a-91d4b7e0a301");
+        let url = Url::parse("http://my-first-flink-cluster-rest.flink.svc:8081").unwrap();
+        let expected = discovered("flink", name, ClusterSource::Service, url, service);
         let desired = map(&Objects::load(&[NATIVE_SESSION]));
         assert_only_cluster(&desired, "flink.my-first-flink-cluster-rest", expected);
     }
@@ -659,15 +668,14 @@ mod tests {
 
     #[test]
     fn a_flinkdeployment_supersedes_the_rest_service_flink_made_for_it() {
-        let deployment = OwnerRef {
-            api_version: "flink.apache.org/v1beta1".into(),
-            kind: "FlinkDeployment".into(),
-            name: "basic-example".into(),
-            uid: "c4a7e2b9-5d1f-4c83-9e6a-2b8d0f4a1c55".into(),
-        };
         let url = Url::parse("http://basic-example-rest.flink.svc:8081").unwrap();
         let source = ClusterSource::FlinkDeployment;
-        let expected = discovered("flink", "basic-example", source, url, Some(deployment));
+        let deployment = owned_by(
+            "FlinkDeployment",
+            "basic-example",
+            "c4a7e2b9-5d1f-4c83-9e6a-2b8d0f4a1c55",
+        );
+        let expected = discovered("flink", "basic-example", source, url, deployment);
         let desired = map(&Objects::load(&[OPERATOR_BASIC]));
         assert_only_cluster(&desired, "flink.basic-example", expected);
 

@@ -15,10 +15,12 @@ import json
 import threading
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import yaml
+
+from json_handler import JsonHandler
 
 # group/version -> [(plural, kind, namespaced)]
 RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
@@ -250,22 +252,11 @@ class FakeApiServer:
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(JsonHandler):
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                code, payload = fake.handle(self.command, self.path, body)
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(*fake.handle(self.command, self.path, body))
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

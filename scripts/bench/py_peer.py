@@ -16,10 +16,15 @@ import argparse
 import http.client
 import http.server
 import json
+import sys
 import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from json_handler import JsonHandler  # noqa: E402  (scripts/json_handler.py)
 
 
 class Poller:
@@ -91,20 +96,7 @@ class Poller:
 
 
 def handler_for(poller):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
-        def send_json(self, code, value):
-            body = json.dumps(value).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def do_GET(self):
             path = urllib.parse.urlsplit(self.path).path.rstrip("/")
             if path == "/jobs/overview":

@@ -10,13 +10,14 @@ use k8s_openapi::api::authorization::v1::{
 use kube::Api;
 use kube::api::PostParams;
 
+/// A review the API server did not answer; `kind` says which (TokenReview or
+/// SubjectAccessReview).
 #[derive(Debug, thiserror::Error)]
-pub enum ReviewError {
-    #[error("failed to create a TokenReview: {0}")]
-    TokenReview(#[source] kube::Error),
-
-    #[error("failed to create a SubjectAccessReview: {0}")]
-    AccessReview(#[source] kube::Error),
+#[error("failed to create a {kind}: {source}")]
+pub struct ReviewError {
+    kind: &'static str,
+    #[source]
+    source: kube::Error,
 }
 
 /// What a TokenReview said about a token.
@@ -56,10 +57,7 @@ impl KubernetesReviewer {
             },
             ..TokenReview::default()
         };
-        let answer = self
-            .create(&review)
-            .await
-            .map_err(ReviewError::TokenReview)?;
+        let answer = self.create(&review).await?;
         let status = answer.status.unwrap_or_default();
         // An authenticator that ignores audiences answers none; the API docs ask clients
         // that set them to check that one of theirs came back.
@@ -109,17 +107,15 @@ impl KubernetesReviewer {
             },
             ..SubjectAccessReview::default()
         };
-        let answer = self
-            .create(&review)
-            .await
-            .map_err(ReviewError::AccessReview)?;
+        let answer = self.create(&review).await?;
         Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
     /// Creates a review (a cluster-scoped object the API server answers in its status).
-    async fn create<K>(&self, review: &K) -> Result<K, kube::Error>
+    async fn create<K>(&self, review: &K) -> Result<K, ReviewError>
     where
-        K: kube::Resource<Scope = kube::core::ClusterResourceScope>
+        K: k8s_openapi::Resource
+            + kube::Resource<Scope = kube::core::ClusterResourceScope>
             + Clone
             + std::fmt::Debug
             + serde::Serialize
@@ -129,5 +125,9 @@ impl KubernetesReviewer {
         Api::<K>::all(self.client.clone())
             .create(&PostParams::default(), review)
             .await
+            .map_err(|source| ReviewError {
+                kind: K::KIND,
+                source,
+            })
     }
 }

@@ -8,7 +8,9 @@ use flink_monitor::cli::{Cli, Command, LogFormat};
 use flink_monitor::{runtime, telemetry};
 
 // jemalloc hands freed pages back to the system on its own (decay), where glibc keeps
-// part-used pages of a burst resident; see docs/performance.md (run 19).
+// part-used pages of a burst resident; see docs/performance.md (run 19). It does not
+// build for MSVC targets, which keep the system allocator.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -42,6 +42,8 @@ trait FromPathParams: Sized {
 }
 
 impl FromPathParams for Scope {
+    /// Every cluster, or under `/clusters/{cluster}/` the one named (4001 if malformed, 4009
+    /// if unknown).
     fn from_params(app: &AppState, params: &RawPathParams) -> Result<Self, ApiError> {
         match param(params, "cluster") {
             None => Ok(Scope::All),

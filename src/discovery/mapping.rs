@@ -557,11 +557,26 @@ mod tests {
             .collect()
     }
 
-    /// `desired` is one cluster, `expected` under `id`, and skips nothing.
+    /// `desired` is one cluster, `name` in namespace `flink`, found at `url` and owned by
+    /// `owner`, and skips nothing. Field by field, not through `discovered`, which it checks.
     #[track_caller]
-    fn assert_only_cluster(desired: &Desired, id: &str, expected: ClusterInfo) {
-        assert_eq!(ids(desired), [id]);
-        assert_eq!(desired.clusters[id], expected);
+    fn assert_only_cluster(
+        desired: &Desired,
+        name: &str,
+        source: ClusterSource,
+        url: &str,
+        owner: Option<OwnerRef>,
+    ) {
+        let id = format!("flink.{name}");
+        assert_eq!(ids(desired), [id.as_str()]);
+        let info = &desired.clusters[&id];
+        assert_eq!(
+            (info.namespace.as_deref(), info.name.as_str()),
+            (Some("flink"), name)
+        );
+        assert_eq!(info.source, source);
+        assert_eq!(info.url, Url::parse(url).unwrap());
+        assert_eq!(info.owner, owner);
         assert!(desired.skipped.is_empty(), "{:?}", desired.skipped);
     }
 
@@ -583,10 +598,9 @@ mod tests {
     fn native_session_is_one_cluster_at_its_rest_service() {
         let name = "my-first-flink-cluster-rest";
         let service = owned_by("Service", name, "0f6c2d9a-3b7e-4e51-8c2a-91d4b7e0a301");
-        let url = Url::parse("http://my-first-flink-cluster-rest.flink.svc:8081").unwrap();
-        let expected = discovered("flink", name, ClusterSource::Service, url, service);
+        let url = "http://my-first-flink-cluster-rest.flink.svc:8081";
         let desired = map(&Objects::load(&[NATIVE_SESSION]));
-        assert_only_cluster(&desired, "flink.my-first-flink-cluster-rest", expected);
+        assert_only_cluster(&desired, name, ClusterSource::Service, url, service);
     }
 
     #[test]
@@ -668,16 +682,21 @@ mod tests {
 
     #[test]
     fn a_flinkdeployment_supersedes_the_rest_service_flink_made_for_it() {
-        let url = Url::parse("http://basic-example-rest.flink.svc:8081").unwrap();
-        let source = ClusterSource::FlinkDeployment;
+        let name = "basic-example";
         let deployment = owned_by(
             "FlinkDeployment",
-            "basic-example",
+            name,
             "c4a7e2b9-5d1f-4c83-9e6a-2b8d0f4a1c55",
         );
-        let expected = discovered("flink", "basic-example", source, url, deployment);
+        let url = "http://basic-example-rest.flink.svc:8081";
         let desired = map(&Objects::load(&[OPERATOR_BASIC]));
-        assert_only_cluster(&desired, "flink.basic-example", expected);
+        assert_only_cluster(
+            &desired,
+            name,
+            ClusterSource::FlinkDeployment,
+            url,
+            deployment,
+        );
 
         // Before the operator has created the Services, and after they are gone, the same.
         let mut alone = Objects::load(&[OPERATOR_BASIC]);
